@@ -1,0 +1,125 @@
+"""The one condition layout shared by simulation, data files and every model.
+
+A shower is generated for conditions: the incident energy (MeV), the particle (PDG code),
+the incidence direction (unit vector) and the impact point (mm, where the particle's
+straight-line trajectory crosses the calorimeter front face z = 0). Models turn them into
+a float feature matrix with :func:`condition_features`, in a fixed column order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+PDG_CODES: dict[str, int] = {"e-": 11, "e+": -11, "gamma": 22, "pi+": 211, "pi-": -211}
+PARTICLE_NAMES: dict[int, str] = {v: k for k, v in PDG_CODES.items()}
+
+CONDITION_FEATURES = ("log_energy", "particle", "theta", "phi", "impact_x", "impact_y")
+"""Names of the model condition features, in column order. ``log_energy`` is
+``log(E / 1 GeV)``; ``particle`` is the rank of the PDG code in ``sorted(PDG_CODES.values())``; ``theta``
+and ``phi`` are the polar and azimuthal incidence angles (rad); ``impact_*`` in mm."""
+
+
+def particle_code(name_or_code: str | int) -> int:
+    """PDG code of a particle name (``"gamma"``) or code; ValueError if unknown."""
+    if isinstance(name_or_code, str):
+        if name_or_code not in PDG_CODES:
+            raise ValueError(f"unknown particle {name_or_code!r}; known: {', '.join(PDG_CODES)}")
+        return PDG_CODES[name_or_code]
+    if int(name_or_code) not in PARTICLE_NAMES:
+        raise ValueError(f"unknown PDG code {name_or_code!r}; known: {sorted(PARTICLE_NAMES)}")
+    return int(name_or_code)
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Per-shower conditions, all arrays with the same first dimension N.
+
+    Arguments:
+        energy: (N,) incident energy, MeV.
+        particle: (N,) PDG code.
+        direction: (N, 3) unit incidence direction.
+        impact: (N, 3) impact point on the front face, mm (z = 0).
+    """
+
+    energy: NDArray[np.float64]
+    particle: NDArray[np.int64]
+    direction: NDArray[np.float64]
+    impact: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        n = len(self.energy)
+        for name in ("particle", "direction", "impact"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"conditions: {name} has {len(getattr(self, name))} rows, energy has {n}")
+
+    def __len__(self) -> int:
+        return len(self.energy)
+
+    @classmethod
+    def create(
+        cls,
+        energy: ArrayLike,
+        particle: str | int | ArrayLike = "gamma",
+        direction: ArrayLike = (0.0, 0.0, 1.0),
+        impact: ArrayLike = (0.0, 0.0, 0.0),
+    ) -> Conditions:
+        """Broadcast scalars / single vectors to N showers and validate the energies."""
+        e = np.atleast_1d(np.asarray(energy, dtype=np.float64)).reshape(-1)
+        if not np.all(np.isfinite(e)) or np.any(e <= 0):
+            bad = e[~(np.isfinite(e) & (e > 0))][0]
+            raise ValueError(f"incident energy must be finite and positive, got {bad!r} MeV")
+        n = len(e)
+        if isinstance(particle, str | int):
+            p = np.full(n, particle_code(particle), dtype=np.int64)
+        else:
+            p = np.asarray(particle, dtype=np.int64).reshape(-1)
+            p = np.broadcast_to(p, (n,)).copy()
+            for code in np.unique(p):
+                particle_code(int(code))
+        d = np.broadcast_to(np.asarray(direction, dtype=np.float64), (n, 3)).copy()
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        i = np.broadcast_to(np.asarray(impact, dtype=np.float64), (n, 3)).copy()
+        return cls(e, p, d, i)
+
+    def select(self, index: slice | NDArray[np.int64] | NDArray[np.bool_]) -> Conditions:
+        """Conditions of a subset of showers."""
+        return Conditions(
+            self.energy[index], self.particle[index], self.direction[index], self.impact[index]
+        )
+
+    @staticmethod
+    def concatenate(parts: list[Conditions]) -> Conditions:
+        return Conditions(
+            np.concatenate([c.energy for c in parts]),
+            np.concatenate([c.particle for c in parts]),
+            np.concatenate([c.direction for c in parts]),
+            np.concatenate([c.impact for c in parts]),
+        )
+
+
+def condition_features(cond: Conditions, names: tuple[str, ...] = CONDITION_FEATURES) -> NDArray[np.float32]:
+    """(N, len(names)) float32 model inputs, columns in the order of ``names``.
+
+    ``names`` is a subset of :data:`CONDITION_FEATURES`; a model declares the subset it uses.
+    """
+    cols = []
+    particles = list(PDG_CODES.values())
+    for name in names:
+        if name == "log_energy":
+            cols.append(np.log(cond.energy / 1000.0))
+        elif name == "particle":
+            cols.append(np.searchsorted(np.sort(particles), cond.particle).astype(np.float64))
+        elif name == "theta":
+            cols.append(np.arccos(np.clip(cond.direction[:, 2], -1.0, 1.0)))
+        elif name == "phi":
+            cols.append(np.arctan2(cond.direction[:, 1], cond.direction[:, 0]))
+        elif name == "impact_x":
+            cols.append(cond.impact[:, 0])
+        elif name == "impact_y":
+            cols.append(cond.impact[:, 1])
+        else:
+            raise ValueError(f"unknown condition feature {name!r}; known: {', '.join(CONDITION_FEATURES)}")
+    return np.stack(cols, axis=1).astype(np.float32)

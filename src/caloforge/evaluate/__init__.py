@@ -1,0 +1,1 @@
+"""Validation: observables, metrics, plots and reports comparing shower samples."""

@@ -1,0 +1,41 @@
+"""Detector descriptions: materials, layer stacks, readout segmentations and presets."""
+
+from caloforge.geometry.detector import Detector, Gun, PhysicsSettings, ReadoutLayer, SamplingLayer
+from caloforge.geometry.loader import (
+    DetectorError,
+    detector_from_dict,
+    detector_from_json,
+    detector_to_dict,
+    detector_to_json,
+    load_detector,
+    preset_names,
+)
+from caloforge.geometry.materials import MATERIALS, Material, get_material
+from caloforge.geometry.segmentation import (
+    CartesianSegmentation,
+    CylindricalSegmentation,
+    HexagonalSegmentation,
+    Segmentation,
+)
+
+__all__ = [
+    "MATERIALS",
+    "CartesianSegmentation",
+    "CylindricalSegmentation",
+    "Detector",
+    "DetectorError",
+    "Gun",
+    "HexagonalSegmentation",
+    "Material",
+    "PhysicsSettings",
+    "ReadoutLayer",
+    "SamplingLayer",
+    "Segmentation",
+    "detector_from_dict",
+    "detector_from_json",
+    "detector_to_dict",
+    "detector_to_json",
+    "get_material",
+    "load_detector",
+    "preset_names",
+]
