@@ -70,15 +70,14 @@ class Conditions:
         e = np.atleast_1d(np.asarray(energy, dtype=np.float64)).reshape(-1)
         if not np.all(np.isfinite(e)) or np.any(e <= 0):
             bad = e[~(np.isfinite(e) & (e > 0))][0]
-            raise ValueError(f"incident energy must be finite and positive, got {bad!r} MeV")
+            raise ValueError(f"incident energy must be finite and positive, got {float(bad)} MeV")
         n = len(e)
         if isinstance(particle, str | int):
             p = np.full(n, particle_code(particle), dtype=np.int64)
         else:
-            p = np.asarray(particle, dtype=np.int64).reshape(-1)
-            p = np.broadcast_to(p, (n,)).copy()
-            for code in np.unique(p):
-                particle_code(int(code))
+            items = np.asarray(particle).reshape(-1)
+            codes = [particle_code(v if isinstance(v, str) else int(v)) for v in items.tolist()]
+            p = np.broadcast_to(np.asarray(codes, dtype=np.int64), (n,)).copy()
         d = np.broadcast_to(np.asarray(direction, dtype=np.float64), (n, 3)).copy()
         d /= np.linalg.norm(d, axis=1, keepdims=True)
         i = np.broadcast_to(np.asarray(impact, dtype=np.float64), (n, 3)).copy()

@@ -316,7 +316,7 @@ class ShowerFile:
         if bad.any():
             i = int(np.argmax(bad)) + start
             raise ShowerFileError(
-                f"{path}: 'incident_energies' row {i} is {energy[i - start]!r}: energies must be "
+                f"{path}: 'incident_energies' row {i} is {float(energy[i - start])}: energies must be "
                 "finite and positive (MeV)"
             )
         keys = set(self.keys())

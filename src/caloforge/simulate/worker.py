@@ -1,0 +1,211 @@
+"""The Geant4 application that runs inside one worker process.
+
+Geant4 allows one run manager per process, so each worker process builds one
+application (:func:`init_worker`) and then simulates chunks of events
+(:func:`run_chunk`). The process that calls :func:`caloforge.simulate.simulate` never
+imports Geant4. Python is called once per event (primary generation and end of event),
+never per step: the energy is scored by Geant4's own scorers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from caloforge.simulate.config import EventBatch, SimulationConfig
+from caloforge.simulate.g4data import G4DataSetup, apply_environment
+from caloforge.simulate.geometry_builder import ABSORBER_HC, ACTIVE_HC, make_detector_construction
+from caloforge.simulate.scoring import FineGrid, VoxelMapper, make_grid
+
+logger = logging.getLogger(__name__)
+
+_G4_PARTICLE = {"e-": "e-", "e+": "e+", "gamma": "gamma", "pi+": "pi+", "pi-": "pi-"}
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to build its Geant4 application (picklable).
+
+    Arguments:
+        config: the run configuration.
+        setup: the resolved Geant4 data setup.
+        pitch: fine scoring pitch, mm.
+        quiet: send Geant4's standard output to /dev/null.
+    """
+
+    config: SimulationConfig
+    setup: G4DataSetup
+    pitch: float
+    quiet: bool = True
+
+
+@dataclass
+class ChunkResult:
+    """Per-event outputs of one chunk (arrays in event order)."""
+
+    index: NDArray[np.int64]
+    showers: NDArray[np.float32]
+    energy_active: NDArray[np.float64]
+    energy_absorber: NDArray[np.float64]
+    energy_leaked: NDArray[np.float64]
+    cpu_time: NDArray[np.float64]
+
+
+class Geant4App:
+    """One serial Geant4 run manager with the detector, physics and per-event readout."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        apply_environment(spec.setup)  # must precede the import (it prompts otherwise)
+        import geant4_pybind as g4
+
+        self.g4 = g4
+        cfg = spec.config
+        det = cfg.det
+        self.det = det
+        self.grid: FineGrid = make_grid(det, spec.pitch)
+        self.mapper = VoxelMapper(det, self.grid)
+        self.batch: EventBatch | None = None
+        self.rows: list[tuple[NDArray[np.float32], float, float, float]] = []
+        self._t0 = 0.0
+
+        ui = g4.G4UImanager.GetUIpointer()
+        for cmd in ("/control/verbose 0", "/run/verbose 0", "/event/verbose 0", "/tracking/verbose 0"):
+            ui.ApplyCommand(cmd)
+        self.run_manager = g4.G4RunManagerFactory.CreateRunManager(g4.G4RunManagerType.Serial)
+        self.detector_construction = make_detector_construction(g4, det, self.grid, cfg.start_distance)
+        self.run_manager.SetUserInitialization(self.detector_construction)
+        self.physics = self._physics(cfg.resolved_physics, cfg.resolved_cut)
+        self.run_manager.SetUserInitialization(self.physics)
+        self.actions = self._actions()
+        self.run_manager.SetUserInitialization(self.actions)
+        for cmd in ("/process/em/verbose 0", "/process/had/verbose 0"):
+            ui.ApplyCommand(cmd)
+        self.run_manager.Initialize()
+        sdm = g4.G4SDManager.GetSDMpointer()
+        self.active_id = sdm.GetCollectionID(ACTIVE_HC)
+        self.absorber_id = sdm.GetCollectionID(ABSORBER_HC) if any(
+            la.absorber_thickness > 0 for la in det.layers
+        ) else -1
+
+    # ---- construction ---------------------------------------------------------------------
+    def _physics(self, name: str, cut: float) -> Any:
+        g4 = self.g4
+        if name.startswith("FTFP_BERT"):
+            physics = g4.FTFP_BERT(0)
+            if name == "FTFP_BERT_EMZ":
+                physics.ReplacePhysics(g4.G4EmStandardPhysics_option4())
+        else:
+            physics = g4.G4VModularPhysicsList()
+            em = g4.G4EmStandardPhysics_option4() if name == "em_opt4" else g4.G4EmStandardPhysics()
+            physics.RegisterPhysics(em)
+        physics.SetDefaultCutValue(cut * g4.mm)
+        return physics
+
+    def _actions(self) -> Any:
+        g4 = self.g4
+        app = self
+
+        class Primary(g4.G4VUserPrimaryGeneratorAction):  # type: ignore[misc]
+            def __init__(self) -> None:
+                super().__init__()
+                self.gun = g4.G4ParticleGun(1)
+
+            def GeneratePrimaries(self, event: Any) -> None:  # noqa: N802 (Geant4 API)
+                app.begin_event(event, self.gun)
+
+        class EventAction(g4.G4UserEventAction):  # type: ignore[misc]
+            def EndOfEventAction(self, event: Any) -> None:  # noqa: N802 (Geant4 API)
+                app.end_event(event)
+
+        class Actions(g4.G4VUserActionInitialization):  # type: ignore[misc]
+            def Build(self) -> None:  # noqa: N802 (Geant4 API)
+                self.SetUserAction(Primary())
+                self.SetUserAction(EventAction())
+
+        return Actions()
+
+    # ---- per event ------------------------------------------------------------------------
+    def begin_event(self, event: Any, gun: Any) -> None:
+        """Seed Geant4 for this event and shoot its particle."""
+        g4 = self.g4
+        assert self.batch is not None
+        j = event.GetEventID()
+        self._t0 = time.process_time()
+        g4.HepRandom.setTheSeed(int(self.batch.g4_seed[j]))
+        table = g4.G4ParticleTable.GetParticleTable()
+        gun.SetParticleDefinition(table.FindParticle(_G4_PARTICLE[self.particle]))
+        gun.SetParticleEnergy(float(self.batch.energy[j]) * g4.MeV)
+        d = self.batch.direction[j]
+        p = self.batch.position[j]
+        gun.SetParticleMomentumDirection(g4.G4ThreeVector(*map(float, d)))
+        gun.SetParticlePosition(g4.G4ThreeVector(*(float(v) * g4.mm for v in p)))
+        gun.GeneratePrimaryVertex(event)
+
+    def end_event(self, event: Any) -> None:
+        """Read the hits maps once and sum the fine cells into readout voxels."""
+        assert self.batch is not None
+        j = event.GetEventID()
+        hce = event.GetHCofThisEvent()
+        pairs = list(hce.GetHC(self.active_id))
+        if pairs:
+            cells = np.fromiter((k for k, _ in pairs), dtype=np.int64, count=len(pairs))
+            edep = np.fromiter((v for _, v in pairs), dtype=np.float64, count=len(pairs))
+        else:
+            cells, edep = np.zeros(0, dtype=np.int64), np.zeros(0)
+        e_abs = 0.0
+        if self.absorber_id >= 0:
+            e_abs = float(sum(v for _, v in hce.GetHC(self.absorber_id)))
+        voxels = self.mapper.voxels(cells, edep, self.batch.impact[j], self.batch.direction[j])
+        e_act = float(edep.sum())
+        self.rows.append((voxels, e_act, e_abs, time.process_time() - self._t0))
+
+    # ---- per chunk ------------------------------------------------------------------------
+    def run(self, particle: str, batch: EventBatch) -> ChunkResult:
+        """Simulate the events of ``batch`` (one Geant4 run)."""
+        self.particle = particle
+        self.batch = batch
+        self.rows = []
+        self.run_manager.BeamOn(len(batch))
+        if len(self.rows) != len(batch):
+            raise RuntimeError(f"Geant4 simulated {len(self.rows)} of {len(batch)} events")
+        showers = np.stack([r[0] for r in self.rows]) if self.rows else np.zeros((0, self.det.n_voxels), np.float32)
+        e_act = np.array([r[1] for r in self.rows])
+        e_abs = np.array([r[2] for r in self.rows])
+        return ChunkResult(
+            index=batch.index,
+            showers=showers.astype(np.float32),
+            energy_active=e_act,
+            energy_absorber=e_abs,
+            energy_leaked=batch.energy - e_act - e_abs,
+            cpu_time=np.array([r[3] for r in self.rows]),
+        )
+
+
+_APP: Geant4App | None = None
+_PARTICLE = ""
+
+
+def init_worker(spec: WorkerSpec) -> None:
+    """Process-pool initializer: build this process's Geant4 application."""
+    global _APP, _PARTICLE
+    if spec.quiet:  # Geant4 prints its banner and tables on fd 1; errors go to fd 2
+        sys.stdout.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    _APP = Geant4App(spec)
+    _PARTICLE = spec.config.particle_name
+
+
+def run_chunk(batch: EventBatch) -> ChunkResult:
+    """Simulate one chunk in this worker process (after :func:`init_worker`)."""
+    if _APP is None:
+        raise RuntimeError("run_chunk called in a process without a Geant4 application")
+    return _APP.run(_PARTICLE, batch)
