@@ -63,8 +63,15 @@ def load_detector(name_or_path: str | Path) -> Detector:
             data = yaml.safe_load(path.read_text())
         elif suffix == ".json":
             data = json.loads(path.read_text())
+        elif suffix == ".xml":
+            from caloforge.geometry.challenge import detector_from_challenge_binning
+
+            return detector_from_challenge_binning(path)
         else:
-            raise DetectorError(f"{path}: unknown detector file type {suffix!r} (use .toml, .yaml or .json)")
+            raise DetectorError(
+                f"{path}: unknown detector file type {suffix!r} (use .toml, .yaml, .json, "
+                "or a Challenge binning .xml)"
+            )
     except DetectorError:
         raise
     except Exception as exc:  # parser errors of three libraries
@@ -173,7 +180,7 @@ def _segmentation(f: _Fields) -> Segmentation:
         n_alpha = f.integer("n_alpha")
         if "r_edges" in f.data:
             edges = f.data.pop("r_edges")
-            ok = isinstance(edges, list) and len(edges) >= 2 and all(
+            ok = isinstance(edges, list) and len(edges) >= 1 and all(
                 isinstance(e, int | float) and not isinstance(e, bool) for e in edges
             )
             if not ok or any(b <= a for a, b in zip(edges, edges[1:], strict=False)) or edges[0] < 0:
