@@ -73,6 +73,9 @@ class ShowerWriter:
         self.detector = detector
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         self._tmp = Path(tmp)
         self._file = h5py.File(self._tmp, "w")
         self._chunk = max(1, min(chunk_rows, max(1, 2**22 // (4 * detector.n_voxels))))

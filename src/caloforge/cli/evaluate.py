@@ -1,0 +1,137 @@
+"""``caloforge evaluate``: compare candidate shower files with a full-simulation reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from caloforge.cli._app import app, console
+
+
+def _pm(value: float | None, err: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f} ± {err:.3f}" if err is not None else f"{value:.3f}"
+
+
+def _table(metrics: dict[str, Any]) -> Table:
+    memo = metrics.get("memorisation") or {}
+    table = Table(
+        "comparison",
+        "AUC voxels",
+        "AUC high-level",
+        "FPD",
+        "max sep.",
+        "worst observables",
+        "near-copies",
+        title=f"caloforge evaluate: {metrics['detector']} (AUC 0.5 = indistinguishable)",
+    )
+    for name, c in metrics["comparisons"].items():
+        clf = c["classifier"]
+        m = memo.get(name)
+        style = "italic dim" if name.startswith("floor") else None
+        vox, hl = clf["voxel"], clf["high_level"]
+        table.add_row(
+            "floor (ref vs ref)" if name.startswith("floor") else name,
+            f"{_pm(vox['auc'], vox['auc_err'])} {vox['headline']}",
+            f"{_pm(hl['auc'], hl['auc_err'])} {hl['headline']}",
+            f"{c['physics_distances']['fpd']:.2e}",
+            f"{c['max_separation']:.4f}" if c["max_separation"] is not None else "-",
+            ", ".join(c["worst"][:3]),
+            "-"
+            if m is None
+            else f"{100 * m['fraction_near_copies']:.1f} %{' FLAGGED' if m['flagged'] else ''}",
+            style=style,
+        )
+    return table
+
+
+@app.command()
+def evaluate(
+    reference: Path = typer.Argument(..., help="Full-simulation reference shower file."),
+    candidates: list[Path] = typer.Argument(
+        ..., help="Candidate shower file(s), compared in the same plots."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Report directory (metrics.json, report.html, plots/)."
+    ),
+    ref2: Path | None = typer.Option(
+        None, "--ref2", help="Second reference for the floor (default: halves of REF)."
+    ),
+    train: Path | None = typer.Option(
+        None, "--train", help="The candidates' training file: memorisation check."
+    ),
+    detector: str | None = typer.Option(
+        None, "--detector", "-d", help="Preset or detector file for files without geometry."
+    ),
+    max_showers: int | None = typer.Option(
+        None, "--max-showers", help="Read at most N showers of each file."
+    ),
+    threshold: float = typer.Option(0.0, "--threshold", help="Hit threshold, MeV."),
+    classifier_seeds: int = typer.Option(
+        3, "--classifier-seeds", min=1, help="Seeds of the classifier test."
+    ),
+    classifier_max: int = typer.Option(
+        10_000, "--classifier-max", min=10, help="Classifier showers per class (subsample)."
+    ),
+    training_log: Path | None = typer.Option(
+        None, "--training-log", help="JSON-lines training log to plot."
+    ),
+    no_plots: bool = typer.Option(
+        False, "--no-plots", help="Skip the plots (metrics and HTML tables only)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the report path."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the contents of a non-empty report dir."
+    ),
+) -> None:
+    """Validate candidates against full simulation: observables, metrics, classifier, report.
+
+    Example: caloforge evaluate g4_val.h5 flow.h5 --out artifacts/report --train g4_train.h5
+    """
+    from caloforge.evaluate import ClassifierConfig, EvaluationConfig
+    from caloforge.evaluate import evaluate as run_evaluation
+
+    cfg = EvaluationConfig(
+        threshold=threshold,
+        max_showers=max_showers,
+        classifier=ClassifierConfig(
+            seeds=tuple(range(classifier_seeds)), max_per_class=classifier_max
+        ),
+        plots=not no_plots,
+    )
+    if quiet:
+        metrics = run_evaluation(
+            reference,
+            candidates,
+            out,
+            ref2=ref2,
+            train=train,
+            detector=detector,
+            config=cfg,
+            training_log=training_log,
+            overwrite=overwrite,
+        )
+    else:
+        with console.status("evaluating (observables, metrics, classifiers, plots)..."):
+            metrics = run_evaluation(
+                reference,
+                candidates,
+                out,
+                ref2=ref2,
+                train=train,
+                detector=detector,
+                config=cfg,
+                training_log=training_log,
+                overwrite=overwrite,
+            )
+        console.print(_table(metrics))
+        if metrics["classifier_subsampled"]:
+            console.print(
+                f"note: the classifier used at most {classifier_max} showers per class (subsampled)"
+            )
+        console.print(f"took {metrics['seconds']:.0f} s")
+    console.print(f"report: {out / 'report.html'}")

@@ -1,0 +1,233 @@
+"""The self-contained HTML report: tables and PNG images embedded as base64 (opens offline)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+CSS = """
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 1.5em 2em;
+       color: #222; max-width: 1400px; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; margin-top: 1.6em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+tr.floor td { background: #f4f8ff; font-style: italic; }
+.bad { color: #b00; font-weight: bold; } .ok { color: #070; }
+.note { color: #555; font-size: 0.85em; }
+figure { margin: 1em 0; } figcaption { font-size: 0.85em; color: #444; }
+img { max-width: 100%; border: 1px solid #eee; }
+"""
+
+
+def _f(x: Any, fmt: str = ".3f") -> str:
+    return "–" if x is None else format(x, fmt)
+
+
+def _pm(value: Any, err: Any, fmt: str = ".3f") -> str:
+    if value is None:
+        return "–"
+    return f"{format(value, fmt)} ± {format(err, fmt)}" if err is not None else format(value, fmt)
+
+
+def _auc_cell(c: dict[str, Any]) -> str:
+    cls = (
+        "bad"
+        if c["auc"] is not None and c["auc"] - 0.5 > max(0.02, 3 * (c["auc_err"] or 0))
+        else "ok"
+    )
+    return (
+        f'<span class="{cls}">{_pm(c["auc"], c["auc_err"])}</span> ({html.escape(c["headline"])})'
+    )
+
+
+def _summary_table(metrics: dict[str, Any]) -> str:
+    memo = metrics.get("memorisation") or {}
+    rows = [
+        "<table id='summary'><tr><th>comparison</th><th>AUC voxels</th><th>AUC high-level</th>"
+        "<th>JSD voxels [bits]</th><th>FPD</th><th>KPD</th><th>max separation</th>"
+        "<th>worst observables</th><th>near-copies</th></tr>"
+    ]
+    for name, c in metrics["comparisons"].items():
+        floor = name.startswith("floor")
+        clf = c["classifier"]
+        pd = c["physics_distances"]
+        m = memo.get(name)
+        copies = (
+            "–"
+            if m is None
+            else (
+                f"<span class='{'bad' if m['flagged'] else 'ok'}'>"
+                f"{100 * m['fraction_near_copies']:.1f} %</span>"
+            )
+        )
+        rows.append(
+            f"<tr class='{'floor' if floor else ''}'><td>{html.escape(name)}</td>"
+            f"<td>{_auc_cell(clf['voxel'])}</td><td>{_auc_cell(clf['high_level'])}</td>"
+            f"<td>{_pm(clf['voxel']['jsd'], clf['voxel']['jsd_err'])}</td>"
+            f"<td>{_pm(pd['fpd'], pd['fpd_err'], '.2e')}</td>"
+            f"<td>{_pm(pd['kpd'], pd['kpd_err'], '.2e')}</td>"
+            f"<td>{_f(c['max_separation'], '.4f')}</td>"
+            f"<td>{html.escape(', '.join(c['worst'][:3]))}</td>"
+            f"<td>{copies}</td></tr>"
+        )
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _observable_table(metrics: dict[str, Any]) -> str:
+    comps = metrics["comparisons"]
+    names = list(comps)
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for cname, c in comps.items():
+        for o in c["observables"]:
+            table.setdefault(o["name"], {})[cname] = o
+    cands = [n for n in names if not n.startswith("floor")]
+
+    def worst(obs: str) -> float:
+        return (
+            max((table[obs].get(n, {}).get("separation") or 0.0) for n in cands) if cands else 0.0
+        )
+
+    head = "".join(f"<th>{html.escape(n)}<br>sep. / χ²/ndf / W1/σ</th>" for n in names)
+    rows = [f"<table id='observables'><tr><th>observable</th>{head}</tr>"]
+    for obs in sorted(table, key=lambda o: -worst(o)):
+        cells = []
+        for n in names:
+            o = table[obs].get(n)
+            cells.append(
+                "<td>–</td>"
+                if o is None
+                else f"<td>{_f(o['separation'], '.4f')} / {_f(o['chi2_ndf'], '.2f')} / "
+                f"{_f(o['w1_norm'], '.3f')}</td>"
+            )
+        rows.append(f"<tr><td>{html.escape(obs)}</td>{''.join(cells)}</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _classifier_table(metrics: dict[str, Any]) -> str:
+    rows = [
+        "<table id='classifiers'><tr><th>comparison</th><th>input</th><th>classifier</th>"
+        "<th>AUC per seed</th><th>AUC mean ± std</th><th>JSD mean ± std [bits]</th>"
+        "<th>showers per class</th><th>train/val/test</th></tr>"
+    ]
+    for name, c in metrics["comparisons"].items():
+        for kind, r in c["classifier"].items():
+            for clf, v in r["classifiers"].items():
+                star = " ★" if clf == r["headline"] else ""
+                sub = " (subsampled)" if r["subsampled"] else ""
+                sp = r["splits"]
+                rows.append(
+                    f"<tr><td>{html.escape(name)}</td><td>{kind}</td><td>{clf}{star}</td>"
+                    f"<td>{', '.join(f'{a:.3f}' for a in v['auc'])}</td>"
+                    f"<td>{_pm(v['auc_mean'], v['auc_std'])}</td>"
+                    f"<td>{_pm(v['jsd_mean'], v['jsd_std'])}</td>"
+                    f"<td>{r['n_per_class']} of {r['n_available']}{sub}</td>"
+                    f"<td>{sp['train']}/{sp['val']}/{sp['test']}</td></tr>"
+                )
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _response_table(metrics: dict[str, Any]) -> str:
+    rows = [
+        "<table id='response'><tr><th>sample</th><th>E [GeV]</th><th>n</th><th>response</th>"
+        "<th>σ/E</th><th>fit</th></tr>"
+    ]
+    for name, r in metrics["response"].items():
+        for i in range(len(r["energy"])):
+            rows.append(
+                f"<tr><td>{html.escape(name)}</td>"
+                f"<td>{_f(r['energy'][i] and r['energy'][i] / 1000, '.2f')}</td>"
+                f"<td>{r['n'][i]}</td><td>{_pm(r['mean'][i], r['mean_err'][i], '.4f')}</td>"
+                f"<td>{_pm(r['resolution'][i], r['resolution_err'][i], '.4f')}</td>"
+                f"<td>{r['method'][i]}</td></tr>"
+            )
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _memorisation_table(metrics: dict[str, Any]) -> str:
+    memo = metrics.get("memorisation")
+    if not memo:
+        return "<p class='note'>No training file given (--train): memorisation check not run.</p>"
+    rows = [
+        "<table id='memorisation'><tr><th>sample</th><th>near-copies</th><th>expected</th>"
+        "<th>exact copies</th>"
+        "<th>median distance</th><th>median held-out</th><th>flagged</th></tr>"
+    ]
+    for name, m in memo.items():
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td>{100 * m['fraction_near_copies']:.2f} %</td>"
+            f"<td>{100 * m['expected_fraction']:.2f} %</td>"
+            f"<td>{100 * m['fraction_exact_copies']:.2f} %</td>"
+            f"<td>{_f(m['median_candidate'], '.4g')}</td><td>{_f(m['median_heldout'], '.4g')}</td>"
+            f"<td class='{'bad' if m['flagged'] else 'ok'}'>{'yes' if m['flagged'] else 'no'}"
+            f"</td></tr>"
+        )
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _image(title: str, path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    pdf = Path(path).with_suffix(".pdf")
+    link = f" (<a href='plots/{html.escape(pdf.name)}'>PDF</a>)" if pdf.exists() else ""
+    return (
+        f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
+        f"<figcaption>{html.escape(title)}{link}</figcaption></figure>"
+    )
+
+
+def write_html(metrics: dict[str, Any], images: dict[str, Path], path: str | Path) -> Path:
+    """Write the report: summary, classifier, observable, response and memorisation tables,
+    then every image (base64-embedded, so the file is self-contained)."""
+    ref = metrics["reference"]
+    cands = ", ".join(
+        f"{html.escape(k)} ({v['n']} showers, {html.escape(v['path'])})"
+        for k, v in metrics["candidates"].items()
+    )
+    floor = next(
+        (c.get("how", "") for n, c in metrics["comparisons"].items() if n.startswith("floor")), ""
+    )
+    sub = ""
+    if metrics.get("classifier_subsampled"):
+        sub = (
+            f"<p class='note'><b>Subsampled:</b> the classifier used at most "
+            f"{metrics['config']['classifier']['max_per_class']} showers per class "
+            "(the first rows of each file).</p>"
+        )
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>caloforge evaluation: {html.escape(metrics['detector'])}</title><style>{CSS}"
+        f"</style></head><body>",
+        f"<h1>caloforge evaluation — {html.escape(metrics['detector'])}</h1>",
+        f"<p>Reference: {html.escape(ref['path'])} ({ref['n']} showers). Candidates: {cands}.<br>"
+        f"Floor: {html.escape(floor)}. Hit threshold {metrics['config']['threshold']:g} MeV. "
+        f"caloforge {html.escape(metrics['caloforge_version'])}, {metrics['seconds']:.0f} s.</p>",
+        sub,
+        "<h2>Summary</h2><p class='note'>AUC 0.5: indistinguishable "
+        "(★ = the stronger classifier, the headline). "
+        "Separation power 0: identical histograms. Compare every number with the floor row.</p>",
+        _summary_table(metrics),
+        "<h2>Classifier two-sample tests</h2>",
+        _classifier_table(metrics),
+        "<h2>Observables (worst first; binning fixed from the reference)</h2>",
+        _observable_table(metrics),
+        "<h2>Energy response and resolution</h2>",
+        _response_table(metrics),
+        "<h2>Memorisation</h2>",
+        _memorisation_table(metrics),
+        "<h2>Plots</h2>",
+        *[_image(t, p) for t, p in images.items()],
+        "</body></html>",
+    ]
+    out = Path(path)
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return out
+
+
+__all__ = ["write_html"]

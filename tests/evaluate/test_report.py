@@ -1,0 +1,255 @@
+"""End-to-end evaluation on toy files: metrics.json, HTML report, CLI, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from caloforge.data import Conditions, ShowerFileError, write_showers
+from caloforge.evaluate import FLOOR, ClassifierConfig, EvaluationConfig, evaluate
+from caloforge.geometry import load_detector
+
+SMALL = EvaluationConfig(
+    classifier=ClassifierConfig(seeds=(0,), mlp_epochs=15, mlp_hidden=32, hgb_max_iter=50),
+    n_bootstrap=5,
+    plot_formats=("png",),  # PDF writing is tested once, below, to keep the tier fast
+)
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[str] = []
+        self.images: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self.tables.append(a.get("id") or "")
+        if tag == "img":
+            self.images.append(a.get("src") or "")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One evaluation of toy files: reference, a good and a 5 %-scaled candidate, a training
+    file, a training log."""
+    from toy_showers import make_toy_showers
+
+    tmp = tmp_path_factory.mktemp("report")
+    det = load_detector("atlas-pblar")
+
+    def write(name: str, n: int, seed: int, **kw: object) -> Path:
+        s, c = make_toy_showers(det, n, seed, **kw)  # type: ignore[arg-type]
+        return write_showers(tmp / name, s, c, det)
+
+    ref = write("ref.h5", 600, 1)
+    good = write("good.h5", 600, 2)
+    scaled = write("scaled.h5", 600, 3, scale=1.05)
+    train = write("train.h5", 1000, 4)
+    log = tmp / "train.jsonl"
+    log.write_text(
+        "\n".join(json.dumps({"step": i, "loss": 1 / (i + 1), "lr": 1e-3}) for i in range(20))
+    )
+    m = evaluate(ref, [good, scaled], tmp / "out", train=train, training_log=log, config=SMALL)
+    return tmp / "out", m
+
+
+def test_metrics_json(report: tuple[Path, dict]) -> None:
+    out, m = report
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["comparisons"].keys() == m["comparisons"].keys() == {FLOOR, "good", "scaled"}
+    floor, good, scaled = (m["comparisons"][k] for k in (FLOOR, "good", "scaled"))
+    # the floor and the good candidate agree; e_ratio and the classifier flag the scaled one
+    assert floor["max_separation"] < 0.1 and good["max_separation"] < 0.1
+    assert scaled["worst"][0] in ("e_ratio", "e_vis", "cell_energy")
+    sep = {o["name"]: o["separation"] for o in scaled["observables"]}
+    assert sep["e_ratio"] > 5 * max(
+        o["separation"] for o in good["observables"] if o["name"] == "e_ratio"
+    )
+    assert scaled["classifier"]["high_level"]["auc"] > 0.6
+    assert abs(good["classifier"]["high_level"]["auc"] - 0.5) < 0.08
+    assert scaled["physics_distances"]["fpd"] > 3 * good["physics_distances"]["fpd"]
+    assert set(m["memorisation"]) == {FLOOR, "good", "scaled"}
+    assert not m["memorisation"]["good"]["flagged"]
+    assert m["response"]["reference"]["mean"][0] == pytest.approx(0.19, abs=0.02)
+    assert "weighted_mean" in m["cell_std_ratio"]["good"]
+
+
+def test_html_is_self_contained(report: tuple[Path, dict]) -> None:
+    out, _ = report
+    parser = _Collector()
+    parser.feed((out / "report.html").read_text())
+    assert {"summary", "observables", "classifiers", "response", "memorisation"} <= set(
+        parser.tables
+    )
+    assert len(parser.images) >= 10
+    assert all(src.startswith("data:image/png;base64,") for src in parser.images)
+    text = " ".join(parser.text)
+    assert "floor (reference vs reference)" in text and "scaled" in text and "e_ratio" in text
+    for stem in (
+        "hist_energy",
+        "cell_maps",
+        "response",
+        "profiles",
+        "cell_spectrum",
+        "memorisation",
+        "training_curves",
+    ):
+        assert (out / "plots" / f"{stem}.png").stat().st_size > 1000
+
+
+def test_plots_are_saved_as_png_and_pdf(tmp_path: Path) -> None:
+    from caloforge.evaluate.plots import plot_training_curves
+
+    png = plot_training_curves([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}], tmp_path)
+    assert png.suffix == ".png" and png.stat().st_size > 1000
+    assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+)
+def test_html_renders_in_headless_chromium(report: tuple[Path, dict], tmp_path: Path) -> None:
+    out, _ = report
+    shot = tmp_path / "shot.png"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        ["/usr/bin/chromium", *flags, "--dump-dom", (out / "report.html").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert 'id="summary"' in dom and dom.count("<img") >= 10
+    subprocess.run(
+        [
+            "/usr/bin/chromium",
+            *flags,
+            f"--screenshot={shot}",
+            "--window-size=1200,900",
+            (out / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 10_000
+
+
+def test_refuses_to_overwrite(report: tuple[Path, dict]) -> None:
+    out, m = report
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        evaluate(m["reference"]["path"], [m["candidates"]["good"]["path"]], out)
+
+
+def test_ref2_floor_and_no_plots(write_toy, atlas, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ref, ref2, cand = (
+        write_toy("a.h5", atlas, 300, 1),
+        write_toy("b.h5", atlas, 300, 2),
+        write_toy("c.h5", atlas, 300, 3),
+    )
+    cfg = EvaluationConfig(
+        classifier=ClassifierConfig(seeds=(0,), classifiers=("hgb",), hgb_max_iter=30),
+        n_bootstrap=3,
+        plots=False,
+    )
+    m = evaluate(ref, {"model": cand}, tmp_path / "r", ref2=ref2, config=cfg)
+    assert "second reference" in m["comparisons"][FLOOR]["how"]
+    assert m["comparisons"][FLOOR]["n_candidate"] == 300
+    assert m["memorisation"] is None and not (tmp_path / "r" / "plots").exists()
+    assert (tmp_path / "r" / "report.html").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# bad input: one clear line naming the file
+def _raw(path: Path, showers: np.ndarray, detector: str | None = "atlas-pblar") -> Path:
+    with h5py.File(path, "w") as f:
+        f["showers"] = showers.astype(np.float32)
+        f["incident_energies"] = np.full((len(showers), 1), 1000.0, dtype=np.float32)
+        if detector:
+            f.attrs["detector"] = detector
+    return path
+
+
+def test_bad_inputs(write_toy, atlas, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ref = write_toy("ref.h5", atlas, 100, 1)
+    hex_det = load_detector("hgcal-hex")
+    other = write_toy("hex.h5", hex_det, 50, 1)
+    with pytest.raises(ShowerFileError, match=r"hex\.h5.*'hgcal-hex', not 'atlas-pblar'"):
+        evaluate(ref, [other], tmp_path / "o1", config=SMALL)
+    wrong = _raw(tmp_path / "wrong.h5", np.ones((10, 100)), detector=None)
+    with pytest.raises(ShowerFileError, match=r"wrong\.h5.*\(N, 504\)"):
+        evaluate(ref, [wrong], tmp_path / "o2", config=SMALL)
+    empty = write_showers(
+        tmp_path / "empty.h5", np.zeros((0, 504)), Conditions.create(np.ones(0) * 1.0), atlas
+    )
+    with pytest.raises(ShowerFileError, match=r"empty\.h5.*no showers"):
+        evaluate(ref, [empty], tmp_path / "o3", config=SMALL)
+    bad = np.ones((20, 504))
+    bad[7, 3] = np.nan
+    nan = _raw(tmp_path / "nan.h5", bad)
+    with pytest.raises(ShowerFileError, match=r"nan\.h5.*row 7.*NaN"):
+        evaluate(ref, [nan], tmp_path / "o4", config=SMALL)
+    assert not (tmp_path / "o4").exists()  # nothing written on bad input
+
+
+def test_cli_one_line_error_and_run(write_toy, atlas, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ref, cand = write_toy("ref.h5", atlas, 200, 1), write_toy("cand.h5", atlas, 200, 2)
+    bad = np.ones((20, 504))
+    bad[3, 3] = np.nan
+    nan = _raw(tmp_path / "nan.h5", bad)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "160"}
+    cmd = [sys.executable, "-c", "from caloforge.cli import main; main()", "evaluate"]
+    r = subprocess.run(
+        [*cmd, str(ref), str(nan), "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "nan.h5" in lines[0]
+    args = [
+        str(ref),
+        str(cand),
+        "--out",
+        str(tmp_path / "rep"),
+        "--classifier-seeds",
+        "1",
+        "--no-plots",
+    ]
+    r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "floor (ref vs ref)" in r.stdout and "cand" in r.stdout and "report.html" in r.stdout
+    r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "--overwrite" in r.stderr
+    r = subprocess.run(
+        [*cmd, *args, "--overwrite", "--quiet", "--max-showers", "60"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0 and "floor" not in r.stdout
+    shutil.rmtree(tmp_path / "rep")
