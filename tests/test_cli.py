@@ -58,3 +58,22 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
         assert out.returncode == 2
         assert message in out.stderr and "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_simulate_cli_writes_showers_and_refuses_bad_input(tmp_path: Path) -> None:
+    out = tmp_path / "sim.h5"
+    res = run("simulate", "-d", "atlas-pblar", "-e", "1GeV", "-n", "4", "--chunk-size", "2", "-o", str(out), "--quiet")
+    assert res.returncode == 0, res.stderr
+    from caloforge.data import ShowerFile
+
+    data = ShowerFile(out)
+    assert len(data) == 4
+    ratio = data.showers().sum(1) / data.conditions().energy
+    assert np.all((ratio > 0.12) & (ratio < 0.25))  # sampling fraction ~0.19
+    for args, message in [
+        (("-n", "4", "-o", str(out)), "exists"),
+        (("-n", "4", "-e", "5TeV", "-o", str(tmp_path / "x.h5")), "outside the supported range"),
+        (("-n", "4", "--shard", "3", "-o", str(tmp_path / "x.h5")), "expected k/N"),
+    ]:
+        res = run("simulate", *args, "--quiet")
+        assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr

@@ -51,6 +51,8 @@ class SimulationConfig:
         g4_data: directory with the official Geant4 data sets (``None``: automatic).
         approximate_hadronic: allow hadrons in offline mode with placeholder data.
         shard: ``(k, N)``: simulate only the events ``i`` with ``i % N == k``.
+        measure_leakage: validation: also record ``energy_escaped``, the energy carried
+            out of the world by particles (one Python call per track; slower).
     """
 
     detector: Detector | str | Path
@@ -70,6 +72,7 @@ class SimulationConfig:
     g4_data: str | Path | None = None
     approximate_hadronic: bool = False
     shard: tuple[int, int] | None = None
+    measure_leakage: bool = False
     _spec: EnergySpec = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,13 +80,20 @@ class SimulationConfig:
             object.__setattr__(self, "detector", load_detector(self.detector))
         object.__setattr__(self, "_spec", parse_energy(self.energy))
         if self.particle is not None and self.particle not in PARTICLES:
-            raise ValueError(f"particle {self.particle!r} is not supported; use one of {', '.join(PARTICLES)}")
+            raise ValueError(
+                f"particle {self.particle!r} is not supported; use one of {', '.join(PARTICLES)}"
+            )
         if self.particle_name not in PARTICLES:
-            raise ValueError(f"gun particle {self.particle_name!r} is not supported; use one of {', '.join(PARTICLES)}")
+            raise ValueError(
+                f"gun particle {self.particle_name!r} is not supported; "
+                f"use one of {', '.join(PARTICLES)}"
+            )
         for name in ("n", "workers", "chunk_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "n" else 1):
-                raise ValueError(f"{name}={value!r} must be an integer >= {0 if name == 'n' else 1}")
+                raise ValueError(
+                    f"{name}={value!r} must be an integer >= {0 if name == 'n' else 1}"
+                )
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed={self.seed!r} must be a non-negative integer")
         if self.theta is not None and not 0.0 <= self.theta < 90.0:
@@ -101,7 +111,10 @@ class SimulationConfig:
             if not (isinstance(k, int) and isinstance(m, int) and m >= 1 and 0 <= k < m):
                 raise ValueError(f"shard={self.shard!r} must be (k, N) with 0 <= k < N")
         if self.is_hadronic and self.resolved_physics.startswith("em_"):
-            raise ValueError(f"particle {self.particle_name!r} needs a hadronic physics list, not {self.physics!r}")
+            raise ValueError(
+                f"particle {self.particle_name!r} needs a hadronic physics list, "
+                f"not {self.physics!r}"
+            )
 
     # ---- resolved values ------------------------------------------------------------------
     @property
@@ -123,14 +136,20 @@ class SimulationConfig:
 
     @property
     def resolved_physics(self) -> str:
-        physics = self.physics or self.det.physics.physics_list
+        if self.physics is not None:
+            return self.physics
+        physics = self.det.physics.physics_list
         if self.is_hadronic and physics.startswith("em_"):
             return "FTFP_BERT_EMZ" if physics == "em_opt4" else "FTFP_BERT"
         return physics
 
     @property
     def resolved_cut(self) -> float:
-        return self.production_cut if self.production_cut is not None else self.det.physics.production_cut
+        return (
+            self.production_cut
+            if self.production_cut is not None
+            else self.det.physics.production_cut
+        )
 
     @property
     def direction(self) -> NDArray[np.float64]:
@@ -149,7 +168,9 @@ class SimulationConfig:
         pos = np.asarray(self.det.gun.position, dtype=np.float64)
         d = np.asarray(self.det.gun.direction, dtype=np.float64)
         if pos[2] >= 0 or d[2] <= 0:
-            raise ValueError(f"detector {self.det.name!r}: the gun must start upstream (z < 0) and point to +z")
+            raise ValueError(
+                f"detector {self.det.name!r}: the gun must start upstream (z < 0) and point to +z"
+            )
         return pos[:2] + d[:2] * (-pos[2] / d[2])
 
     @property
@@ -219,7 +240,9 @@ def event_batch(config: SimulationConfig, indices: NDArray[np.int64]) -> EventBa
         impact[j, :2] = centre + (shift if config.impact_spread > 0 else 0.0)
     direction = np.broadcast_to(d, (n, 3)).copy()
     position = impact - direction * (config.start_distance / d[2])
-    return EventBatch(np.asarray(indices, dtype=np.int64), energy, direction, impact, position, seeds)
+    return EventBatch(
+        np.asarray(indices, dtype=np.int64), energy, direction, impact, position, seeds
+    )
 
 
 def particle_pdg(name: str) -> int:

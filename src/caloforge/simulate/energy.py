@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numpy.typing import NDArray
 
 E_MIN_MEV = 1.0e3
 """Lowest incident energy accepted by :func:`parse_energy` (1 GeV)."""
@@ -117,8 +116,3 @@ def _parse_text(text: str) -> EnergySpec:
     if len(values) != 2 or not values[0] < values[1]:
         raise ValueError(f"energy {text!r}: {kind} needs two bounds LOW,HIGH with LOW < HIGH")
     return EnergySpec(kind, values, text)  # type: ignore[arg-type]
-
-
-def sample_energies(spec: EnergySpec, rngs: list[np.random.Generator], indices: NDArray[np.int64]) -> NDArray[np.float64]:
-    """Energies of the events ``indices`` given each event's own generator."""
-    return np.array([spec.sample(r, int(i)) for r, i in zip(rngs, indices)], dtype=np.float64)

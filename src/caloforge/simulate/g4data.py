@@ -84,7 +84,14 @@ _DATASETS: dict[str, tuple[str, dict[str, str]]] = {
     )
 }
 
-HADRONIC_DATASETS = ("G4PARTICLEXS", "G4NDL", "PhotonEvaporation", "G4ENSDFSTATE", "G4INCL", "G4ABLA")
+HADRONIC_DATASETS = (
+    "G4PARTICLEXS",
+    "G4NDL",
+    "PhotonEvaporation",
+    "G4ENSDFSTATE",
+    "G4INCL",
+    "G4ABLA",
+)
 """Data sets that hadronic physics (FTFP_BERT) needs, named in the offline refusal."""
 
 Z_MAX = 100
@@ -113,7 +120,7 @@ class G4DataSetup:
     geant4_version: str = ""
     approximate_hadronic: bool = False
 
-    def describe(self) -> dict[str, str | bool]:
+    def describe(self) -> dict[str, str | bool | int]:
         """A JSON-friendly summary, written into output files."""
         return {
             "mode": self.mode,
@@ -359,7 +366,7 @@ PE_EMAX = 1.0e5
 def _free_vector(energy: np.ndarray, value: np.ndarray) -> str:
     """G4PhysicsFreeVector ascii format: ``Emin Emax N``, ``N``, then ``E value`` lines."""
     lines = [f"{energy[0]:.8e} {energy[-1]:.8e} {len(energy)}", f"{len(energy)}"]
-    lines += [f"{e:.8e} {v:.8e}" for e, v in zip(energy, value)]
+    lines += [f"{e:.8e} {v:.8e}" for e, v in zip(energy, value, strict=True)]
     return "\n".join(lines) + "\n"
 
 
@@ -426,9 +433,19 @@ def tsai_k_dsigma_dk(z: int, kinetic: np.ndarray, k: np.ndarray) -> np.ndarray:
         dum1 = y / (total - k)
         gam = dum1 * 100.0 * ELECTRON_MASS / z13
         eps = dum1 * 100.0 * ELECTRON_MASS / (z13 * z13)
-        phi1 = 16.863 - 2.0 * np.log(1.0 + 0.311877 * gam**2) + 2.4 * np.exp(-0.9 * gam) + 1.6 * np.exp(-1.5 * gam)
+        phi1 = (
+            16.863
+            - 2.0 * np.log(1.0 + 0.311877 * gam**2)
+            + 2.4 * np.exp(-0.9 * gam)
+            + 1.6 * np.exp(-1.5 * gam)
+        )
         phi1m2 = 2.0 / (3.0 + 19.5 * gam + 18.0 * gam**2)
-        psi1 = 24.34 - 2.0 * np.log(1.0 + 13.111641 * eps**2) + 2.8 * np.exp(-8.0 * eps) + 1.2 * np.exp(-29.2 * eps)
+        psi1 = (
+            24.34
+            - 2.0 * np.log(1.0 + 13.111641 * eps**2)
+            + 2.8 * np.exp(-8.0 * eps)
+            + 1.2 * np.exp(-29.2 * eps)
+        )
         psi1m2 = 2.0 / (3.0 + 120.0 * eps + 1200.0 * eps**2)
         bracket = dum0 * ((0.25 * phi1 - logz / 3.0 - fc) + (0.25 * psi1 - 2.0 * logz / 3.0) / z)
         bracket = bracket + 0.125 * onemy * (phi1m2 + psi1m2 / z)

@@ -33,7 +33,7 @@ def make_detector_construction(g4: Any, det: Detector, grid: FineGrid, margin_z:
         margin_z: room upstream of the front face for the gun, mm.
     """
 
-    class DetectorConstruction(g4.G4VUserDetectorConstruction):  # type: ignore[misc]
+    class DetectorConstruction(g4.G4VUserDetectorConstruction):
         def __init__(self) -> None:
             super().__init__()
             self.keep: list[Any] = []  # Geant4 objects must outlive the run
@@ -43,7 +43,7 @@ def make_detector_construction(g4: Any, det: Detector, grid: FineGrid, margin_z:
         def _mat(self, name: str) -> Any:
             return g4.G4NistManager.Instance().FindOrBuildMaterial(get_material(name).geant4_name)
 
-        def Construct(self) -> Any:  # noqa: N802 (Geant4 API)
+        def Construct(self) -> Any:
             mm = g4.mm
             depth = det.depth
             half_x = det.size_x / 2 + 1000.0
@@ -62,18 +62,28 @@ def make_detector_construction(g4: Any, det: Detector, grid: FineGrid, margin_z:
                 if layer.absorber is not None and layer.absorber_thickness > 0:
                     key = (layer.absorber, layer.absorber_thickness)
                     if key not in abs_cache:
-                        s = g4.G4Box("Absorber", hx * mm, hy * mm, layer.absorber_thickness / 2 * mm)
-                        lv = g4.G4LogicalVolume(s, self._mat(layer.absorber), f"Absorber_{len(abs_cache)}")
+                        s = g4.G4Box(
+                            "Absorber", hx * mm, hy * mm, layer.absorber_thickness / 2 * mm
+                        )
+                        lv = g4.G4LogicalVolume(
+                            s, self._mat(layer.absorber), f"Absorber_{len(abs_cache)}"
+                        )
                         self.keep += [s, lv]
                         self.absorber_lvs.append(lv)
                         abs_cache[key] = lv
                     pos = g4.G4ThreeVector(0, 0, (z_front + layer.absorber_thickness / 2) * mm)
-                    self.keep.append(g4.G4PVPlacement(None, pos, abs_cache[key], "Absorber", world_lv, False, index))
+                    self.keep.append(
+                        g4.G4PVPlacement(
+                            None, pos, abs_cache[key], "Absorber", world_lv, False, index
+                        )
+                    )
                 key = (layer.active, layer.active_thickness)
                 if key not in gap_cache:
                     gap_cache[key] = self._gap(layer.active, layer.active_thickness, len(gap_cache))
                 pos = g4.G4ThreeVector(0, 0, (z_gap + layer.active_thickness / 2) * mm)
-                self.keep.append(g4.G4PVPlacement(None, pos, gap_cache[key], "Gap", world_lv, False, index))
+                self.keep.append(
+                    g4.G4PVPlacement(None, pos, gap_cache[key], "Gap", world_lv, False, index)
+                )
             return world_pv
 
         def _gap(self, material: str, thickness: float, n: int) -> Any:
@@ -88,13 +98,17 @@ def make_detector_construction(g4: Any, det: Detector, grid: FineGrid, margin_z:
             row_lv = g4.G4LogicalVolume(row_s, mat, f"Row_{n}")
             cell_s = g4.G4Box("Cell", grid.pitch_x / 2 * mm, grid.pitch_y / 2 * mm, hz * mm)
             cell_lv = g4.G4LogicalVolume(cell_s, mat, f"Cell_{n}")
-            rows = g4.G4PVReplica("Row", row_lv, gap_lv, g4.EAxis.kXAxis, grid.nx, grid.pitch_x * mm)
-            cells = g4.G4PVReplica("Cell", cell_lv, row_lv, g4.EAxis.kYAxis, grid.ny, grid.pitch_y * mm)
+            rows = g4.G4PVReplica(
+                "Row", row_lv, gap_lv, g4.EAxis.kXAxis, grid.nx, grid.pitch_x * mm
+            )
+            cells = g4.G4PVReplica(
+                "Cell", cell_lv, row_lv, g4.EAxis.kYAxis, grid.ny, grid.pitch_y * mm
+            )
             self.keep += [gap_s, gap_lv, row_s, row_lv, cell_s, cell_lv, rows, cells]
             self.cell_lvs.append(cell_lv)
             return gap_lv
 
-        def ConstructSDandField(self) -> None:  # noqa: N802 (Geant4 API)
+        def ConstructSDandField(self) -> None:
             sdm = g4.G4SDManager.GetSDMpointer()
             active = g4.G4MultiFunctionalDetector(ACTIVE_SD)
             sdm.AddNewDetector(active)

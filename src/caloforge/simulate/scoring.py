@@ -38,7 +38,9 @@ class FineGrid:
     def n_cells(self) -> int:
         return self.n_gaps * self.nx * self.ny
 
-    def centres(self, flat: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    def centres(
+        self, flat: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
         """(gap, x, y) of fine cells given their flat index ``gap*nx*ny + ix*ny + iy``."""
         gap, rest = np.divmod(flat, self.nx * self.ny)
         ix, iy = np.divmod(rest, self.ny)
@@ -66,7 +68,9 @@ def choose_pitch(det: Detector, override: float | None = None) -> float:
     segs = [r.segmentation for r in det.readout]
     if all(isinstance(s, CartesianSegmentation) for s in segs):
         sizes = [v for s in segs for v in (s.cell_x, s.cell_y)]  # type: ignore[union-attr]
-        edges = [v for s in segs for v in s.extent]
+        # offsets of the readout grids from the fine grid's origin at -size/2
+        half = (det.size_x / 2, det.size_y / 2)
+        edges = [h - e for s in segs for h, e in zip(half, s.extent, strict=True)]
         smallest = min(sizes)
         for k in range(1, 201):
             pitch = smallest / k
@@ -90,7 +94,9 @@ def make_grid(det: Detector, pitch: float) -> FineGrid:
     if not (math.isclose(px, pitch, rel_tol=1e-6) and math.isclose(py, pitch, rel_tol=1e-6)):
         logger.warning("fine pitch adjusted to %.4g x %.4g mm to tile the detector", px, py)
     if nx * ny * len(det.layers) >= 2**31:
-        raise ValueError(f"scoring_pitch={pitch!r} mm gives too many fine cells; use a larger pitch")
+        raise ValueError(
+            f"scoring_pitch={pitch!r} mm gives too many fine cells; use a larger pitch"
+        )
     return FineGrid(nx, ny, px, py, len(det.layers))
 
 
@@ -105,7 +111,9 @@ class VoxelMapper:
     def __init__(self, det: Detector, grid: FineGrid) -> None:
         self.det = det
         self.grid = grid
-        self.fixed = not any(isinstance(r.segmentation, CylindricalSegmentation) for r in det.readout)
+        self.fixed = not any(
+            isinstance(r.segmentation, CylindricalSegmentation) for r in det.readout
+        )
         self.gap_z = det.layer_z[:, 1] + np.array([la.active_thickness for la in det.layers]) / 2
         self._map: NDArray[np.int32] | None = None
         if self.fixed:

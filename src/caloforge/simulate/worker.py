@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ class ChunkResult:
     energy_absorber: NDArray[np.float64]
     energy_leaked: NDArray[np.float64]
     cpu_time: NDArray[np.float64]
+    energy_escaped: NDArray[np.float64] | None = None
 
 
 class Geant4App:
@@ -65,21 +67,30 @@ class Geant4App:
         apply_environment(spec.setup)  # must precede the import (it prompts otherwise)
         import geant4_pybind as g4
 
-        self.g4 = g4
+        self.g4: Any = g4
         cfg = spec.config
         det = cfg.det
         self.det = det
         self.grid: FineGrid = make_grid(det, spec.pitch)
         self.mapper = VoxelMapper(det, self.grid)
         self.batch: EventBatch | None = None
-        self.rows: list[tuple[NDArray[np.float32], float, float, float]] = []
+        self.rows: list[tuple[NDArray[np.float32], float, float, float, float]] = []
         self._t0 = 0.0
+        self.measure_leakage = cfg.measure_leakage
+        self._escaped = 0.0
 
         ui = g4.G4UImanager.GetUIpointer()
-        for cmd in ("/control/verbose 0", "/run/verbose 0", "/event/verbose 0", "/tracking/verbose 0"):
+        for cmd in (
+            "/control/verbose 0",
+            "/run/verbose 0",
+            "/event/verbose 0",
+            "/tracking/verbose 0",
+        ):
             ui.ApplyCommand(cmd)
         self.run_manager = g4.G4RunManagerFactory.CreateRunManager(g4.G4RunManagerType.Serial)
-        self.detector_construction = make_detector_construction(g4, det, self.grid, cfg.start_distance)
+        self.detector_construction = make_detector_construction(
+            g4, det, self.grid, cfg.start_distance
+        )
         self.run_manager.SetUserInitialization(self.detector_construction)
         self.physics = self._physics(cfg.resolved_physics, cfg.resolved_cut)
         self.run_manager.SetUserInitialization(self.physics)
@@ -90,15 +101,17 @@ class Geant4App:
         self.run_manager.Initialize()
         sdm = g4.G4SDManager.GetSDMpointer()
         self.active_id = sdm.GetCollectionID(ACTIVE_HC)
-        self.absorber_id = sdm.GetCollectionID(ABSORBER_HC) if any(
-            la.absorber_thickness > 0 for la in det.layers
-        ) else -1
+        self.absorber_id = (
+            sdm.GetCollectionID(ABSORBER_HC)
+            if any(la.absorber_thickness > 0 for la in det.layers)
+            else -1
+        )
 
     # ---- construction ---------------------------------------------------------------------
     def _physics(self, name: str, cut: float) -> Any:
         g4 = self.g4
         if name.startswith("FTFP_BERT"):
-            physics = g4.FTFP_BERT(0)
+            physics = g4.FTFP_BERT()
             if name == "FTFP_BERT_EMZ":
                 physics.ReplacePhysics(g4.G4EmStandardPhysics_option4())
         else:
@@ -109,25 +122,35 @@ class Geant4App:
         return physics
 
     def _actions(self) -> Any:
-        g4 = self.g4
+        g4: Any = self.g4
         app = self
 
-        class Primary(g4.G4VUserPrimaryGeneratorAction):  # type: ignore[misc]
+        class Primary(g4.G4VUserPrimaryGeneratorAction):
             def __init__(self) -> None:
                 super().__init__()
                 self.gun = g4.G4ParticleGun(1)
 
-            def GeneratePrimaries(self, event: Any) -> None:  # noqa: N802 (Geant4 API)
+            def GeneratePrimaries(self, event: Any) -> None:
                 app.begin_event(event, self.gun)
 
-        class EventAction(g4.G4UserEventAction):  # type: ignore[misc]
-            def EndOfEventAction(self, event: Any) -> None:  # noqa: N802 (Geant4 API)
+        class EventAction(g4.G4UserEventAction):
+            def EndOfEventAction(self, event: Any) -> None:
                 app.end_event(event)
 
-        class Actions(g4.G4VUserActionInitialization):  # type: ignore[misc]
-            def Build(self) -> None:  # noqa: N802 (Geant4 API)
+        positron_mass2 = 2 * g4.electron_mass_c2
+
+        class Tracking(g4.G4UserTrackingAction):
+            def PostUserTrackingAction(self, track: Any) -> None:
+                if track.GetNextVolume() is None:  # left the world
+                    extra = positron_mass2 if track.GetDefinition().GetPDGEncoding() == -11 else 0.0
+                    app._escaped += track.GetKineticEnergy() + extra
+
+        class Actions(g4.G4VUserActionInitialization):
+            def Build(self) -> None:
                 self.SetUserAction(Primary())
                 self.SetUserAction(EventAction())
+                if app.measure_leakage:
+                    self.SetUserAction(Tracking())
 
         return Actions()
 
@@ -138,6 +161,7 @@ class Geant4App:
         assert self.batch is not None
         j = event.GetEventID()
         self._t0 = time.process_time()
+        self._escaped = 0.0
         g4.HepRandom.setTheSeed(int(self.batch.g4_seed[j]))
         table = g4.G4ParticleTable.GetParticleTable()
         gun.SetParticleDefinition(table.FindParticle(_G4_PARTICLE[self.particle]))
@@ -164,7 +188,7 @@ class Geant4App:
             e_abs = float(sum(v for _, v in hce.GetHC(self.absorber_id)))
         voxels = self.mapper.voxels(cells, edep, self.batch.impact[j], self.batch.direction[j])
         e_act = float(edep.sum())
-        self.rows.append((voxels, e_act, e_abs, time.process_time() - self._t0))
+        self.rows.append((voxels, e_act, e_abs, time.process_time() - self._t0, self._escaped))
 
     # ---- per chunk ------------------------------------------------------------------------
     def run(self, particle: str, batch: EventBatch) -> ChunkResult:
@@ -175,7 +199,11 @@ class Geant4App:
         self.run_manager.BeamOn(len(batch))
         if len(self.rows) != len(batch):
             raise RuntimeError(f"Geant4 simulated {len(self.rows)} of {len(batch)} events")
-        showers = np.stack([r[0] for r in self.rows]) if self.rows else np.zeros((0, self.det.n_voxels), np.float32)
+        showers = (
+            np.stack([r[0] for r in self.rows])
+            if self.rows
+            else np.zeros((0, self.det.n_voxels), np.float32)
+        )
         e_act = np.array([r[1] for r in self.rows])
         e_abs = np.array([r[2] for r in self.rows])
         return ChunkResult(
@@ -185,21 +213,42 @@ class Geant4App:
             energy_absorber=e_abs,
             energy_leaked=batch.energy - e_act - e_abs,
             cpu_time=np.array([r[3] for r in self.rows]),
+            energy_escaped=np.array([r[4] for r in self.rows]) if self.measure_leakage else None,
         )
+
+
+def quiet_stdout() -> None:
+    """Send this process's fd 1 to /dev/null: Geant4 prints its banner and tables there
+    (its errors go to fd 2, which is kept)."""
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
 
 
 _APP: Geant4App | None = None
 _PARTICLE = ""
 
 
+def _exit_with_parent(interval: float = 1.0) -> None:
+    """Leave when the parent process dies (a killed run must not leave Geant4 orphans)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="caloforge-parent-watch", daemon=True).start()
+
+
 def init_worker(spec: WorkerSpec) -> None:
     """Process-pool initializer: build this process's Geant4 application."""
     global _APP, _PARTICLE
-    if spec.quiet:  # Geant4 prints its banner and tables on fd 1; errors go to fd 2
-        sys.stdout.flush()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
+    _exit_with_parent()
+    if spec.quiet:
+        quiet_stdout()
     _APP = Geant4App(spec)
     _PARTICLE = spec.config.particle_name
 

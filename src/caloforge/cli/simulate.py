@@ -1,0 +1,93 @@
+"""``caloforge simulate``: Geant4 full simulation into a shower file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from caloforge.cli._app import app, console
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: expected k/N, e.g. 0/10") from None
+    return k, n
+
+
+@app.command()
+def simulate(
+    output: Path = typer.Option(..., "--output", "-o", help="Output shower file (.h5)."),
+    detector: str = typer.Option("atlas-pblar", "--detector", "-d", help="Preset name or detector file."),
+    particle: str | None = typer.Option(None, "--particle", "-p", help="e-, e+, gamma, pi+, pi- (default: the preset's gun)."),
+    energy: str = typer.Option(
+        "10GeV", "--energy", "-e",
+        help="10GeV | 500MeV | list:1GeV,10GeV | uniform:1GeV,100GeV | loguniform:1GeV,100GeV (1 GeV..1 TeV).",
+    ),
+    n: int = typer.Option(100, "-n", help="Number of showers."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (one Geant4 run manager each)."),
+    seed: int = typer.Option(1, "--seed", help="Run seed; event i's seed derives from (seed, i)."),
+    theta: float | None = typer.Option(None, "--theta", help="Polar incidence angle, degrees (default: the gun's)."),
+    phi: float = typer.Option(0.0, "--phi", help="Azimuthal incidence angle, degrees."),
+    impact: str | None = typer.Option(None, "--impact", help="Impact point on the front face 'x,y' in mm."),
+    impact_spread: float = typer.Option(0.0, "--impact-spread", help="Spread the impact point uniformly over a square of this width, mm."),
+    physics: str | None = typer.Option(None, "--physics", help="em_opt0 | em_opt4 | FTFP_BERT | FTFP_BERT_EMZ (default: the preset's)."),
+    chunk_size: int = typer.Option(100, "--chunk-size", help="Events per chunk: the unit of work and of resumption."),
+    shard: str | None = typer.Option(None, "--shard", help="k/N: simulate only events i with i %% N == k (batch job arrays)."),
+    g4_data: Path | None = typer.Option(None, "--g4-data", help="Directory with the official Geant4 data sets."),
+    approximate_hadronic: bool = typer.Option(False, "--approximate-hadronic", help="Allow hadrons without the official data (output marked approximate)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Simulate showers with Geant4 (offline EM physics unless official data are given).
+
+    An interrupted run continues where it stopped when the same command is run again.
+
+    Example: caloforge simulate --detector atlas-pblar --particle gamma --energy loguniform:1GeV,100GeV -n 10000 --workers 2 --seed 1 -o showers.h5
+    """
+    from caloforge.simulate import SimulationConfig
+    from caloforge.simulate import simulate as run
+
+    xy: tuple[float, float] | None = None
+    if impact is not None:
+        try:
+            x, y = (float(v) for v in impact.split(","))
+        except ValueError:
+            raise ValueError(f"--impact {impact!r}: expected 'x,y' in mm") from None
+        xy = (x, y)
+    config = SimulationConfig(
+        detector=detector, particle=particle, energy=energy, n=n, seed=seed, workers=workers,
+        theta=theta, phi=phi, impact=xy, impact_spread=impact_spread, physics=physics,
+        chunk_size=chunk_size, g4_data=g4_data, approximate_hadronic=approximate_hadronic,
+        shard=_shard(shard),
+    )
+    start = time.perf_counter()
+    if quiet:
+        path = run(config, output, overwrite=overwrite)
+    else:
+        columns = (
+            TextColumn("[bold]simulate"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} showers/s"), TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("simulate", total=len(config.event_indices()), rate="-")
+            first: list[int] = []
+
+            def progress(done: int, total: int) -> None:
+                if not first:
+                    first.append(done)  # chunks reused from an interrupted run
+                    bar.reset(task, total=total, completed=done, rate="-")
+                    return
+                elapsed = time.perf_counter() - start
+                rate = (done - first[0]) / elapsed if elapsed > 0 else 0.0
+                bar.update(task, completed=done, rate=f"{rate:.2f}")
+
+            path = run(config, output, overwrite=overwrite, progress=progress)
+    if not quiet:
+        console.print(f"wrote {len(config.event_indices())} showers to {path} in {time.perf_counter() - start:.1f} s")

@@ -1,0 +1,251 @@
+"""Full simulation with Geant4: parallel over processes, chunked, resumable, shardable.
+
+The events of a run are numbered ``0..n-1``; event ``i``'s conditions and Geant4 seed
+depend only on ``(seed, i)``. Events are simulated in chunks of ``chunk_size`` by worker
+processes (spawned, one serial Geant4 run manager each). Each finished chunk is written
+atomically into a parts folder next to the output (``.NAME.parts``); a restarted run
+reuses the finished chunks, so an interruption loses at most the chunks in flight. At the
+end the chunks are streamed, in event order, into the HDF5 output (atomic rename) and the
+parts folder is removed. ``shard=(k, N)`` keeps the events ``i % N == k``: the N shard
+outputs together hold exactly the events of the single run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Generator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from caloforge.data.conditions import Conditions
+from caloforge.data.hdf5 import ShowerWriter
+from caloforge.simulate.config import SimulationConfig, event_batch, particle_pdg
+from caloforge.simulate.g4data import G4DataSetup, resolve_g4data
+from caloforge.simulate.scoring import choose_pitch
+from caloforge.simulate.worker import ChunkResult, WorkerSpec, init_worker, run_chunk
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(done, total)``: events finished so far (reused chunks included) and total."""
+
+EXTRA_COLUMNS = ("energy_active", "energy_absorber", "energy_leaked", "cpu_time")
+
+
+def parts_dir(output: Path) -> Path:
+    """The folder holding the finished chunks of a run writing ``output``."""
+    return output.parent / f".{output.name}.parts"
+
+
+def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> str:
+    """Hash of everything that changes the events (not the number of workers)."""
+    desc = config.to_dict()
+    desc.pop("workers", None)
+    desc["data_mode"] = setup.mode
+    desc["approximate_hadronic"] = setup.approximate_hadronic
+    desc["pitch"] = pitch
+    return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _chunks(indices: NDArray[np.int64], size: int) -> list[NDArray[np.int64]]:
+    return [indices[s : s + size] for s in range(0, len(indices), size)]
+
+
+def _save_chunk(
+    path: Path,
+    result: ChunkResult,
+    energy: NDArray[np.float64],
+    direction: NDArray[np.float64],
+    impact: NDArray[np.float64],
+) -> None:
+    arrays: dict[str, Any] = {k: getattr(result, k) for k in EXTRA_COLUMNS}
+    if result.energy_escaped is not None:
+        arrays["energy_escaped"] = result.energy_escaped
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        np.savez(
+            f,
+            index=result.index,
+            showers=result.showers,
+            energy=energy,
+            direction=direction,
+            impact=impact,
+            **arrays,
+        )
+    os.replace(tmp, path)
+
+
+def _prepare_parts(folder: Path, fingerprint: str, overwrite: bool) -> None:
+    manifest = folder / "manifest.json"
+    if folder.exists():
+        try:
+            found = json.loads(manifest.read_text()).get("fingerprint")
+        except (OSError, ValueError):
+            found = None
+        if found == fingerprint:
+            return
+        if not overwrite:
+            raise FileExistsError(
+                f"{folder}: holds chunks of a different run configuration; pass overwrite=True "
+                "(--overwrite) to discard them"
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    manifest.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+
+
+def _check_physics(config: SimulationConfig, setup: G4DataSetup) -> None:
+    physics = config.resolved_physics
+    if setup.mode == "offline" and physics in ("em_opt4", "FTFP_BERT_EMZ"):
+        raise ValueError(
+            f"physics={physics!r} (EM option 4) needs the official Geant4 data (G4EMLOW); "
+            "offline mode supports EM option 0 only (em_opt0 or FTFP_BERT)"
+        )
+    if (
+        setup.mode == "offline"
+        and physics.startswith("FTFP_BERT")
+        and not config.approximate_hadronic
+    ):
+        resolve_g4data(hadronic=True)  # raises the message naming the data sets
+
+
+def simulate(
+    config: SimulationConfig,
+    output_path: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Run Geant4 full simulation and write the showers to an HDF5 file.
+
+    Arguments:
+        config: the run configuration.
+        output_path: the HDF5 file to write (atomically).
+        overwrite: replace an existing output (and discard chunks of another run).
+        progress: called as ``progress(done, total)`` after every chunk.
+
+    Returns:
+        The path of the written file.
+
+    Raises:
+        FileExistsError: the output exists and ``overwrite`` is false.
+        ValueError: a bad configuration, or hadrons/EM option 4 asked for in offline mode.
+
+    Example:
+        >>> cfg = SimulationConfig("atlas-pblar", particle="gamma", energy="10GeV", n=10)
+        >>> simulate(cfg, "showers.h5")  # doctest: +SKIP
+    """
+    output = Path(output_path)
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
+    setup = resolve_g4data(
+        config.g4_data,
+        hadronic=config.resolved_physics.startswith("FTFP_BERT"),
+        approximate_hadronic=config.approximate_hadronic,
+    )
+    _check_physics(config, setup)
+    pitch = choose_pitch(config.det, config.scoring_pitch)
+    indices = config.event_indices()
+    chunks = _chunks(indices, config.chunk_size)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    folder = parts_dir(output)
+    _prepare_parts(folder, _fingerprint(config, setup, pitch), overwrite)
+    paths = [folder / f"chunk-{k:06d}.npz" for k in range(len(chunks))]
+    pending = [k for k, p in enumerate(paths) if not p.exists()]
+    total = len(indices)
+    done = total - sum(len(chunks[k]) for k in pending)
+    if done:
+        logger.info("resuming: %d of %d events already simulated", done, total)
+    if progress is not None:
+        progress(done, total)
+
+    start = time.perf_counter()
+    if pending:
+        spec = WorkerSpec(config, setup, pitch)
+        with closing(_run_parallel(spec, [(k, chunks[k]) for k in pending], config)) as results:
+            for k, result, batch in results:
+                _save_chunk(paths[k], result, batch.energy, batch.direction, batch.impact)
+                done += len(result.index)
+                if progress is not None:
+                    progress(done, total)
+    logger.info("simulated %d events in %.1f s", total, time.perf_counter() - start)
+
+    attrs = {
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "generator": {
+            "backend": "geant4",
+            "geant4_version": setup.geant4_version,
+            "physics_list": config.resolved_physics,
+            "production_cut_mm": config.resolved_cut,
+            "scoring_pitch_mm": pitch,
+            "g4data": setup.describe(),
+            "approximate": setup.mode == "offline",
+            "approximate_hadronic": setup.approximate_hadronic,
+            "shard": list(config.shard) if config.shard else None,
+        },
+    }
+    with ShowerWriter(
+        output, config.det, attrs=attrs, overwrite=overwrite, chunk_rows=config.chunk_size
+    ) as w:
+        pdg = particle_pdg(config.particle_name)
+        for path in paths:
+            with np.load(path) as z:
+                cond = Conditions(
+                    z["energy"],
+                    np.full(len(z["energy"]), pdg, dtype=np.int64),
+                    z["direction"],
+                    z["impact"],
+                )
+                extras = {k: z[k] for k in (*EXTRA_COLUMNS, "energy_escaped") if k in z.files}
+                w.append(z["showers"], cond, extras=extras)
+    shutil.rmtree(folder, ignore_errors=True)
+    return output
+
+
+def _run_parallel(
+    spec: WorkerSpec, work: list[tuple[int, NDArray[np.int64]]], config: SimulationConfig
+) -> Generator[tuple[int, ChunkResult, Any], None, None]:
+    """Yield ``(chunk number, result, batch)`` as chunks finish, at most 2 per worker in flight."""
+    n_workers = max(1, min(config.workers, len(work)))
+    ctx = mp.get_context("spawn")
+    queue = list(reversed(work))
+    running: dict[Future[ChunkResult], tuple[int, Any]] = {}
+    with ProcessPoolExecutor(
+        n_workers, mp_context=ctx, initializer=init_worker, initargs=(spec,)
+    ) as pool:
+        try:
+            while queue or running:
+                while queue and len(running) < 2 * n_workers:
+                    k, idx = queue.pop()
+                    batch = event_batch(config, idx)
+                    running[pool.submit(run_chunk, batch)] = (k, batch)
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in sorted(finished, key=lambda f: running[f][0]):
+                    k, batch = running.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool as exc:
+                        raise RuntimeError(
+                            "a Geant4 worker process failed to start or crashed (Geant4's own "
+                            "message is on stderr above); finished chunks are kept for a rerun"
+                        ) from exc
+                    yield k, result, batch
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

@@ -1,0 +1,98 @@
+"""Geant4 data: mode selection, generated tables and their physics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from caloforge.simulate import g4data
+from caloforge.simulate.g4data import G4DataError, brem_sb_table, resolve_g4data, tsai_k_dsigma_dk
+
+from .conftest import needs_geant4
+
+AVOGADRO = 6.02214076e23
+
+
+def test_brems_reaches_e_over_x0_at_high_energy() -> None:
+    """Integral of k dsigma/dk over y = k/E gives E/X0: Pb X0 = 6.37 g/cm^2 (PDG)."""
+    e = 1e5  # 100 GeV: complete screening, the regime where X0 is defined
+    y = np.linspace(1e-6, 1 - 1e-9, 20001)
+    kds = tsai_k_dsigma_dk(82, np.full_like(y, e), y * (e + g4data.ELECTRON_MASS))
+    inv_x0 = np.trapezoid(kds, y) * 1e-27 * AVOGADRO / 207.2  # mb -> cm^2, per g/cm^2
+    assert 1 / inv_x0 == pytest.approx(6.37, rel=0.02)
+
+
+def test_brem_table_format() -> None:
+    lines = brem_sb_table(82).splitlines()
+    assert lines[0] == f"2 {len(g4data.SB_KAPPA)} {len(g4data.SB_LOG_T)}"
+    table = np.array([[float(v) for v in line.split()] for line in lines[3:]])
+    assert table.shape == (len(g4data.SB_LOG_T), len(g4data.SB_KAPPA))
+    assert np.all(np.isfinite(table)) and np.all(table >= 0)
+    # chi = beta^2/Z^2 k dsigma/dk: a few mb at high energy for Pb (Seltzer-Berger: ~5-12)
+    assert 3.0 < table[-1, 0] < 15.0
+
+
+def test_explicit_dir_is_official(tmp_path: Path) -> None:
+    setup = resolve_g4data(tmp_path)
+    assert setup.mode == "official"
+    with pytest.raises(ValueError, match="not a directory"):
+        resolve_g4data(tmp_path / "missing")
+
+
+def test_geant4_data_dir_is_official(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEANT4_DATA_DIR", str(tmp_path))
+    setup = resolve_g4data(hadronic=True)  # hadrons allowed with official data
+    assert setup.mode == "official" and setup.env["GEANT4_DATA_DIR"] == str(tmp_path)
+
+
+def test_all_twelve_variables_are_official(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, names = g4data.dataset_names()
+    for var, name in names.items():
+        (tmp_path / name).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / name))
+    assert resolve_g4data().mode == "official"
+
+
+def test_offline_hadrons_are_refused_with_the_data_sets_named() -> None:
+    with pytest.raises(ValueError, match=r"G4PARTICLEXS.*G4NDL.*approximate_hadronic"):
+        resolve_g4data(hadronic=True)
+
+
+def test_real_data_is_never_overwritten(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    (real / "G4EMLOW8.8").mkdir(parents=True)
+    with pytest.raises(G4DataError, match="refusing to overwrite"):
+        g4data.ensure_offline_data(real)
+    assert sorted(p.name for p in real.iterdir()) == ["G4EMLOW8.8"]
+
+
+@needs_geant4
+def test_offline_generation(g4cache: Path) -> None:
+    setup = resolve_g4data()
+    assert setup.mode == "offline" and setup.root == g4cache
+    marker = json.loads((g4cache / g4data.MARKER).read_text())
+    assert marker["generator_version"] == g4data.GENERATOR_VERSION
+    assert (g4cache / "G4ENSDFSTATE3.0" / "ENSDFSTATE.dat").read_text() == ""
+    phot = g4cache / "G4EMLOW8.8" / "epics2017" / "phot" / "pe-cs-82.dat"
+    rows = np.loadtxt(phot, skiprows=2)
+    e, sigma_e3 = rows[:, 0], rows[:, 1]
+    # Pb photo-effect at 100 keV: XCOM 5.23 cm^2/g (from G4SandiaTable, within 3%)
+    mu = np.interp(0.1, e, sigma_e3) / 0.1**3 * 1e-24 * AVOGADRO / 207.2
+    assert mu == pytest.approx(5.23, rel=0.03)
+    # a second call reuses the cache (no regeneration)
+    stamp = (g4cache / g4data.MARKER).stat().st_mtime_ns
+    assert resolve_g4data().root == g4cache
+    assert (g4cache / g4data.MARKER).stat().st_mtime_ns == stamp
+
+
+@needs_geant4
+def test_approximate_hadronic_adds_placeholders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALOFORGE_G4DATA_CACHE", str(tmp_path / "hcache"))
+    setup = resolve_g4data(hadronic=True, approximate_hadronic=True)
+    assert setup.mode == "offline" and setup.approximate_hadronic
+    assert (tmp_path / "hcache" / "G4PARTICLEXS4.2" / "neutron" / "inel26").exists()
