@@ -1,0 +1,187 @@
+"""``caloforge train``, ``caloforge generate`` and ``caloforge models``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from caloforge.cli._app import app, console
+
+
+@app.command()
+def models() -> None:
+    """List the model families, one line each.
+
+    Example: caloforge models
+    """
+    from caloforge.models import describe_families
+
+    table = Table("family", "description", "references (arXiv)")
+    for name, summary, refs in describe_families():
+        table.add_row(name, summary, ", ".join(refs))
+    console.print(table)
+
+
+class _Progress:
+    """Rich progress bar fed by the trainer's callbacks (the library itself only logs)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Progress | None = None
+        self.task: Any = None
+        self.last = ""
+
+    def on_start(self, start_step: int, total_steps: int) -> None:
+        if self.quiet or total_steps <= start_step:
+            return
+        self.bar = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=total_steps, completed=start_step, info="")
+
+    def on_step(self, step: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step)
+
+    def on_log(self, record: dict[str, Any]) -> None:
+        if self.bar is None:
+            return
+        values = record.get("loss") or record.get("val") or {}
+        self.last = " ".join(f"{k}={v:.3g}" for k, v in list(values.items())[:3])
+        self.bar.update(self.task, info=self.last)
+
+    def on_end(self, result: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    overrides: list[str] = typer.Argument(
+        None, help="Config overrides key=value (train.lr=3e-4, latent_dim=16)."
+    ),
+    model: str = typer.Option(..., "--model", "-m", help="Model family (caloforge models)."),
+    data: list[Path] = typer.Option(..., "--data", help="Training shower file(s)."),
+    val: Path | None = typer.Option(
+        None, "--val", help="Validation file: metrics, best.pt, early stopping."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML/JSON config (model:/train: sections)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run folder (default: artifacts/runs/MODEL)."
+    ),
+    steps: int | None = typer.Option(None, "--steps", help="Total training steps (train.steps)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --out exactly where it stopped."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start again in a folder that holds a run."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="auto | cpu | cuda | cuda:N (train.device)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (train.seed)."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="Torch CPU threads (train.threads)."
+    ),
+    detector: str | None = typer.Option(
+        None, "--detector", "-d", help="Geometry for files without one."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a model family on shower files; checkpoints and metrics go to --out.
+
+    Example: caloforge train --model vae --data train.h5 --val val.h5 --steps 20000 latent_dim=16
+    """
+    from caloforge.train import train as run
+
+    extra = list(overrides or [])
+    for key, value in (("steps", steps), ("device", device), ("seed", seed), ("threads", threads)):
+        if value is not None:
+            extra.append(f"train.{key}={value}")
+    progress = _Progress(quiet)
+    result = run(
+        model,
+        data,
+        out=out if out is not None else Path("artifacts") / "runs" / model,
+        val=val,
+        config_file=config,
+        overrides=extra,
+        resume=resume,
+        overwrite=overwrite,
+        detector=detector,
+        callbacks=[progress],  # type: ignore[list-item]
+    )
+    if not quiet:
+        mem = result.describe.get("stored_bytes", 0)
+        console.print(
+            f"{result.family}: {result.steps} steps ({result.stopped}) "
+            f"in {result.elapsed_s:.0f} s; "
+            f"{result.describe.get('parameters', 0):,} parameters"
+            + (f", {mem / 1e6:.1f} MB stored data" if mem else "")
+        )
+        console.print(f"checkpoint: {result.checkpoint}")
+        if result.best_checkpoint is not None:
+            console.print(f"best (validation {result.best:.4g}): {result.best_checkpoint}")
+
+
+@app.command()
+def generate(
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", help="Checkpoint written by caloforge train."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="Output shower file (HDF5)."),
+    n: int | None = typer.Option(
+        None, "-n", help="Number of showers (with --conditions-from: first N; default all)."
+    ),
+    energy: str | None = typer.Option(
+        None, "--energy", help="50GeV | loguniform:1GeV,100GeV | list:...,..."
+    ),
+    conditions_from: Path | None = typer.Option(
+        None, "--conditions-from", help="Reuse a reference file's conditions."
+    ),
+    particle: str | None = typer.Option(
+        None, "--particle", help="Particle for --energy (default: the detector gun)."
+    ),
+    batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per forward pass."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same showers)."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
+    no_ema: bool = typer.Option(False, "--no-ema", help="Use the raw weights, not their EMA."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+) -> None:
+    """Generate showers from a checkpoint, in the full-simulation file layout.
+
+    Example: caloforge generate --checkpoint artifacts/runs/vae/checkpoint.pt
+    --conditions-from val.h5 -o gen.h5
+    """
+    import time
+
+    from caloforge.generate import generate_file
+
+    t0 = time.perf_counter()
+    path = generate_file(
+        checkpoint,
+        output,
+        n=n,
+        energy=energy,
+        conditions_from=conditions_from,
+        particle=particle,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        use_ema=not no_ema,
+        overwrite=overwrite,
+    )
+    console.print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")

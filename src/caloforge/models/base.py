@@ -1,0 +1,308 @@
+"""The one interface every model family implements, and what the trainer hands it.
+
+A family is a subclass of :class:`ShowerModel` (an ``nn.Module``) with
+
+* ``name`` (registry name), ``summary`` (one line for ``caloforge models``),
+  ``references`` (arXiv ids), ``config_class`` (a frozen dataclass deriving from
+  :class:`ModelConfig`: its hyper-parameters, incl. the condition features it uses) and
+  ``train_defaults`` (its preferred :class:`caloforge.train.TrainConfig` values);
+* :meth:`build`: create the networks (shapes known from detector and config, no data);
+* :meth:`optimizers`: named parameter groups, one optimiser each (a GAN has
+  ``generator`` and ``critic``); the trainer creates optimisers, schedules, clipping, EMA;
+* :meth:`training_step`: one step on a batch; it calls ``ctx.optimize(name, loss)`` for
+  each optimiser it wants to step, as many times and in the order it wants (alternating
+  GAN updates need no loop of their own);
+* :meth:`generate`: conditions -> showers in MeV (the shared :meth:`sample` wraps it);
+* optionally :meth:`fit_data` (store data: a shower library, a latent density) and
+  :meth:`finalize` (called before every checkpoint, e.g. to encode training latents);
+* optionally, for export (ONNX, :mod:`caloforge.export`): :attr:`noise_shape` and
+  :meth:`generate_from_noise` (generation with the randomness passed in as standard
+  normal noise); :meth:`export_module` then wraps them, with the condition scaling and
+  the inverse shower transform, into one ``(features, noise) -> showers`` module. A family
+  that cannot be exported leaves them out (or sets ``export_note`` to say why) and
+  :meth:`export_module` raises :class:`ExportNotSupportedError`.
+
+Preprocessing (:class:`~caloforge.models.transforms.ShowerTransform`,
+:class:`~caloforge.models.transforms.ConditionScaler`) is learned in
+:meth:`fit_preprocessing` and stored in buffers, so it is part of ``state_dict``.
+Data-sized state (stored showers, latents) goes through ``get_extra_state`` /
+``set_extra_state`` as a dict of tensors, so checkpoints load with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
+from caloforge.data import CONDITION_FEATURES, Conditions, condition_features
+from caloforge.geometry import Detector
+from caloforge.models.transforms import ConditionScaler, ShowerTransform, TransformKind
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters shared by every family (families derive from this).
+
+    Arguments:
+        conditions: condition features the model uses, a subset of
+            ``caloforge.data.CONDITION_FEATURES`` (``log_energy`` is required).
+        transform: voxel preprocessing, ``log``, ``logit`` or ``none``.
+        alpha: regularisation of the log/logit transform (normalised energy units).
+        standardise: per-voxel standardisation after the transform.
+    """
+
+    conditions: tuple[str, ...] = ("log_energy",)
+    transform: TransformKind = "log"
+    alpha: float = 1e-6
+    standardise: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.conditions if c not in CONDITION_FEATURES]
+        if unknown:
+            raise ValueError(
+                f"conditions: unknown feature(s) {unknown}; known: {', '.join(CONDITION_FEATURES)}"
+            )
+        if "log_energy" not in self.conditions:
+            raise ValueError("conditions: 'log_energy' is required")
+
+
+@dataclass
+class Batch:
+    """A training batch, on the model's device.
+
+    Arguments:
+        x: (B, V) showers in network space (after the model's ShowerTransform).
+        cond: (B, F) standardised condition features.
+        energy: (B,) incident energy, MeV.
+    """
+
+    x: Tensor
+    cond: Tensor
+    energy: Tensor
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def select(self, index: Tensor | slice) -> Batch:
+        return Batch(self.x[index], self.cond[index], self.energy[index])
+
+
+@dataclass
+class OptimizerSpec:
+    """A named parameter group; ``lr``/``betas`` override the training config when given."""
+
+    params: list[nn.Parameter]
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+
+
+@dataclass
+class StepContext:
+    """What :meth:`ShowerModel.training_step` receives from the trainer.
+
+    Arguments:
+        step: index of this step (0-based).
+        generator: the random generator for noise (its state is checkpointed).
+        optimize: ``optimize(name, loss)`` zeroes that optimiser's gradients, back-propagates
+            ``loss``, clips and steps it.
+    """
+
+    step: int
+    generator: torch.Generator
+    optimize: Callable[[str, Tensor], None]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class ExportNotSupportedError(NotImplementedError, ValueError):
+    """The family cannot be exported to a ``(features, noise) -> showers`` graph (one line)."""
+
+
+class ExportedGenerator(nn.Module):
+    """``(features, noise) -> showers``: a model's sampling path as one traceable module.
+
+    Arguments (of ``forward``):
+        features: (B, F) UNSCALED condition features in the model's layout
+            (:func:`caloforge.data.condition_features` with ``model.condition_names``).
+        noise: (B, *model.noise_shape) standard normal noise.
+
+    Returns:
+        (B, V) showers in MeV, non-negative (same post-processing as
+        :meth:`ShowerModel.sample`).
+    """
+
+    def __init__(self, model: ShowerModel) -> None:
+        super().__init__()
+        self.model = model
+        self.log_energy_column = model.condition_names.index("log_energy")
+
+    def forward(self, features: Tensor, noise: Tensor) -> Tensor:
+        m = self.model
+        cond = m.cond_scaler(features)
+        energy = 1000.0 * torch.exp(features[:, self.log_energy_column])  # log(E / GeV) -> MeV
+        return torch.clamp(m.generate_from_noise(cond, energy, noise), min=0.0)
+
+
+class ShowerModel(nn.Module):
+    """Base class of every family; see the module docstring."""
+
+    export_note: ClassVar[str] = ""
+    """Why this family cannot be exported (shown in the export error), if it cannot."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    references: ClassVar[tuple[str, ...]] = ()
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    trainable: ClassVar[bool] = True
+
+    def __init__(self, config: ModelConfig, detector: Detector) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{self.name}: config must be {self.config_class.__name__}")
+        self.config = config
+        self.detector = detector
+        self.n_voxels = detector.n_voxels
+        self.condition_names: tuple[str, ...] = tuple(config.conditions)
+        self.n_cond = len(self.condition_names)
+        self.transform = ShowerTransform(
+            self.n_voxels, config.transform, config.alpha, config.standardise
+        )
+        self.cond_scaler = ConditionScaler(self.n_cond)
+        self.build()
+
+    # ---- to implement ------------------------------------------------------------------
+    def build(self) -> None:
+        """Create the networks."""
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        """Named parameter groups, one optimiser each (empty: nothing to train)."""
+        return {}
+
+    def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
+        """One training step; returns the losses to log."""
+        raise NotImplementedError(f"{self.name} has no training step")
+
+    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
+        """(B, F) standardised features and (B,) energies in MeV -> (B, V) showers in MeV."""
+        raise NotImplementedError
+
+    def fit_data(
+        self, showers: NDArray[np.float32], conditions: Conditions, generator: torch.Generator
+    ) -> None:
+        """Store data-derived state (shower library, ...); called once before training."""
+
+    def finalize(self, batch: Batch) -> None:
+        """Called before every checkpoint with (up to a few thousand) training showers."""
+
+    def ema_parameters(self) -> Iterable[tuple[str, nn.Parameter]]:
+        """Parameters averaged by the EMA option (default: all)."""
+        return self.named_parameters()
+
+    @property
+    def noise_shape(self) -> tuple[int, ...] | None:
+        """Shape of the standard normal noise per shower that :meth:`generate_from_noise`
+        takes; ``None``: the family cannot be exported."""
+        return None
+
+    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """Like :meth:`generate` with the randomness given as ``noise`` (B, *noise_shape),
+        standard normal; traceable (no python control flow on values) so that it exports."""
+        raise ExportNotSupportedError(self._export_refusal())
+
+    def _export_refusal(self) -> str:
+        why = self.export_note or (
+            "the family does not implement noise_shape / generate_from_noise "
+            "(see ShowerModel in caloforge/models/base.py)"
+        )
+        return f"model family {self.name!r} cannot be exported: {why}"
+
+    def export_module(self) -> nn.Module:
+        """A module ``(features, noise) -> showers in MeV`` (see :class:`ExportedGenerator`),
+        with condition scaling and the inverse shower transform included.
+
+        Raises:
+            ExportNotSupportedError: the family has no export path (one-line reason).
+        """
+        if self.noise_shape is None:
+            raise ExportNotSupportedError(self._export_refusal())
+        return ExportedGenerator(self).eval()
+
+    def describe(self) -> dict[str, Any]:
+        """Numbers worth reporting (parameter count; memory of stored data)."""
+        n = sum(p.numel() for p in self.parameters())
+        return {"parameters": int(n), "stored_bytes": 0}
+
+    # ---- shared ------------------------------------------------------------------------
+    def condition_tensor(self, conditions: Conditions) -> Tensor:
+        """Unscaled condition features (N, F) of this model as a float32 tensor."""
+        return torch.from_numpy(condition_features(conditions, self.condition_names))
+
+    def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
+        """Learn the shower transform and the condition scaling from training data."""
+        self.transform.fit(showers, conditions.energy)
+        self.cond_scaler.fit(self.condition_tensor(conditions))
+
+    def make_batch(self, showers: NDArray[np.float32], conditions: Conditions) -> Batch:
+        """Preprocess showers (MeV) and conditions into a :class:`Batch` on the model's device."""
+        device = self.device
+        energy = torch.as_tensor(conditions.energy, dtype=torch.float32, device=device)
+        with torch.no_grad():
+            x = self.transform(torch.as_tensor(showers, dtype=torch.float32, device=device), energy)
+            cond = self.cond_scaler(self.condition_tensor(conditions).to(device))
+        return Batch(x, cond, energy)
+
+    @property
+    def device(self) -> torch.device:
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
+
+    @torch.no_grad()
+    def sample(
+        self,
+        conditions: Conditions,
+        generator: torch.Generator | None = None,
+        *,
+        batch_size: int = 10_000,
+    ) -> NDArray[np.float32]:
+        """Showers (N, n_voxels) in MeV, in the detector layout, for the given conditions.
+
+        Arguments:
+            conditions: N conditions (energies in MeV, ...).
+            generator: random generator on the model's device (fixed seed = same showers).
+            batch_size: showers generated per forward pass.
+        """
+        was_training = self.training
+        self.eval()
+        device = self.device
+        if generator is None:
+            generator = torch.Generator(device=device)
+            generator.seed()
+        cond = self.cond_scaler(self.condition_tensor(conditions).to(device))
+        energy = torch.as_tensor(conditions.energy, dtype=torch.float32, device=device)
+        out = []
+        for start in range(0, len(conditions), batch_size):
+            sl = slice(start, start + batch_size)
+            showers = self.generate(cond[sl], energy[sl], generator)
+            out.append(torch.clamp(showers, min=0.0).float().cpu())
+        self.train(was_training)
+        if not out:
+            return np.zeros((0, self.n_voxels), dtype=np.float32)
+        return torch.cat(out).numpy()
+
+
+__all__ = [
+    "Batch",
+    "ExportNotSupportedError",
+    "ExportedGenerator",
+    "ModelConfig",
+    "OptimizerSpec",
+    "ShowerModel",
+    "StepContext",
+]

@@ -1,0 +1,104 @@
+"""Test fixtures for model families: a tiny detector and TOY synthetic showers.
+
+The toy showers are NOT a simulation: a few lines of made-up shower shapes (visible
+energy proportional to the incident energy with a stochastic spread, a longitudinal
+profile moving deeper with log E, a Gaussian transverse spot around the impact point,
+gamma-distributed cell fluctuations) so that the model contract tests run in seconds
+without Geant4 or external data. Use them only in tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from caloforge.data import Conditions
+from caloforge.geometry import Detector, load_detector
+
+TOY_DETECTOR_TOML = (
+    """
+name = "toy-3x4x4"
+description = "tiny test detector: 3 readout layers of 4 x 4 cells (tests only)"
+size_x = 40.0
+size_y = 40.0
+
+[[layers]]
+absorber = "Pb"
+absorber_thickness = 2.0
+active = "LAr"
+active_thickness = 4.0
+repeat = 3
+"""
+    + "".join(
+        f"""
+[[readout]]
+layers = [{i}, {i}]
+segmentation = "cartesian"
+nx = 4
+ny = 4
+cell_x = 10.0
+cell_y = 10.0
+"""
+        for i in range(3)
+    )
+    + """
+[gun]
+particle = "gamma"
+position = [0.0, 0.0, -100.0]
+direction = [0.0, 0.0, 1.0]
+"""
+)
+
+
+def toy_detector(folder: str | Path) -> Detector:
+    """Write the tiny 3 x (4 x 4) detector description into ``folder`` and load it."""
+    path = Path(folder) / "toy-3x4x4.toml"
+    path.write_text(TOY_DETECTOR_TOML)
+    return load_detector(path)
+
+
+def toy_showers(
+    detector: Detector,
+    n: int,
+    *,
+    seed: int = 0,
+    e_min: float = 1e3,
+    e_max: float = 1e5,
+    impact_spread: float = 0.0,
+) -> tuple[NDArray[np.float32], Conditions]:
+    """TOY showers (N, n_voxels) in MeV and their conditions; see the module docstring.
+
+    Arguments:
+        detector: a detector with Cartesian readout layers (e.g. :func:`toy_detector`).
+        n: number of showers. seed: random seed.
+        e_min / e_max: log-uniform incident energy range, MeV.
+        impact_spread: half-width (mm) of a uniform spread of the impact point.
+    """
+    rng = np.random.default_rng(seed)
+    energy = np.exp(rng.uniform(np.log(e_min), np.log(e_max), n))
+    impact = np.zeros((n, 3))
+    if impact_spread > 0:
+        impact[:, :2] = rng.uniform(-impact_spread, impact_spread, (n, 2))
+    visible = 0.2 * energy * (1 + rng.normal(0, 0.1, n) / np.sqrt(energy / 1e3))
+    depth = 0.5 + 0.35 * np.log(energy / 1e3)  # mean readout layer
+    layers = np.arange(detector.n_layers)
+    prof = np.exp(-0.5 * ((layers[None, :] - depth[:, None]) / 0.9) ** 2)
+    prof /= prof.sum(1, keepdims=True)
+    out = np.zeros((n, detector.n_voxels))
+    for i, r in enumerate(detector.readout):
+        centres = r.segmentation.cell_centres()
+        d2 = (centres[None, :, 0] - impact[:, None, 0]) ** 2 + (
+            centres[None, :, 1] - impact[:, None, 1]
+        ) ** 2
+        spot = np.exp(-0.5 * d2 / (6.0 + 2.0 * i) ** 2)
+        spot *= rng.gamma(4.0, 0.25, spot.shape)
+        spot /= spot.sum(1, keepdims=True)
+        cells = spot * (visible * prof[:, i])[:, None]
+        cells[cells < 1e-4 * visible[:, None]] = 0.0
+        out[:, detector.layer_slices[i]] = cells
+    return out.astype(np.float32), Conditions.create(energy, "gamma", (0.0, 0.0, 1.0), impact)
+
+
+__all__ = ["TOY_DETECTOR_TOML", "toy_detector", "toy_showers"]

@@ -1,0 +1,123 @@
+"""Trainer behaviour: schedules, early stopping, logs, refusing to clobber, bad data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from caloforge.data import ShowerFileError, write_showers
+from caloforge.models.testing import toy_detector, toy_showers
+from caloforge.train import TrainConfig, train
+from caloforge.train.trainer import lr_factor, resolve_device
+
+TINY = [
+    "latent_dim=4",
+    "encoder_hidden=32",
+    "decoder_hidden=32",
+    "postprocessor=false",
+    "batch_size=32",
+    "threads=1",
+]
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("toy")
+    det = toy_detector(folder)
+    s, c = toy_showers(det, 200, seed=5)
+    s2, c2 = toy_showers(det, 100, seed=6)
+    return write_showers(folder / "toy_train.h5", s, c, det), write_showers(
+        folder / "toy_val.h5", s2, c2, det
+    )
+
+
+def test_lr_schedules() -> None:
+    cfg = TrainConfig(steps=100, warmup_steps=10, schedule="cosine", min_lr_factor=0.1)
+    assert lr_factor(0, cfg) == pytest.approx(0.1)
+    assert lr_factor(9, cfg) == pytest.approx(1.0)
+    assert lr_factor(10, cfg) == pytest.approx(1.0)
+    assert lr_factor(100, cfg) == pytest.approx(0.1)
+    lin = TrainConfig(steps=100, schedule="linear")
+    assert lr_factor(50, lin) == pytest.approx(0.5)
+    assert lr_factor(50, TrainConfig()) == 1.0
+
+
+def test_early_stopping_and_logs(toy: tuple[Path, Path], tmp_path: Path) -> None:
+    train_file, val_file = toy
+    result = train(
+        "vae",
+        train_file,
+        val=val_file,
+        out=tmp_path / "run",
+        overrides=[
+            *TINY,
+            "steps=100",
+            "lr=0",
+            "val_every=2",
+            "early_stop_patience=2",
+            "log_every=1",
+        ],
+    )
+    assert result.stopped == "early stopping" and result.steps == 6  # no improvement with lr=0
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "loss" in x] == list(range(1, 7))
+    assert {"val_score", "val_response", "val_resolution", "val_layers"} <= set(lines[-1]["val"])
+    assert result.best_checkpoint is not None and result.best_checkpoint.exists()
+    assert (
+        json.loads((tmp_path / "run" / "config.json").read_text())["train"]["early_stop_patience"]
+        == 2
+    )
+
+
+def test_existing_run_needs_resume_or_overwrite(toy: tuple[Path, Path], tmp_path: Path) -> None:
+    train_file, _ = toy
+    train("vae", train_file, out=tmp_path / "run", overrides=[*TINY, "steps=2"])
+    with pytest.raises(FileExistsError, match="--resume"):
+        train("vae", train_file, out=tmp_path / "run", overrides=[*TINY, "steps=2"])
+    assert (
+        train(
+            "vae", train_file, out=tmp_path / "run", overrides=[*TINY, "steps=3"], overwrite=True
+        ).steps
+        == 3
+    )
+    with pytest.raises(ValueError, match="holds a 'vae' run"):
+        train("wgan-gp", train_file, out=tmp_path / "run", resume=True)
+
+
+def test_time_limit_and_ema(toy: tuple[Path, Path], tmp_path: Path) -> None:
+    train_file, _ = toy
+    result = train(
+        "vae",
+        train_file,
+        out=tmp_path / "run",
+        overrides=[*TINY, "steps=1000", "max_time_min=1e-9", "ema_decay=0.9"],
+    )
+    assert result.stopped == "time limit" and result.steps == 1
+    ckpt = torch.load(result.checkpoint, weights_only=True)
+    assert ckpt["ema"] and set(ckpt["ema"]) == {
+        n for n, _ in ckpt["state"].items() if n in ckpt["ema"]
+    }
+
+
+def test_nan_data_is_refused(tmp_path: Path) -> None:
+    det = toy_detector(tmp_path)
+    s, c = toy_showers(det, 20, seed=1)
+    path = write_showers(tmp_path / "toy.h5", s, c, det)
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        f["showers"][3, 5] = np.nan
+    with pytest.raises(ShowerFileError, match="row 3 holds NaN"):
+        train("library", path, out=tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_device_resolution() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="device 'gpu7'"):
+        resolve_device("gpu7")
