@@ -42,8 +42,13 @@ def simulate(
     shard: str | None = typer.Option(None, "--shard", help="k/N: simulate only events i with i %% N == k (batch job arrays)."),
     g4_data: Path | None = typer.Option(None, "--g4-data", help="Directory with the official Geant4 data sets."),
     approximate_hadronic: bool = typer.Option(False, "--approximate-hadronic", help="Allow hadrons without the official data (output marked approximate)."),
+    fastsim: Path | None = typer.Option(None, "--fastsim", help="Exported model (.onnx, caloforge export) replacing the full shower of the particles it was trained for."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    executor: str = typer.Option("local", "--executor", help="local (worker processes here) | dask (one task per shard)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address or scheduler file (default: a LocalCluster of --workers processes)."),
+    shards: int | None = typer.Option(None, "--shards", help="Dask: number of shards (default: the cluster's worker threads)."),
+    no_merge: bool = typer.Option(False, "--no-merge", help="Dask: keep the shard files, do not merge them into --output."),
 ) -> None:
     """Simulate showers with Geant4 (offline EM physics unless official data are given).
 
@@ -65,9 +70,18 @@ def simulate(
         detector=detector, particle=particle, energy=energy, n=n, seed=seed, workers=workers,
         theta=theta, phi=phi, impact=xy, impact_spread=impact_spread, physics=physics,
         chunk_size=chunk_size, g4_data=g4_data, approximate_hadronic=approximate_hadronic,
-        shard=_shard(shard),
+        shard=_shard(shard), fastsim=fastsim,
     )
     start = time.perf_counter()
+    if executor not in ("local", "dask"):
+        raise ValueError(f"--executor {executor!r}: expected local or dask")
+    if executor == "local" and (scheduler is not None or shards is not None or no_merge):
+        raise ValueError("--scheduler, --shards and --no-merge need --executor dask")
+    if executor == "dask":
+        from caloforge.cli._dask import simulate_on_dask
+
+        simulate_on_dask(config, output, scheduler, shards, overwrite, not no_merge, quiet)
+        return
     if quiet:
         path = run(config, output, overwrite=overwrite)
     else:
@@ -91,3 +105,9 @@ def simulate(
             path = run(config, output, overwrite=overwrite, progress=progress)
     if not quiet:
         console.print(f"wrote {len(config.event_indices())} showers to {path} in {time.perf_counter() - start:.1f} s")
+    if fastsim is not None:
+        from caloforge.data import ShowerFile
+
+        f = ShowerFile(path)
+        fast, full = int(f.read("fastsim_fast").sum()), int(f.read("fastsim_full").sum())
+        console.print(f"fast simulation: {fast} particles by the model, {full} in full simulation (outside the trained range or type)")

@@ -53,6 +53,8 @@ class SimulationConfig:
         shard: ``(k, N)``: simulate only the events ``i`` with ``i % N == k``.
         measure_leakage: validation: also record ``energy_escaped``, the energy carried
             out of the world by particles (one Python call per track; slower).
+        fastsim: an exported ``.onnx`` model (``caloforge export``) that replaces the full
+            shower of the particles it was trained for (:mod:`caloforge.fastsim`).
     """
 
     detector: Detector | str | Path
@@ -73,6 +75,7 @@ class SimulationConfig:
     approximate_hadronic: bool = False
     shard: tuple[int, int] | None = None
     measure_leakage: bool = False
+    fastsim: str | Path | None = None
     _spec: EnergySpec = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -110,6 +113,11 @@ class SimulationConfig:
             k, m = self.shard
             if not (isinstance(k, int) and isinstance(m, int) and m >= 1 and 0 <= k < m):
                 raise ValueError(f"shard={self.shard!r} must be (k, N) with 0 <= k < N")
+        if self.fastsim is not None:
+            from caloforge.fastsim import check_model
+
+            check_model(self.fastsim, self.det)
+            object.__setattr__(self, "fastsim", str(self.fastsim))
         if self.is_hadronic and self.resolved_physics.startswith("em_"):
             raise ValueError(
                 f"particle {self.particle_name!r} needs a hadronic physics list, "
@@ -195,6 +203,8 @@ class SimulationConfig:
         out["production_cut"] = self.resolved_cut
         out["energy"] = self.energy_spec.text
         out["g4_data"] = str(self.g4_data) if self.g4_data is not None else None
+        if self.fastsim is None:
+            del out["fastsim"]  # full simulation: same description (and resume key) as before
         return out
 
 

@@ -43,6 +43,8 @@ ProgressCallback = Callable[[int, int], None]
 """``progress(done, total)``: events finished so far (reused chunks included) and total."""
 
 EXTRA_COLUMNS = ("energy_active", "energy_absorber", "energy_leaked", "cpu_time")
+OPTIONAL_COLUMNS = ("energy_escaped", "fastsim_fast", "fastsim_full")
+"""Columns written when recorded: leakage validation, fast simulation counts per event."""
 
 
 def parts_dir(output: Path) -> Path:
@@ -72,8 +74,9 @@ def _save_chunk(
     impact: NDArray[np.float64],
 ) -> None:
     arrays: dict[str, Any] = {k: getattr(result, k) for k in EXTRA_COLUMNS}
-    if result.energy_escaped is not None:
-        arrays["energy_escaped"] = result.energy_escaped
+    for key in OPTIONAL_COLUMNS:
+        if getattr(result, key) is not None:
+            arrays[key] = getattr(result, key)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "wb") as f:
         np.savez(
@@ -196,6 +199,7 @@ def simulate(
             "approximate": setup.mode == "offline",
             "approximate_hadronic": setup.approximate_hadronic,
             "shard": list(config.shard) if config.shard else None,
+            "fastsim": config.fastsim,
         },
     }
     with ShowerWriter(
@@ -210,7 +214,7 @@ def simulate(
                     z["direction"],
                     z["impact"],
                 )
-                extras = {k: z[k] for k in (*EXTRA_COLUMNS, "energy_escaped") if k in z.files}
+                extras = {k: z[k] for k in (*EXTRA_COLUMNS, *OPTIONAL_COLUMNS) if k in z.files}
                 w.append(z["showers"], cond, extras=extras)
     shutil.rmtree(folder, ignore_errors=True)
     return output

@@ -58,6 +58,8 @@ class ChunkResult:
     energy_leaked: NDArray[np.float64]
     cpu_time: NDArray[np.float64]
     energy_escaped: NDArray[np.float64] | None = None
+    fastsim_fast: NDArray[np.int64] | None = None
+    fastsim_full: NDArray[np.int64] | None = None
 
 
 class Geant4App:
@@ -78,6 +80,13 @@ class Geant4App:
         self._t0 = 0.0
         self.measure_leakage = cfg.measure_leakage
         self._escaped = 0.0
+        self.seed = cfg.seed
+        self.fastsim: Any = None
+        self.fast_counts: list[tuple[int, int]] = []
+        if cfg.fastsim is not None:
+            from caloforge.fastsim.hook import FastSimHook
+
+            self.fastsim = FastSimHook(cfg.fastsim, det)
 
         ui = g4.G4UImanager.GetUIpointer()
         for cmd in (
@@ -151,6 +160,8 @@ class Geant4App:
                 self.SetUserAction(EventAction())
                 if app.measure_leakage:
                     self.SetUserAction(Tracking())
+                if app.fastsim is not None:
+                    self.SetUserAction(app.fastsim.stacking_action(g4))
 
         return Actions()
 
@@ -163,6 +174,8 @@ class Geant4App:
         self._t0 = time.process_time()
         self._escaped = 0.0
         g4.HepRandom.setTheSeed(int(self.batch.g4_seed[j]))
+        if self.fastsim is not None:
+            self.fastsim.begin_event(self.seed, int(self.batch.index[j]))
         table = g4.G4ParticleTable.GetParticleTable()
         gun.SetParticleDefinition(table.FindParticle(_G4_PARTICLE[self.particle]))
         gun.SetParticleEnergy(float(self.batch.energy[j]) * g4.MeV)
@@ -188,6 +201,10 @@ class Geant4App:
             e_abs = float(sum(v for _, v in hce.GetHC(self.absorber_id)))
         voxels = self.mapper.voxels(cells, edep, self.batch.impact[j], self.batch.direction[j])
         e_act = float(edep.sum())
+        if self.fastsim is not None:  # the model's showers, one batch per event
+            fast, n_fast, n_full = self.fastsim.end_event()
+            voxels = voxels + fast
+            self.fast_counts.append((n_fast, n_full))
         self.rows.append((voxels, e_act, e_abs, time.process_time() - self._t0, self._escaped))
 
     # ---- per chunk ------------------------------------------------------------------------
@@ -196,6 +213,7 @@ class Geant4App:
         self.particle = particle
         self.batch = batch
         self.rows = []
+        self.fast_counts = []
         self.run_manager.BeamOn(len(batch))
         if len(self.rows) != len(batch):
             raise RuntimeError(f"Geant4 simulated {len(self.rows)} of {len(batch)} events")
@@ -205,6 +223,11 @@ class Geant4App:
             else np.zeros((0, self.det.n_voxels), np.float32)
         )
         e_act = np.array([r[1] for r in self.rows])
+        counts = (
+            np.array(self.fast_counts, dtype=np.int64).reshape(-1, 2)
+            if self.fastsim is not None
+            else None
+        )
         e_abs = np.array([r[2] for r in self.rows])
         return ChunkResult(
             index=batch.index,
@@ -214,6 +237,8 @@ class Geant4App:
             energy_leaked=batch.energy - e_act - e_abs,
             cpu_time=np.array([r[3] for r in self.rows]),
             energy_escaped=np.array([r[4] for r in self.rows]) if self.measure_leakage else None,
+            fastsim_fast=counts[:, 0] if counts is not None else None,
+            fastsim_full=counts[:, 1] if counts is not None else None,
         )
 
 

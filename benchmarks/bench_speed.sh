@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Generation speed vs Geant4 (issue 8): one command; run it on an idle machine.
+#   benchmarks/bench_speed.sh [CHECKPOINT_DIR]   (default: artifacts/runs)
+# Writes artifacts/bench/speed_{atlas,ild}.{json,md} and prints the tables. Every row
+# records the load average at the time it was measured (os.getloadavg()).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-artifacts/runs}
+OUT=artifacts/bench
+PY=${PYTHON:-.venv/bin/python}
+mkdir -p "$OUT"
+uptime | tee "$OUT/uptime_start.txt"
+for fam in wgan-gp vae; do
+  ckpt="$RUNS/$fam/best.pt"
+  [ -f "$ckpt" ] || { echo "skip $fam: no $ckpt"; continue; }
+  $PY -m caloforge export --checkpoint "$ckpt" -o "$OUT/$fam.onnx" --overwrite
+done
+CKPTS=()
+for fam in wgan-gp vae; do
+  [ -f "$RUNS/$fam/best.pt" ] && CKPTS+=(--checkpoint "$RUNS/$fam/best.pt" --checkpoint "$OUT/$fam.onnx")
+done
+# atlas-pblar (504 voxels): trained checkpoints, PyTorch and ONNX Runtime, 1 and 2 threads
+for t in 1 2; do
+  $PY -m caloforge bench "${CKPTS[@]}" --batch 1,10,128,1024,4096 --threads "$t" --repeats 5 \
+    --geant4-showers 30 --json "$OUT/speed_atlas_t$t.json" --markdown "$OUT/speed_atlas_t$t.md"
+done
+# voxel-count scaling: an UNTRAINED model of the same family on ild-wsi (27000 voxels)
+$PY -m caloforge bench --checkpoint "$RUNS/wgan-gp/best.pt" --untrained-detector ild-wsi \
+  --batch 1,10,128,1024 --threads 2 --repeats 3 --geant4-showers 10 \
+  --json "$OUT/speed_ild_t2.json" --markdown "$OUT/speed_ild_t2.md"
+uptime | tee "$OUT/uptime_end.txt"

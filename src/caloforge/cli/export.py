@@ -1,0 +1,56 @@
+"""``caloforge export``: a checkpoint as an ONNX graph (conditions, noise) -> showers in MeV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from caloforge.cli._app import app, console
+
+
+@app.command("export")
+def export_command(
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", "-c", help="The trained checkpoint (.pt)."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="Output model file (.onnx)."),
+    format: str = typer.Option("onnx", "--format", "-f", help="Export format (onnx)."),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="Training data defining the trained range "
+        "(default: the files recorded in the checkpoint).",
+    ),
+    parity: int = typer.Option(
+        256, "--parity", help="Showers in the parity check against PyTorch."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+) -> None:
+    """Export a model to ONNX with its pre/post-processing, and check parity with PyTorch.
+
+    Example: caloforge export --checkpoint m.pt --format onnx -o m.onnx
+    """
+    from caloforge.export import export
+
+    result = export(
+        checkpoint, output, format=format, data=data, n_parity=parity, overwrite=overwrite
+    )
+    meta = result.metadata
+    r = meta.trained_range
+    console.print(
+        f"wrote {result.path}: {meta.family}, inputs features {list(meta.condition_features)} "
+        f"+ noise {list(meta.noise_shape)} -> {meta.detector.n_voxels} voxels (MeV)"
+    )
+    console.print(
+        f"parity vs PyTorch on {result.n_parity} showers: "
+        f"max abs diff {result.max_abs_diff:.3g} MeV, "
+        f"max rel diff {result.max_rel_diff:.3g}"
+    )
+    console.print(
+        f"trained range ({r.source}): particles {list(r.particles)}, "
+        f"energy {r.energy[0]:.4g}-{r.energy[1]:.4g} MeV, "
+        f"theta {r.theta[0]:.3g}-{r.theta[1]:.3g} rad, "
+        f"impact x {r.impact_x[0]:.3g}..{r.impact_x[1]:.3g} mm, "
+        f"y {r.impact_y[0]:.3g}..{r.impact_y[1]:.3g} mm"
+    )

@@ -1,0 +1,63 @@
+"""Fast simulation inside Geant4: an exported model replaces the full shower of the
+particles it was trained for.
+
+``caloforge simulate --fastsim m.onnx`` (``SimulationConfig(fastsim="m.onnx")``): in the
+Geant4 worker a user stacking action looks at every new track once; a track of the trained
+particle type, inside the trained energy, angle and impact range, that enters the
+calorimeter front face from the vacuum in front of it is killed and recorded (its impact
+point by straight-line extrapolation); at the end of the event the model generates the
+showers of all recorded tracks in one batch (:mod:`caloforge.runtime`, no torch) and
+they are added to the energy scored by full simulation. Everything else is simulated in
+full. Per event the output records ``fastsim_fast`` and ``fastsim_full`` (tracks entering
+the calorimeter that went each way). See docs/deployment.md for the limits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from caloforge.fastsim.selection import Candidate, Selector, event_showers, front_face_impact
+from caloforge.geometry import Detector, detector_to_dict
+from caloforge.runtime import ExportMetadata, OnnxGenerator, RuntimeModelError
+
+
+class FastSimModelError(ValueError):
+    """The ``--fastsim`` model cannot be used for this simulation (one line)."""
+
+
+def check_model(path: str | Path, detector: Detector) -> ExportMetadata:
+    """Check that ``path`` is an exported caloforge ONNX model for ``detector``.
+
+    Raises:
+        FastSimModelError: missing file, not ONNX (e.g. a ``.pt`` checkpoint), no caloforge
+        metadata, or a model of another detector.
+    """
+    p = Path(path)
+    if p.suffix.lower() != ".onnx":
+        hint = (
+            " (export it first: caloforge export --checkpoint ... -o m.onnx)"
+            if p.suffix == ".pt"
+            else ""
+        )
+        raise FastSimModelError(f"--fastsim {p}: expected an exported .onnx model{hint}")
+    try:
+        meta = OnnxGenerator(p, threads=1).metadata
+    except RuntimeModelError as exc:
+        raise FastSimModelError(f"--fastsim {exc}") from None
+    mine = meta.detector
+    if detector_to_dict(mine) != detector_to_dict(detector):
+        raise FastSimModelError(
+            f"--fastsim {p}: the model is for detector {mine.name!r} ({mine.n_voxels} voxels), "
+            f"the simulation for {detector.name!r} ({detector.n_voxels} voxels)"
+        )
+    return meta
+
+
+__all__ = [
+    "Candidate",
+    "FastSimModelError",
+    "Selector",
+    "check_model",
+    "event_showers",
+    "front_face_impact",
+]

@@ -1,0 +1,7 @@
+"""Fixtures of the benchmark tests: the tiny TOY-trained checkpoints of tests/export and the
+private Geant4 data cache of tests/fastsim."""
+
+from __future__ import annotations
+
+from export.conftest import _one_thread, tiny_wgan  # noqa: F401  (fixtures)
+from fastsim.conftest import _private_cache, tiny_onnx  # noqa: F401  (fixtures)

@@ -1,0 +1,102 @@
+"""``caloforge bench`` on a tiny checkpoint and its ONNX export, with a small Geant4 sample."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from caloforge.bench import BenchRow, PeakRSS, run_bench
+from fastsim.conftest import needs_geant4
+
+
+@needs_geant4
+def test_bench_all_fields(tiny_wgan: Path, tiny_onnx: Path, tmp_path: Path) -> None:
+    report = run_bench(
+        [tiny_wgan, tiny_onnx], [1, 16], repeats=2, warmup=1, min_showers=16, geant4_showers=3
+    )
+    assert {(r.backend, r.batch) for r in report.rows} == {
+        ("torch", 1),
+        ("torch", 16),
+        ("onnxruntime", 1),
+        ("onnxruntime", 16),
+    }
+    g4 = report.geant4["toy-3x4x4"]
+    assert g4.n == 3 and g4.ms_mean > 0 and 1e3 <= g4.energy_mean_mev <= 1e5
+    for r in report.rows:
+        assert isinstance(r, BenchRow)
+        assert r.repeats == 2 and r.threads == 1 and r.n_voxels == 48
+        assert 0 < r.ms_min <= r.ms_per_shower <= r.ms_max
+        assert r.showers_per_s == pytest.approx(1000 / r.ms_per_shower)
+        assert r.flops_per_shower is not None and r.flops_per_shower > 0
+        assert r.peak_memory_mb >= 0 and len(r.load) == 3
+        assert r.speedup == pytest.approx(g4.ms_mean / r.ms_per_shower)
+    # dense-layer FLOPs of the graph equal torch's count for an MLP generator
+    by = {r.backend: r.flops_per_shower for r in report.rows}
+    assert by["onnxruntime"] == pytest.approx(by["torch"], rel=0.05)
+    data = json.loads(report.write_json(tmp_path / "b.json").read_text())
+    assert len(data["rows"]) == 4 and "load_start" in data["machine"] and "geant4" in data
+    md = report.markdown()
+    rows = [ln for ln in md.splitlines() if ln.startswith("| ") and "| model (file) |" not in ln]
+    assert len(rows) == 4
+    assert "speed-up" in md and "load" in md
+
+
+def test_peak_rss_sees_an_allocation() -> None:
+    import numpy as np
+
+    with PeakRSS(interval=0.001) as mem:
+        a = np.ones(64 * 2**20 // 8)  # 64 MB
+        a += 1
+        del a
+    assert mem.growth_mb > 30
+
+
+def test_bad_input(tiny_wgan: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        run_bench([tmp_path / "missing.pt"], [1], geant4=False)
+    other = tmp_path / "m.h5"
+    other.write_text("x")
+    with pytest.raises(ValueError, match="unknown model format"):
+        run_bench([other], [1], geant4=False)
+    with pytest.raises(ValueError, match="batch sizes"):
+        run_bench([tiny_wgan], [0], geant4=False)
+
+
+def test_cli_bench_without_geant4(
+    tiny_wgan: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from caloforge.cli import main
+
+    md, js = tmp_path / "b.md", tmp_path / "b.json"
+    argv = [
+        "caloforge",
+        "bench",
+        "--checkpoint",
+        str(tiny_wgan),
+        "--batch",
+        "1,8",
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+        "--no-geant4",
+        "--json",
+        str(js),
+        "--markdown",
+        str(md),
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    main()  # returns normally on success
+    assert md.is_file() and len(json.loads(js.read_text())["rows"]) == 2
+    monkeypatch.setattr(sys, "argv", [*argv[:4], "--batch", "1,x"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --batch")

@@ -1,0 +1,68 @@
+"""Fixtures of the export tests: tiny wgan-gp / vae checkpoints trained a few steps on TOY
+synthetic showers (not physics; tests only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from caloforge.data import write_showers
+from caloforge.models.testing import toy_detector, toy_showers
+from caloforge.train import train
+
+TINY = {
+    "wgan-gp": [
+        "latent_dim=8",
+        "generator_hidden=32,32",
+        "critic_hidden=32",
+        "constrainer_hidden=16",
+        "n_critic=1",
+    ],
+    "vae": [
+        "latent_dim=4",
+        "encoder_hidden=32",
+        "decoder_hidden=32",
+        "pp_hidden=16",
+        "pp_values=64",
+        "kde_points=50",
+    ],
+}
+FAST = [
+    "train.batch_size=64",
+    "train.steps=6",
+    "train.log_every=3",
+    "train.val_every=6",
+    "train.val_showers=64",
+    "train.threads=1",
+    "train.finalize_showers=200",
+]
+
+
+def tiny_checkpoint(family: str, folder: Path) -> Path:
+    """Train ``family`` for a few steps on TOY showers of the 3 x (4 x 4) toy detector."""
+    det = toy_detector(folder)
+    s, c = toy_showers(det, 256, seed=1, impact_spread=5.0)
+    train_file = write_showers(folder / "toy_train.h5", s, c, det)
+    s, c = toy_showers(det, 64, seed=2, impact_spread=5.0)
+    val_file = write_showers(folder / "toy_val.h5", s, c, det)
+    result = train(
+        family, train_file, val=val_file, out=folder / family, overrides=[*TINY[family], *FAST]
+    )
+    return result.checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_wgan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint("wgan-gp", tmp_path_factory.mktemp("tiny_wgan"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vae(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint("vae", tmp_path_factory.mktemp("tiny_vae"))

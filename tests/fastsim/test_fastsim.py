@@ -1,0 +1,129 @@
+"""Fast simulation inside Geant4: track selection, per-event deposit, counts, bad input."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from caloforge.data import Conditions, ShowerFile
+from caloforge.fastsim import FastSimModelError, check_model
+from caloforge.fastsim.selection import Selector, event_showers, front_face_impact, selector_for
+from caloforge.geometry import load_detector
+from caloforge.runtime import OnnxGenerator, TrainedRange
+from caloforge.simulate import SimulationConfig, simulate
+
+from .conftest import needs_geant4
+
+RANGE = TrainedRange((22,), (1e3, 1e5), (0.0, 0.0), (-5.0, 5.0), (-5.0, 5.0))
+UP = (0.0, 0.0, -100.0)
+Z = (0.0, 0.0, 1.0)
+
+
+def test_front_face_impact() -> None:
+    d = np.array([0.1, 0.0, 1.0]) / np.linalg.norm([0.1, 0.0, 1.0])
+    x, y, z = front_face_impact((1.0, 2.0, -100.0), tuple(d))  # type: ignore[misc]
+    assert (x, y, z) == pytest.approx((11.0, 2.0, 0.0))
+    assert front_face_impact((0.0, 0.0, 5.0), Z) is None  # inside the calorimeter
+    assert front_face_impact(UP, (0.0, 0.0, -1.0)) is None  # moving away
+
+
+def test_selector_decisions_and_mixed_events() -> None:
+    sel = Selector(RANGE, 20.0, 20.0)
+    sel.begin_event()
+    assert sel.consider(22, 5e3, UP, Z)  # in range: fast
+    assert sel.consider(22, 7e3, (1.0, 1.0, -50.0), Z, primary_first=False)  # mixed: also fast
+    assert not sel.consider(11, 5e3, UP, Z)  # electron: not trained -> full
+    assert not sel.consider(22, 5e5, UP, Z)  # above the trained energies -> full
+    assert not sel.consider(22, 5e3, (8.0, 0.0, -10.0), Z)  # impact outside the range -> full
+    assert not sel.consider(22, 5e3, (0.0, 0.0, 10.0), Z)  # born inside: not counted at all
+    assert not sel.consider(22, 5e3, (30.0, 0.0, -10.0), Z)  # misses the front face
+    assert len(sel.fast) == 2 and sel.n_full == 3
+    cond = sel.conditions()
+    assert cond.energy.tolist() == [5e3, 7e3] and cond.impact[1].tolist() == [1.0, 1.0, 0.0]
+    centred = Selector(RANGE, 20.0, 20.0, particle_centred=True)
+    centred.begin_event()
+    assert centred.consider(22, 5e3, UP, Z)
+    assert not centred.consider(22, 5e3, UP, Z, primary_first=False)  # one per event
+    assert centred.n_full == 1
+    assert selector_for(load_detector("atlas-pblar"), RANGE).particle_centred is False
+
+
+def test_event_showers_sum_of_the_batch(tiny_onnx: Path) -> None:
+    gen = OnnxGenerator(tiny_onnx, threads=1)
+    cond = Conditions(
+        np.array([5e3, 2e4]), np.array([22, 22]), np.tile(Z, (2, 1)), np.zeros((2, 3))
+    )
+    total = event_showers(gen, cond, np.random.default_rng(4))
+    np.testing.assert_allclose(total, gen.sample(cond, np.random.default_rng(4)).sum(0), rtol=1e-5)
+    empty = Conditions(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros((0, 3)), np.zeros((0, 3)))
+    assert event_showers(gen, empty, np.random.default_rng(0)).shape == (gen.n_voxels,)
+
+
+@needs_geant4
+def test_fastsim_in_geant4(tiny_onnx: Path, tmp_path: Path) -> None:
+    """Trained-range photons go to the model (exactly its showers), others to Geant4."""
+    det = OnnxGenerator(tiny_onnx, threads=1).detector
+    cfg = SimulationConfig(
+        detector=det,
+        particle="gamma",
+        energy="list:5GeV,300GeV",
+        n=4,
+        seed=3,
+        impact=(1.0, -2.0),
+        fastsim=tiny_onnx,
+    )
+    f = ShowerFile(simulate(cfg, tmp_path / "fs.h5"))
+    assert f.read("fastsim_fast").tolist() == [1, 0, 1, 0]
+    assert f.read("fastsim_full").tolist() == [0, 1, 0, 1]
+    showers, cond = f.showers(), f.conditions()
+    gen = OnnxGenerator(tiny_onnx, threads=1)
+    for i in (0, 2):
+        rng = np.random.default_rng(np.random.SeedSequence([3, i, 0xFA57]))
+        expected = gen.sample(_row(cond, i), rng)[0]
+        np.testing.assert_allclose(showers[i], expected, rtol=1e-5, atol=1e-4)
+    assert showers[1].sum() > 0  # the 300 GeV photon was simulated by Geant4
+    assert (f.read("cpu_time") > 0).all()  # the model's time is inside the event's CPU time
+
+
+def _row(c: Conditions, i: int) -> Conditions:
+    return Conditions(
+        c.energy[i : i + 1], c.particle[i : i + 1], c.direction[i : i + 1], c.impact[i : i + 1]
+    )
+
+
+def test_bad_fastsim_models(tiny_onnx: Path, tmp_path: Path) -> None:
+    det = OnnxGenerator(tiny_onnx, threads=1).detector
+    pt = tmp_path / "m.pt"
+    pt.write_bytes(b"not onnx")
+    with pytest.raises(FastSimModelError, match=r"expected an exported \.onnx model"):
+        SimulationConfig(detector=det, n=1, fastsim=pt)
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("hello")
+    with pytest.raises(FastSimModelError, match="not a readable ONNX model"):
+        check_model(bad, det)
+    with pytest.raises(FastSimModelError, match="no such ONNX model"):
+        check_model(tmp_path / "missing.onnx", det)
+    with pytest.raises(FastSimModelError, match="for detector 'toy-3x4x4'"):
+        check_model(tiny_onnx, load_detector("atlas-pblar"))
+
+
+def test_cli_fastsim_error_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from caloforge.cli import main
+
+    pt = tmp_path / "m.pt"
+    pt.write_bytes(b"x")
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["caloforge", "simulate", "-n", "1", "--fastsim", str(pt), "-o", str(tmp_path / "o.h5")],
+    )
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --fastsim") and ".onnx" in lines[0]
