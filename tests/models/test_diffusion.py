@@ -1,0 +1,66 @@
+"""``diffusion``: the ODE sampler, the step count and the distilled student; TOY showers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from caloforge.generate import generate, gun_conditions
+from caloforge.models.diffusion import DiffusionConfig, integrate
+from caloforge.train import load_model, train
+
+from .conftest import FAST, TINY
+
+
+def test_integrate_solves_the_ode() -> None:
+    x0, ctx = torch.ones(3, 2), torch.zeros(3, 0)
+    const = integrate(lambda x, t, c: torch.full_like(x, 2.0), x0, ctx, 3, "euler")
+    torch.testing.assert_close(const, torch.full((3, 2), 3.0))
+
+    def growth(x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return x  # x(1) = e x(0)
+
+    err = {
+        (solver, n): abs(float(integrate(growth, x0, ctx, n, solver)[0, 0]) - math.e)
+        for solver in ("euler", "midpoint")
+        for n in (4, 16)
+    }
+    assert err[("midpoint", 4)] < err[("euler", 4)]
+    assert err[("midpoint", 4)] / err[("midpoint", 16)] > 10  # second order
+    assert 3 < err[("euler", 4)] / err[("euler", 16)] < 6  # first order
+
+
+def test_step_count_and_student(toy_files, toy_det, tmp_path: Path) -> None:
+    result = train(
+        "diffusion",
+        toy_files[0],
+        out=tmp_path / "run",
+        overrides=[*TINY["diffusion"], *FAST, "train.steps=25"],
+    )
+    model, ckpt = load_model(result.checkpoint)
+    assert ckpt["state"]["bank._extra_state"]["rows"].shape == (100, 1)
+    cond = gun_conditions(np.geomspace(1e3, 1e5, 40), toy_det)
+    outs = {}
+    for steps, sampler in ((1, "ode"), (8, "ode"), (8, "student")):
+        model.config = dataclasses.replace(model.config, sample_steps=steps, sampler=sampler)
+        outs[(steps, sampler)] = generate(model, cond, seed=2)
+    for out in outs.values():
+        assert np.isfinite(out).all() and (out >= 0).all() and (out.sum(1) > 0).all()
+    assert not np.array_equal(outs[(1, "ode")], outs[(8, "ode")])
+    assert not np.array_equal(outs[(8, "ode")], outs[(8, "student")])
+    # the layer energies come from stage 1 whatever the sampler (renormalised layers)
+    np.testing.assert_allclose(outs[(1, "ode")].sum(1), outs[(8, "student")].sum(1), rtol=1e-4)
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ValueError, match="distill_start"):
+        DiffusionConfig(sampler="student")
+    with pytest.raises(ValueError, match="solver"):
+        DiffusionConfig(solver="rk4")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="transform must be 'none'"):
+        DiffusionConfig(transform="logit")

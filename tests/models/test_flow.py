@@ -1,0 +1,93 @@
+"""``flow`` and the shared two-stage coding: exact round trips, invertible coupling flow;
+TOY showers on the tiny detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from caloforge.models.flow import CouplingFlow, FlowConfig
+from caloforge.models.testing import toy_showers
+from caloforge.models.two_stage import (
+    HitEnergyCoding,
+    LayerEnergyFlow,
+    ShapeCoding,
+    fit_two_stage,
+    layer_energies,
+)
+
+
+def test_shape_coding_round_trip_keeps_hits_and_empty_cells(toy_det) -> None:
+    s, c = toy_showers(toy_det, 200, seed=1)
+    s[:, :3] = 0.0  # some always-empty cells
+    s[5, 10] = 5e-5  # below the hit threshold: decoded as empty
+    coding = ShapeCoding(toy_det, threshold=1e-4, gap=8.0)
+    stage1 = LayerEnergyFlow(toy_det.n_layers, 1)
+    fit_two_stage(stage1, coding, s, c.energy)
+    x = torch.as_tensor(s)
+    layers = layer_energies(x, toy_det)
+    z = coding.encode(x, layers, torch.Generator().manual_seed(1))
+    assert torch.isfinite(z).all()
+    back = coding.decode(z, layers, renormalise=False).numpy()
+    expected = np.where(s >= 1e-4, s, 0.0)
+    np.testing.assert_allclose(back, expected, rtol=1e-4, atol=0)
+    assert ((back == 0) == (expected == 0)).all()
+    # out-of-range network outputs are clamped to the training range, never above E_layer
+    wild = coding.decode(torch.full_like(z, 50.0), layers, renormalise=False)
+    assert (wild <= layers[:, coding.voxel_layer] * 1.0001).all()
+    # renormalised layers carry the stage-1 energies exactly
+    renorm = coding.decode(z + 0.3, layers, renormalise=True)
+    torch.testing.assert_close(layer_energies(renorm, toy_det), layers, rtol=1e-5, atol=1e-3)
+
+
+def test_hit_energy_coding_round_trip(toy_det) -> None:
+    s, c = toy_showers(toy_det, 200, seed=3)
+    s[7, 20] = 5e-5  # below the hit threshold: decoded as empty
+    coding = HitEnergyCoding(toy_det, threshold=1e-4, hit_noise=0.5)
+    stage1 = LayerEnergyFlow(toy_det.n_layers, 1)
+    fit_two_stage(stage1, coding, s, c.energy)
+    x = torch.as_tensor(s)
+    layers = layer_energies(x, toy_det)
+    z = coding.encode(x, layers, torch.Generator().manual_seed(1))
+    assert z.shape == (200, 2 * toy_det.n_voxels)
+    hit, energy = z.chunk(2, dim=1)
+    expected = np.where(s >= 1e-4, s, 0.0)
+    assert ((hit > 0).numpy() == (expected > 0)).all() and (hit.abs() >= 0.5).all()
+    hits = torch.as_tensor(expected > 0)
+    assert abs(float(energy[hits].mean())) < 0.05 and abs(float(energy[hits].std()) - 1) < 0.05
+    back = coding.decode(z, layers, renormalise=False).numpy()
+    np.testing.assert_allclose(back, expected, rtol=1e-4, atol=0)
+
+
+def test_layer_energy_round_trip(toy_det) -> None:
+    s, c = toy_showers(toy_det, 100, seed=2)
+    stage1 = LayerEnergyFlow(toy_det.n_layers, 1)
+    x, e = torch.as_tensor(s), torch.as_tensor(c.energy, dtype=torch.float32)
+    layers = layer_energies(x, toy_det)
+    stage1.fit(layers, e)
+    torch.testing.assert_close(
+        stage1.decode(stage1.encode(layers, e), e), layers, rtol=1e-4, atol=1e-3
+    )
+
+
+@pytest.mark.parametrize("coupling", ["affine", "spline"])
+def test_coupling_flow_inverts_in_one_pass(coupling: str) -> None:
+    torch.manual_seed(0)
+    flow = CouplingFlow(10, 2, transforms=4, hidden=(16,), coupling=coupling, bins=4)
+    ctx = torch.randn(7, 2)
+    g = torch.Generator().manual_seed(3)
+    x = flow.sample(ctx, g)
+    dist = flow.flow(ctx)
+    torch.testing.assert_close(dist.transform.inv(dist.transform(x)), x, atol=1e-4, rtol=1e-4)
+    masks = [t.mask for t in flow.flow.transform.transforms]
+    assert all(int(m.sum()) in (5, 5) for m in masks)
+    assert (masks[0] ^ masks[1]).all()  # a pair of masks covers every feature
+    assert torch.isfinite(flow.log_prob(x, ctx)).all()
+
+
+def test_config_rejects_foreign_transform() -> None:
+    with pytest.raises(ValueError, match="transform must be 'none'"):
+        FlowConfig(transform="log")
+    with pytest.raises(ValueError, match="coupling"):
+        FlowConfig(coupling="maf")  # type: ignore[arg-type]
