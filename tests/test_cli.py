@@ -62,7 +62,20 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
 
 def test_simulate_cli_writes_showers_and_refuses_bad_input(tmp_path: Path) -> None:
     out = tmp_path / "sim.h5"
-    res = run("simulate", "-d", "atlas-pblar", "-e", "1GeV", "-n", "4", "--chunk-size", "2", "-o", str(out), "--quiet")
+    res = run(
+        "simulate",
+        "-d",
+        "atlas-pblar",
+        "-e",
+        "1GeV",
+        "-n",
+        "4",
+        "--chunk-size",
+        "2",
+        "-o",
+        str(out),
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     from caloforge.data import ShowerFile
 

@@ -27,14 +27,20 @@ def _random_showers(n: int, seed: int = 0) -> tuple[np.ndarray, Conditions]:
     """Random non-negative arrays in the atlas-pblar layout (a format fixture, not physics)."""
     rng = np.random.default_rng(seed)
     energy = np.exp(rng.uniform(np.log(1e3), np.log(1e5), n))
-    showers = (rng.exponential(1.0, (n, DET.n_voxels)) * (rng.random((n, DET.n_voxels)) < 0.2)).astype(np.float32)
+    showers = (
+        rng.exponential(1.0, (n, DET.n_voxels)) * (rng.random((n, DET.n_voxels)) < 0.2)
+    ).astype(np.float32)
     return showers, Conditions.create(energy, "gamma", impact=(2.5, 2.5, 0.0))
 
 
 def test_round_trip_keeps_values_and_attributes(tmp_path: Path) -> None:
     showers, cond = _random_showers(50)
     path = write_showers(
-        tmp_path / "a.h5", showers, cond, DET, attrs={"seed": 7, "config": {"n": 50}},
+        tmp_path / "a.h5",
+        showers,
+        cond,
+        DET,
+        attrs={"seed": 7, "config": {"n": 50}},
         extras={"cpu_time": np.arange(50.0)},
     )
     back, cond2, det = read_showers(path)
@@ -62,7 +68,10 @@ def test_never_overwrites_without_permission(tmp_path: Path) -> None:
 
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
     showers, cond = _random_showers(5)
-    with pytest.raises(ValueError, match="do not match detector"), ShowerWriter(tmp_path / "x.h5", DET) as w:
+    with (
+        pytest.raises(ValueError, match="do not match detector"),
+        ShowerWriter(tmp_path / "x.h5", DET) as w,
+    ):
         w.append(showers[:, :100], cond)
     assert list(tmp_path.iterdir()) == []
 
@@ -70,7 +79,12 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
 def test_shards_read_as_one_dataset_in_chunks(tmp_path: Path) -> None:
     showers, cond = _random_showers(30)
     paths = [
-        write_showers(tmp_path / f"s{i}.h5", showers[i * 10 : (i + 1) * 10], cond.select(slice(i * 10, (i + 1) * 10)), DET)
+        write_showers(
+            tmp_path / f"s{i}.h5",
+            showers[i * 10 : (i + 1) * 10],
+            cond.select(slice(i * 10, (i + 1) * 10)),
+            DET,
+        )
         for i in range(3)
     ]
     data = ShowerFile(paths)
@@ -98,14 +112,18 @@ def test_challenge_layout_files_need_or_carry_a_detector(tmp_path: Path) -> None
     with pytest.raises(ShowerFileError, match="does not say which detector"):
         ShowerFile(bare)
     assert ShowerFile(bare, "atlas-pblar").detector == DET
-    named = _challenge_file(tmp_path / "named.h5", cond.energy, showers, detector="atlas-pblar", particle="gamma")
+    named = _challenge_file(
+        tmp_path / "named.h5", cond.energy, showers, detector="atlas-pblar", particle="gamma"
+    )
     data = ShowerFile(named)
     assert data.detector == DET and np.all(data.conditions().particle == 22)
     with pytest.raises(ShowerFileError, match="is for detector 'atlas-pblar', not 'ild-wsi'"):
         ShowerFile(named, "ild-wsi")
     ds2 = load_detector("calochallenge-ds2")
     rng = np.random.default_rng(1)
-    ds2_file = _challenge_file(tmp_path / "ds2.h5", np.full(3, 1e4), rng.random((3, 6480)).astype(np.float32))
+    ds2_file = _challenge_file(
+        tmp_path / "ds2.h5", np.full(3, 1e4), rng.random((3, 6480)).astype(np.float32)
+    )
     s, _, det = read_showers(ds2_file, "calochallenge-ds2")
     assert s.reshape(3, 45, 16, 9).shape == (3, 45, 16, 9) and det == ds2
 
@@ -115,9 +133,24 @@ def test_challenge_layout_files_need_or_carry_a_detector(tmp_path: Path) -> None
     [
         (lambda p: p, "no such file"),
         (lambda p: (p.write_text("not hdf5"), p)[1], "not an HDF5 file"),
-        (lambda p: _challenge_file(p, np.ones(3), np.ones((3, 10), np.float32), detector="atlas-pblar"), r"'showers' has shape \(3, 10\), expected \(N, 504\)"),
-        (lambda p: _challenge_file(p, np.ones(0), np.ones((0, 504), np.float32), detector="atlas-pblar"), "holds no showers"),
-        (lambda p: _challenge_file(p, np.ones(3), np.ones((4, 504), np.float32), detector="atlas-pblar"), "4 showers but 3 incident energies"),
+        (
+            lambda p: _challenge_file(
+                p, np.ones(3), np.ones((3, 10), np.float32), detector="atlas-pblar"
+            ),
+            r"'showers' has shape \(3, 10\), expected \(N, 504\)",
+        ),
+        (
+            lambda p: _challenge_file(
+                p, np.ones(0), np.ones((0, 504), np.float32), detector="atlas-pblar"
+            ),
+            "holds no showers",
+        ),
+        (
+            lambda p: _challenge_file(
+                p, np.ones(3), np.ones((4, 504), np.float32), detector="atlas-pblar"
+            ),
+            "4 showers but 3 incident energies",
+        ),
     ],
 )
 def test_bad_files_get_one_line_errors(tmp_path: Path, make, message: str) -> None:
@@ -134,12 +167,15 @@ def test_missing_key(tmp_path: Path) -> None:
         ShowerFile(path, DET)
 
 
-@pytest.mark.parametrize(("energy", "value", "message"), [
-    (np.nan, 1.0, r"'incident_energies' row 1 is nan"),
-    (-5.0, 1.0, r"'incident_energies' row 1 is -5.0"),
-    (10.0, np.nan, r"'showers' row 1 holds NaN/inf"),
-    (10.0, -1.0, r"'showers' row 1 holds negative"),
-])
+@pytest.mark.parametrize(
+    ("energy", "value", "message"),
+    [
+        (np.nan, 1.0, r"'incident_energies' row 1 is nan"),
+        (-5.0, 1.0, r"'incident_energies' row 1 is -5.0"),
+        (10.0, np.nan, r"'showers' row 1 holds NaN/inf"),
+        (10.0, -1.0, r"'showers' row 1 holds negative"),
+    ],
+)
 def test_bad_values_are_reported(tmp_path: Path, energy: float, value: float, message: str) -> None:
     e = np.array([10.0, energy, 10.0])
     s = np.ones((3, 504), np.float32)
@@ -150,7 +186,9 @@ def test_bad_values_are_reported(tmp_path: Path, energy: float, value: float, me
 
 
 def test_condition_features_layout() -> None:
-    cond = Conditions.create([1000.0, 10000.0], ["gamma", "e-"], direction=(0, 0, 1), impact=(1.0, 2.0, 0.0))
+    cond = Conditions.create(
+        [1000.0, 10000.0], ["gamma", "e-"], direction=(0, 0, 1), impact=(1.0, 2.0, 0.0)
+    )
     f = condition_features(cond)
     assert f.shape == (2, 6) and f.dtype == np.float32
     np.testing.assert_allclose(f[:, 0], [0.0, np.log(10.0)], atol=1e-6)

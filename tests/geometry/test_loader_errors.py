@@ -44,8 +44,8 @@ def test_good_file_loads(tmp_path: Path) -> None:
 
 def test_yaml_and_json_equivalent(tmp_path: Path) -> None:
     import json
-    import tomllib
 
+    import tomllib
     import yaml
 
     data = tomllib.loads(GOOD)
@@ -58,8 +58,16 @@ def test_yaml_and_json_equivalent(tmp_path: Path) -> None:
     ("old", "new", "message"),
     [
         ('absorber = "Pb"', 'absorber = "Pbb"', r"layers\[0\]\.absorber: unknown material 'Pbb'"),
-        ("absorber_thickness = 2.0", "absorber_thickness = 0.0", r"absorber_thickness: must be positive"),
-        ("active_thickness = 4.0", "active_thickness = -1.0", r"active_thickness: must be positive"),
+        (
+            "absorber_thickness = 2.0",
+            "absorber_thickness = 0.0",
+            r"absorber_thickness: must be positive",
+        ),
+        (
+            "active_thickness = 4.0",
+            "active_thickness = -1.0",
+            r"active_thickness: must be positive",
+        ),
         ("repeat = 2\n", "repeat = 3\n", r"cover 6 sampling layers but the stack has 4"),
         ('segmentation = "cartesian"', 'segmentation = "spiral"', r"unknown segmentation 'spiral'"),
         ("nx = 4", "nx = 40", r"larger than the detector"),

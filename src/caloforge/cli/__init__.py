@@ -5,8 +5,8 @@ Each verb lives in its own module, which registers itself on the shared ``app``.
 
 from caloforge.cli import bench as _bench  # noqa: F401  (register command)
 from caloforge.cli import data, detector  # noqa: F401  (register commands)
-from caloforge.cli import export as _export  # noqa: F401  (register command)
 from caloforge.cli import evaluate as _evaluate  # noqa: F401  (register command)
+from caloforge.cli import export as _export  # noqa: F401  (register command)
 from caloforge.cli import merge as _merge  # noqa: F401  (register command)
 from caloforge.cli import simulate as _simulate  # noqa: F401  (register command)
 from caloforge.cli import train as _train  # noqa: F401  (register train, generate, models)

@@ -43,7 +43,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
 ) -> None:
     """caloforge command-line interface."""
@@ -75,7 +77,9 @@ def main() -> None:
         err_console.print("aborted")
         sys.exit(130)
     except KeyboardInterrupt:
-        err_console.print("interrupted: outputs written so far are kept; rerun the same command to resume")
+        err_console.print(
+            "interrupted: outputs written so far are kept; rerun the same command to resume"
+        )
         sys.exit(130)
     except USER_ERRORS as exc:
         err_console.print(f"[bold red]error:[/] {_message(exc)}", highlight=False, soft_wrap=True)

@@ -13,11 +13,18 @@ from caloforge.cli._app import app, console
 
 @app.command()
 def info(
-    files: list[Path] = typer.Argument(..., help="Shower file(s); several shards are read as one dataset."),
-    detector: str | None = typer.Option(
-        None, "--detector", "-d", help="Preset or detector file, for files that do not carry their geometry."
+    files: list[Path] = typer.Argument(
+        ..., help="Shower file(s); several shards are read as one dataset."
     ),
-    plot: Path | None = typer.Option(None, "--plot", help="Save the average shower per layer (PNG/PDF)."),
+    detector: str | None = typer.Option(
+        None,
+        "--detector",
+        "-d",
+        help="Preset or detector file, for files that do not carry their geometry.",
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Save the average shower per layer (PNG/PDF)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Summarise shower files: counts, energy range, detector, generator.
@@ -43,4 +50,6 @@ def info(
 
         data = ShowerFile(files, detector)
         showers = data.showers(0, 20_000)
-        console.print(f"average shower saved to {plot_average_shower(showers, data.detector, plot)}")
+        console.print(
+            f"average shower saved to {plot_average_shower(showers, data.detector, plot)}"
+        )

@@ -30,7 +30,7 @@ def list_() -> None:
 def _seg_text(seg: object) -> str:
     if isinstance(seg, CylindricalSegmentation):
         return f"cylindrical {seg.n_alpha} angular x {seg.n_r} radial, r < {seg.r_edges[-1]:g} mm"
-    kind = getattr(seg, "kind")
+    kind = seg.kind
     if kind == "cartesian":
         return f"cartesian {seg.nx} x {seg.ny} cells of {seg.cell_x:g} x {seg.cell_y:g} mm"  # type: ignore[attr-defined]
     return f"hexagonal {seg.n_cols} x {seg.n_rows} cells of side {seg.side:g} mm"  # type: ignore[attr-defined]
@@ -39,7 +39,9 @@ def _seg_text(seg: object) -> str:
 @detector_app.command()
 def show(
     name: str = typer.Argument(..., help="Preset name or detector file (.toml/.yaml/.json)."),
-    plot: Path | None = typer.Option(None, "--plot", help="Save a drawing of the stack and cells (PNG/PDF)."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Save a drawing of the stack and cells (PNG/PDF)."
+    ),
 ) -> None:
     """Show a detector: layer stack, X0, Moliere radius, depth, voxels, readout cells.
 
@@ -53,12 +55,19 @@ def show(
         if i == len(d.layers) or d.layers[i] != d.layers[start]:
             la = d.layers[start]
             absorber = f"{la.absorber_thickness:g} mm {la.absorber}" if la.absorber else "-"
-            stack.add_row(f"{start}-{i - 1}", absorber, f"{la.active_thickness:g} mm {la.active}", f"{la.thickness:g}")
+            stack.add_row(
+                f"{start}-{i - 1}",
+                absorber,
+                f"{la.active_thickness:g} mm {la.active}",
+                f"{la.thickness:g}",
+            )
             start = i
     console.print(stack)
     ro = Table("readout layer", "sampling layers", "segmentation", "cells")
     for i, r in enumerate(d.readout):
-        ro.add_row(str(i), f"{r.first}-{r.last}", _seg_text(r.segmentation), str(r.segmentation.n_cells))
+        ro.add_row(
+            str(i), f"{r.first}-{r.last}", _seg_text(r.segmentation), str(r.segmentation.n_cells)
+        )
     console.print(ro)
     console.print(
         f"transverse size {d.size_x:g} x {d.size_y:g} mm, depth {d.depth:g} mm = {d.depth_x0:.2f} X0 "

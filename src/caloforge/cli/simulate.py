@@ -24,31 +24,75 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 @app.command()
 def simulate(
     output: Path = typer.Option(..., "--output", "-o", help="Output shower file (.h5)."),
-    detector: str = typer.Option("atlas-pblar", "--detector", "-d", help="Preset name or detector file."),
-    particle: str | None = typer.Option(None, "--particle", "-p", help="e-, e+, gamma, pi+, pi- (default: the preset's gun)."),
+    detector: str = typer.Option(
+        "atlas-pblar", "--detector", "-d", help="Preset name or detector file."
+    ),
+    particle: str | None = typer.Option(
+        None, "--particle", "-p", help="e-, e+, gamma, pi+, pi- (default: the preset's gun)."
+    ),
     energy: str = typer.Option(
-        "10GeV", "--energy", "-e",
+        "10GeV",
+        "--energy",
+        "-e",
         help="10GeV | 500MeV | list:1GeV,10GeV | uniform:1GeV,100GeV | loguniform:1GeV,100GeV (1 GeV..1 TeV).",
     ),
     n: int = typer.Option(100, "-n", help="Number of showers."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (one Geant4 run manager each)."),
+    workers: int = typer.Option(
+        1, "--workers", "-j", help="Worker processes (one Geant4 run manager each)."
+    ),
     seed: int = typer.Option(1, "--seed", help="Run seed; event i's seed derives from (seed, i)."),
-    theta: float | None = typer.Option(None, "--theta", help="Polar incidence angle, degrees (default: the gun's)."),
+    theta: float | None = typer.Option(
+        None, "--theta", help="Polar incidence angle, degrees (default: the gun's)."
+    ),
     phi: float = typer.Option(0.0, "--phi", help="Azimuthal incidence angle, degrees."),
-    impact: str | None = typer.Option(None, "--impact", help="Impact point on the front face 'x,y' in mm."),
-    impact_spread: float = typer.Option(0.0, "--impact-spread", help="Spread the impact point uniformly over a square of this width, mm."),
-    physics: str | None = typer.Option(None, "--physics", help="em_opt0 | em_opt4 | FTFP_BERT | FTFP_BERT_EMZ (default: the preset's)."),
-    chunk_size: int = typer.Option(100, "--chunk-size", help="Events per chunk: the unit of work and of resumption."),
-    shard: str | None = typer.Option(None, "--shard", help="k/N: simulate only events i with i %% N == k (batch job arrays)."),
-    g4_data: Path | None = typer.Option(None, "--g4-data", help="Directory with the official Geant4 data sets."),
-    approximate_hadronic: bool = typer.Option(False, "--approximate-hadronic", help="Allow hadrons without the official data (output marked approximate)."),
-    fastsim: Path | None = typer.Option(None, "--fastsim", help="Exported model (.onnx, caloforge export) replacing the full shower of the particles it was trained for."),
+    impact: str | None = typer.Option(
+        None, "--impact", help="Impact point on the front face 'x,y' in mm."
+    ),
+    impact_spread: float = typer.Option(
+        0.0,
+        "--impact-spread",
+        help="Spread the impact point uniformly over a square of this width, mm.",
+    ),
+    physics: str | None = typer.Option(
+        None,
+        "--physics",
+        help="em_opt0 | em_opt4 | FTFP_BERT | FTFP_BERT_EMZ (default: the preset's).",
+    ),
+    chunk_size: int = typer.Option(
+        100, "--chunk-size", help="Events per chunk: the unit of work and of resumption."
+    ),
+    shard: str | None = typer.Option(
+        None, "--shard", help="k/N: simulate only events i with i %% N == k (batch job arrays)."
+    ),
+    g4_data: Path | None = typer.Option(
+        None, "--g4-data", help="Directory with the official Geant4 data sets."
+    ),
+    approximate_hadronic: bool = typer.Option(
+        False,
+        "--approximate-hadronic",
+        help="Allow hadrons without the official data (output marked approximate).",
+    ),
+    fastsim: Path | None = typer.Option(
+        None,
+        "--fastsim",
+        help="Exported model (.onnx, caloforge export) replacing the full shower of the particles it was trained for.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    executor: str = typer.Option("local", "--executor", help="local (worker processes here) | dask (one task per shard)."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address or scheduler file (default: a LocalCluster of --workers processes)."),
-    shards: int | None = typer.Option(None, "--shards", help="Dask: number of shards (default: the cluster's worker threads)."),
-    no_merge: bool = typer.Option(False, "--no-merge", help="Dask: keep the shard files, do not merge them into --output."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local (worker processes here) | dask (one task per shard)."
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="Dask scheduler address or scheduler file (default: a LocalCluster of --workers processes).",
+    ),
+    shards: int | None = typer.Option(
+        None, "--shards", help="Dask: number of shards (default: the cluster's worker threads)."
+    ),
+    no_merge: bool = typer.Option(
+        False, "--no-merge", help="Dask: keep the shard files, do not merge them into --output."
+    ),
 ) -> None:
     """Simulate showers with Geant4 (offline EM physics unless official data are given).
 
@@ -67,10 +111,22 @@ def simulate(
             raise ValueError(f"--impact {impact!r}: expected 'x,y' in mm") from None
         xy = (x, y)
     config = SimulationConfig(
-        detector=detector, particle=particle, energy=energy, n=n, seed=seed, workers=workers,
-        theta=theta, phi=phi, impact=xy, impact_spread=impact_spread, physics=physics,
-        chunk_size=chunk_size, g4_data=g4_data, approximate_hadronic=approximate_hadronic,
-        shard=_shard(shard), fastsim=fastsim,
+        detector=detector,
+        particle=particle,
+        energy=energy,
+        n=n,
+        seed=seed,
+        workers=workers,
+        theta=theta,
+        phi=phi,
+        impact=xy,
+        impact_spread=impact_spread,
+        physics=physics,
+        chunk_size=chunk_size,
+        g4_data=g4_data,
+        approximate_hadronic=approximate_hadronic,
+        shard=_shard(shard),
+        fastsim=fastsim,
     )
     start = time.perf_counter()
     if executor not in ("local", "dask"):
@@ -86,8 +142,11 @@ def simulate(
         path = run(config, output, overwrite=overwrite)
     else:
         columns = (
-            TextColumn("[bold]simulate"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} showers/s"), TimeRemainingColumn(),
+            TextColumn("[bold]simulate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} showers/s"),
+            TimeRemainingColumn(),
         )
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("simulate", total=len(config.event_indices()), rate="-")
@@ -104,10 +163,14 @@ def simulate(
 
             path = run(config, output, overwrite=overwrite, progress=progress)
     if not quiet:
-        console.print(f"wrote {len(config.event_indices())} showers to {path} in {time.perf_counter() - start:.1f} s")
+        console.print(
+            f"wrote {len(config.event_indices())} showers to {path} in {time.perf_counter() - start:.1f} s"
+        )
     if fastsim is not None:
         from caloforge.data import ShowerFile
 
         f = ShowerFile(path)
         fast, full = int(f.read("fastsim_fast").sum()), int(f.read("fastsim_full").sum())
-        console.print(f"fast simulation: {fast} particles by the model, {full} in full simulation (outside the trained range or type)")
+        console.print(
+            f"fast simulation: {fast} particles by the model, {full} in full simulation (outside the trained range or type)"
+        )

@@ -53,7 +53,9 @@ class Conditions:
         n = len(self.energy)
         for name in ("particle", "direction", "impact"):
             if len(getattr(self, name)) != n:
-                raise ValueError(f"conditions: {name} has {len(getattr(self, name))} rows, energy has {n}")
+                raise ValueError(
+                    f"conditions: {name} has {len(getattr(self, name))} rows, energy has {n}"
+                )
 
     def __len__(self) -> int:
         return len(self.energy)
@@ -99,7 +101,9 @@ class Conditions:
         )
 
 
-def condition_features(cond: Conditions, names: tuple[str, ...] = CONDITION_FEATURES) -> NDArray[np.float32]:
+def condition_features(
+    cond: Conditions, names: tuple[str, ...] = CONDITION_FEATURES
+) -> NDArray[np.float32]:
     """(N, len(names)) float32 model inputs, columns in the order of ``names``.
 
     ``names`` is a subset of :data:`CONDITION_FEATURES`; a model declares the subset it uses.
@@ -120,5 +124,7 @@ def condition_features(cond: Conditions, names: tuple[str, ...] = CONDITION_FEAT
         elif name == "impact_y":
             cols.append(cond.impact[:, 1])
         else:
-            raise ValueError(f"unknown condition feature {name!r}; known: {', '.join(CONDITION_FEATURES)}")
+            raise ValueError(
+                f"unknown condition feature {name!r}; known: {', '.join(CONDITION_FEATURES)}"
+            )
     return np.stack(cols, axis=1).astype(np.float32)

@@ -31,7 +31,13 @@ from numpy.typing import NDArray
 
 from caloforge._version import __version__
 from caloforge.data.conditions import Conditions, particle_code
-from caloforge.geometry import Detector, DetectorError, detector_from_json, load_detector, preset_names
+from caloforge.geometry import (
+    Detector,
+    DetectorError,
+    detector_from_json,
+    load_detector,
+    preset_names,
+)
 from caloforge.geometry.loader import detector_to_json
 
 SCHEMA_VERSION = 1
@@ -71,7 +77,9 @@ class ShowerWriter:
     ) -> None:
         self.path = _atomic_target(Path(path), overwrite)
         self.detector = detector
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
         os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
@@ -131,7 +139,9 @@ class ShowerWriter:
         for key, value in (extras or {}).items():
             if key not in self._file:
                 if self.n:
-                    raise ValueError(f"extra column {key!r} must be present from the first chunk on")
+                    raise ValueError(
+                        f"extra column {key!r} must be present from the first chunk on"
+                    )
                 self._make(key, (), np.float32)
             columns[key] = np.asarray(value).reshape(n)
         missing = set(self._file) - set(columns)
@@ -240,7 +250,9 @@ class ShowerFile:
     """
 
     def __init__(
-        self, paths: str | Path | Sequence[str | Path], detector: Detector | str | Path | None = None
+        self,
+        paths: str | Path | Sequence[str | Path],
+        detector: Detector | str | Path | None = None,
     ) -> None:
         if isinstance(paths, str | Path):
             paths = [paths]
@@ -257,7 +269,9 @@ class ShowerFile:
                 d = _resolve_detector(p, f, detector if det is None else det)
                 e, s = f["incident_energies"], f["showers"]
                 if e.ndim != 2 or e.shape[1] != 1:
-                    raise ShowerFileError(f"{p}: 'incident_energies' has shape {e.shape}, expected (N, 1)")
+                    raise ShowerFileError(
+                        f"{p}: 'incident_energies' has shape {e.shape}, expected (N, 1)"
+                    )
                 if s.ndim != 2 or s.shape[1] != d.n_voxels:
                     raise ShowerFileError(
                         f"{p}: 'showers' has shape {s.shape}, expected (N, {d.n_voxels}) for "
@@ -273,7 +287,9 @@ class ShowerFile:
                     raise ShowerFileError(f"{p}: detector differs from the first file's")
                 det = d
                 if not self.attrs:
-                    self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+                    self.attrs = {
+                        k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()
+                    }
                 parts.append(_Part(p, int(e.shape[0])))
         assert det is not None
         self.detector: Detector = det
@@ -336,7 +352,9 @@ class ShowerFile:
         except ValueError as exc:
             raise ShowerFileError(f"{path}: particle: {exc}") from None
         direction = (
-            self.read("incident_direction", start, stop) if "incident_direction" in keys else gun.direction
+            self.read("incident_direction", start, stop)
+            if "incident_direction" in keys
+            else gun.direction
         )
         if "impact_point" in keys:
             impact: Any = self.read("impact_point", start, stop)
@@ -353,7 +371,9 @@ class ShowerFile:
         if not finite.all() or (s < 0).any():
             row = int(np.argmax(~finite.all(axis=1) | (s < 0).any(axis=1))) + start
             what = "NaN/inf" if not finite.all() else "negative"
-            raise ShowerFileError(f"{self._parts[0].path}: 'showers' row {row} holds {what} energies")
+            raise ShowerFileError(
+                f"{self._parts[0].path}: 'showers' row {row} holds {what} energies"
+            )
         return s
 
     def iter_chunks(self, size: int = 10_000) -> Iterator[tuple[NDArray[np.float32], Conditions]]:
@@ -373,7 +393,9 @@ def read_showers(
     return data.showers(0, max_showers), data.conditions(0, max_showers), data.detector
 
 
-def describe(path: str | Path | Sequence[str | Path], detector: Detector | str | Path | None = None) -> dict[str, Any]:
+def describe(
+    path: str | Path | Sequence[str | Path], detector: Detector | str | Path | None = None
+) -> dict[str, Any]:
     """Summary of a shower file: counts, energy range, detector, generator (for ``caloforge info``)."""
     data = ShowerFile(path, detector)
     energy = data.read("incident_energies").reshape(-1)

@@ -14,6 +14,7 @@ files, not for simulating them.
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def detector_from_challenge_binning(path: str | Path, particle: str | None = Non
     if particle is not None:
         bins = [b for b in bins if b.get("name") == particle]
     if not bins:
-        raise DetectorError(f"{path}: no <Bin> element" + (f" named {particle!r}" if particle else ""))
+        raise DetectorError(
+            f"{path}: no <Bin> element" + (f" named {particle!r}" if particle else "")
+        )
     chosen = bins[0]
     readout = []
     for i, layer in enumerate(chosen.iter("Layer")):
@@ -51,9 +54,13 @@ def detector_from_challenge_binning(path: str | Path, particle: str | None = Non
             edges = tuple(float(v) for v in layer.get("r_edges", "").split(","))
             n_alpha = int(layer.get("n_bin_alpha", "1"))
         except ValueError:
-            raise DetectorError(f"{path}: Layer id={layer.get('id')}: bad r_edges or n_bin_alpha") from None
-        if any(b <= a for a, b in zip(edges, edges[1:], strict=False)) or n_alpha < 1:
-            raise DetectorError(f"{path}: Layer id={layer.get('id')}: r_edges must increase, n_bin_alpha >= 1")
+            raise DetectorError(
+                f"{path}: Layer id={layer.get('id')}: bad r_edges or n_bin_alpha"
+            ) from None
+        if any(b <= a for a, b in itertools.pairwise(edges)) or n_alpha < 1:
+            raise DetectorError(
+                f"{path}: Layer id={layer.get('id')}: r_edges must increase, n_bin_alpha >= 1"
+            )
         readout.append(ReadoutLayer(i, i, CylindricalSegmentation(n_alpha, edges)))
     if not readout:
         raise DetectorError(f"{path}: <Bin> has no <Layer> elements")

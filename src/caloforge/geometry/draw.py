@@ -13,7 +13,12 @@ from caloforge.geometry.detector import Detector
 
 
 def draw_layer_cells(
-    ax: Any, det: Detector, layer: int, values: NDArray[np.floating] | None = None, *, log: bool = True
+    ax: Any,
+    det: Detector,
+    layer: int,
+    values: NDArray[np.floating] | None = None,
+    *,
+    log: bool = True,
 ) -> Any:
     """Draw readout layer ``layer``'s cells on ``ax``, filled with ``values`` if given.
 
@@ -24,7 +29,9 @@ def draw_layer_cells(
     seg = det.readout[layer].segmentation
     polys = seg.cell_polygons()
     if values is None:
-        coll = mpl_collections.PolyCollection(polys, facecolors="none", edgecolors="0.3", linewidths=0.3)
+        coll = mpl_collections.PolyCollection(
+            polys, facecolors="none", edgecolors="0.3", linewidths=0.3
+        )
     else:
         v = np.asarray(values, dtype=np.float64)
         positive = v[v > 0]
@@ -34,7 +41,10 @@ def draw_layer_cells(
             else None
         )
         coll = mpl_collections.PolyCollection(
-            polys, array=np.where(v > 0, v, np.nan) if log else v, norm=norm, cmap="viridis",
+            polys,
+            array=np.where(v > 0, v, np.nan) if log else v,
+            norm=norm,
+            cmap="viridis",
             edgecolors="none",
         )
     ax.add_collection(coll)
@@ -73,12 +83,17 @@ def draw_detector(det: Detector, path: str | Path, *, max_layers: int = 6) -> Pa
     ax.set_title(f"{det.name}: {det.depth_x0:.1f} X0, {det.depth_lambda:.2f} λI")
     ax.legend(
         handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()],
-        labels=list(colours), loc="upper right", fontsize=8,
+        labels=list(colours),
+        loc="upper right",
+        fontsize=8,
     )
     for ax, i in zip(axes[1:], distinct, strict=True):
         draw_layer_cells(ax, det, i)
         r = det.readout[i]
-        ax.set_title(f"readout layer {i} (sampling {r.first}-{r.last}): {r.segmentation.n_cells} cells", fontsize=9)
+        ax.set_title(
+            f"readout layer {i} (sampling {r.first}-{r.last}): {r.segmentation.n_cells} cells",
+            fontsize=9,
+        )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

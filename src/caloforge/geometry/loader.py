@@ -7,13 +7,15 @@ The file format is documented in ``docs/architecture.md``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-import tomllib
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from caloforge.geometry.detector import Detector, Gun, PhysicsSettings, ReadoutLayer, SamplingLayer
 from caloforge.geometry.materials import get_material
@@ -100,7 +102,11 @@ class _Fields:
                 raise self._err(key, "missing")
             return default
         value = self.data.pop(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise self._err(key, f"expected a number, got {value!r}")
         if positive and value <= 0:
             raise self._err(key, f"must be positive, got {value!r}")
@@ -180,11 +186,19 @@ def _segmentation(f: _Fields) -> Segmentation:
         n_alpha = f.integer("n_alpha")
         if "r_edges" in f.data:
             edges = f.data.pop("r_edges")
-            ok = isinstance(edges, list) and len(edges) >= 1 and all(
-                isinstance(e, int | float) and not isinstance(e, bool) for e in edges
+            ok = (
+                isinstance(edges, list)
+                and len(edges) >= 1
+                and all(isinstance(e, int | float) and not isinstance(e, bool) for e in edges)
             )
-            if not ok or any(b <= a for a, b in zip(edges, edges[1:], strict=False)) or edges[0] < 0:
-                raise DetectorError(f"{f.where}.r_edges: expected increasing radii >= 0, got {edges!r}")
+            if (
+                not ok
+                or any(b <= a for a, b in itertools.pairwise(edges))
+                or edges[0] < 0
+            ):
+                raise DetectorError(
+                    f"{f.where}.r_edges: expected increasing radii >= 0, got {edges!r}"
+                )
             r_edges = tuple(float(e) for e in edges)
         else:
             n_r, dr = f.integer("n_r"), f.number("dr")
@@ -250,19 +264,25 @@ def detector_from_dict(data: dict[str, Any], source: str = "detector") -> Detect
     g = _Fields(f.data.pop("gun", {}), f"{source}: gun")
     particle = g.string("particle", "gamma")
     if particle not in PARTICLES:
-        raise DetectorError(f"{g.where}.particle: unknown particle {particle!r} ({', '.join(PARTICLES)})")
+        raise DetectorError(
+            f"{g.where}.particle: unknown particle {particle!r} ({', '.join(PARTICLES)})"
+        )
     position = g.vector("position", (0.0, 0.0, -100.0), 3)
     direction = g.vector("direction", (0.0, 0.0, 1.0), 3)
     norm = math.sqrt(sum(d * d for d in direction))
     if norm == 0 or direction[2] <= 0:
-        raise DetectorError(f"{g.where}.direction: must point into the calorimeter (+z), got {direction!r}")
+        raise DetectorError(
+            f"{g.where}.direction: must point into the calorimeter (+z), got {direction!r}"
+        )
     if position[2] >= 0:
         raise DetectorError(f"{g.where}.position: must start upstream of the front face (z < 0)")
     g.done()
     p = _Fields(f.data.pop("physics", {}), f"{source}: physics")
     physics_list = p.string("physics_list", "em_opt0")
     if physics_list not in PHYSICS_LISTS:
-        raise DetectorError(f"{p.where}.physics_list: {physics_list!r} not in {', '.join(PHYSICS_LISTS)}")
+        raise DetectorError(
+            f"{p.where}.physics_list: {physics_list!r} not in {', '.join(PHYSICS_LISTS)}"
+        )
     cut = p.number("production_cut", 0.7)
     pitch = p.number("scoring_pitch", math.inf)
     p.done()

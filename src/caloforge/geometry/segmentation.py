@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -40,7 +40,9 @@ class CartesianSegmentation:
         """Half-widths (x, y) of the segmented area, mm."""
         return self.nx * self.cell_x / 2, self.ny * self.cell_y / 2
 
-    def cell_index(self, x: ArrayLike, y: ArrayLike, axis: ArrayLike = (0.0, 0.0)) -> NDArray[np.int64]:
+    def cell_index(
+        self, x: ArrayLike, y: ArrayLike, axis: ArrayLike = (0.0, 0.0)
+    ) -> NDArray[np.int64]:
         """Cell index of each position, -1 outside the grid (``axis`` is ignored)."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -93,7 +95,9 @@ class CylindricalSegmentation:
     def extent(self) -> tuple[float, float]:
         return self.r_edges[-1], self.r_edges[-1]
 
-    def cell_index(self, x: ArrayLike, y: ArrayLike, axis: ArrayLike = (0.0, 0.0)) -> NDArray[np.int64]:
+    def cell_index(
+        self, x: ArrayLike, y: ArrayLike, axis: ArrayLike = (0.0, 0.0)
+    ) -> NDArray[np.int64]:
         """Cell index of each position relative to the particle axis ``axis``, -1 outside."""
         ax = np.asarray(axis, dtype=np.float64)
         dx = np.asarray(x, dtype=np.float64) - ax[..., 0]
@@ -172,7 +176,9 @@ class HexagonalSegmentation:
         lo, hi = raw.min(axis=0), raw.max(axis=0)
         return raw - 0.5 * (lo + hi)
 
-    def cell_index(self, x: ArrayLike, y: ArrayLike, axis: ArrayLike = (0.0, 0.0)) -> NDArray[np.int64]:
+    def cell_index(
+        self, x: ArrayLike, y: ArrayLike, axis: ArrayLike = (0.0, 0.0)
+    ) -> NDArray[np.int64]:
         """Cell index of each position, -1 outside every hexagon (``axis`` is ignored)."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -203,4 +209,4 @@ class HexagonalSegmentation:
         return self.cell_centres()[:, None, :] + corners[None]
 
 
-Segmentation = Union[CartesianSegmentation, CylindricalSegmentation, HexagonalSegmentation]
+Segmentation = CartesianSegmentation | CylindricalSegmentation | HexagonalSegmentation
