@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,12 @@ def evaluate(
         ),
         plots=not no_plots,
     )
-    if quiet:
+    status = (
+        nullcontext()
+        if quiet
+        else console.status("evaluating (observables, metrics, classifiers, plots)...")
+    )
+    with status:
         metrics = run_evaluation(
             reference,
             candidates,
@@ -115,19 +121,7 @@ def evaluate(
             training_log=training_log,
             overwrite=overwrite,
         )
-    else:
-        with console.status("evaluating (observables, metrics, classifiers, plots)..."):
-            metrics = run_evaluation(
-                reference,
-                candidates,
-                out,
-                ref2=ref2,
-                train=train,
-                detector=detector,
-                config=cfg,
-                training_log=training_log,
-                overwrite=overwrite,
-            )
+    if not quiet:
         console.print(_table(metrics))
         if metrics["classifier_subsampled"]:
             console.print(
