@@ -28,6 +28,21 @@ TINY = {
         "pp_values=64",
         "kde_points=50",
     ],
+    "diffusion": [
+        "hidden=32",
+        "depth=1",
+        "time_features=4",
+        "student_hidden=32",
+        "student_depth=1",
+        "layer_transforms=1",
+        "layer_hidden=16",
+        "sample_steps=3",
+        "coding=hit-energy",
+        "distill_start=4",
+        "distill_pool=32",
+        "distill_teacher_steps=2",
+        "condition_bank=50",
+    ],
 }
 FAST = [
     "train.batch_size=64",
@@ -66,3 +81,8 @@ def tiny_wgan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_vae(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_checkpoint("vae", tmp_path_factory.mktemp("tiny_vae"))
+
+
+@pytest.fixture(scope="session")
+def tiny_diffusion(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint("diffusion", tmp_path_factory.mktemp("tiny_diffusion"))

@@ -72,6 +72,33 @@ def test_wgan_graph_reproduces_torch_sampling(tiny_wgan: Path, tmp_path: Path) -
     np.testing.assert_allclose(got, expected, atol=1e-2, rtol=1e-4)
 
 
+@pytest.mark.parametrize("sampler", ["ode", "student"])
+def test_diffusion_graph_unrolls_the_sampler(
+    sampler: str, tiny_diffusion: Path, tmp_path: Path
+) -> None:
+    """The ODE steps (or the student's pass) are unrolled in the graph: same showers as
+    model.sample for the same noise, and the graph grows with the step count."""
+    ckpt = tiny_diffusion
+    if sampler == "student":
+        raw = load_checkpoint(ckpt)
+        raw["config"]["model"]["sampler"] = "student"
+        ckpt = save_checkpoint(tmp_path / "student.pt", raw)
+    path = export_onnx(ckpt, tmp_path / "m.onnx").path
+    model, _ = load_model(ckpt)
+    n_layers = model.detector.n_layers
+    assert model.noise_shape == (n_layers + model.n_features,)
+    cond = ShowerFile(load_checkpoint(ckpt)["info"]["data"][0]).conditions(0, 40)
+    expected = model.sample(cond, torch.Generator().manual_seed(5))
+    noise = torch.randn(40, *model.noise_shape, generator=torch.Generator().manual_seed(5))
+    gen = OnnxGenerator(path, threads=1)
+    got = gen.run(gen.features(cond), noise.numpy())
+    np.testing.assert_allclose(got, expected, atol=1e-2, rtol=1e-4)
+    assert (got >= 0).all()
+    size = path.stat().st_size
+    if sampler == "ode":  # 3 midpoint steps: 6 copies of the velocity network
+        assert size > 4 * model.velocity.net.inp.weight.numel() * 4
+
+
 def test_vae_graph_samples_like_torch(tiny_vae: Path, tmp_path: Path) -> None:
     """KDE latent sampling in the graph: same total-energy distribution as model.sample."""
     path = export_onnx(tiny_vae, tmp_path / "m.onnx").path

@@ -25,6 +25,22 @@ def test_brems_reaches_e_over_x0_at_high_energy() -> None:
     assert 1 / inv_x0 == pytest.approx(6.37, rel=0.02)
 
 
+def test_coulomb_correction_fades_in_between_2_and_50_mev(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    weight = g4data.coulomb_weight(np.array([0.5, 2.0, 10.0, 50.0, 1e4]))
+    assert weight[0] == 0.0 and weight[1] == 0.0
+    assert weight[2] == pytest.approx(np.log(5) / np.log(25))
+    assert weight[3] == pytest.approx(1.0) and weight[4] == 1.0
+    y = np.array([0.3])
+    faded = {t: tsai_k_dsigma_dk(82, np.array([t]), y * t)[0] for t in (5.0, 500.0)}
+    monkeypatch.setattr(g4data, "coulomb_weight", lambda t: np.ones_like(t))
+    full = {t: tsai_k_dsigma_dk(82, np.array([t]), y * t)[0] for t in (5.0, 500.0)}
+    # the correction lowers the cross section: less so at 5 MeV, unchanged above 50 MeV
+    assert faded[5.0] > 1.05 * full[5.0]
+    assert faded[500.0] == pytest.approx(full[500.0])
+
+
 def test_brem_table_format() -> None:
     lines = brem_sb_table(82).splitlines()
     assert lines[0] == f"2 {len(g4data.SB_KAPPA)} {len(g4data.SB_LOG_T)}"

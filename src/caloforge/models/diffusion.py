@@ -181,7 +181,7 @@ def integrate(
     """Integrate ``dx/dt = velocity(x, t, ctx)`` from t = 0 to 1 in ``steps`` steps."""
     x, dt = x0, 1.0 / steps
     for k in range(steps):
-        t = torch.full((len(x), 1), k * dt, device=x.device)
+        t = torch.ones_like(x[:, :1]) * (k * dt)  # batch size stays symbolic when traced
         if solver == "euler":
             x = x + dt * velocity(x, t, ctx)
         else:
@@ -342,11 +342,23 @@ class Diffusion(TwoStageModel):
         return {"distill": float(loss.detach())}
 
     def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
+        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
+        return self.generate_from_noise(cond, energy, noise)
+
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        """Stage-1 noise (one number per readout layer), then the ODE start ``x_0``."""
+        return (self.detector.n_layers + self.n_features,)
+
+    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """Generation from given noise: the export path. The ``sample_steps`` ODE steps
+        (or the student's one pass) are unrolled in the traced graph."""
         c = self.config
-        z1 = self.layer_flow.sample(cond, generator)
+        n_layers = self.detector.n_layers
+        z1 = self.layer_flow.sample_from_noise(cond, noise[:, :n_layers])
         layers = self.layer_flow.decode(z1, energy)
         ctx = torch.cat([cond, z1], dim=1)
-        x0 = torch.randn(len(cond), self.n_features, generator=generator, device=cond.device)
+        x0 = noise[:, n_layers:]
         if c.sampler == "student":
             x1 = self.student(x0, ctx)
         else:

@@ -152,10 +152,13 @@ class LayerEnergyFlow(nn.Module):
 
     def sample(self, cond: Tensor, generator: torch.Generator) -> Tensor:
         """Standardised features (B, L), drawn with noise from ``generator``."""
-        dist = self.flow(cond)
         eps = torch.randn(len(cond), self.n_layers, generator=generator, device=cond.device)
-        # NSF base is a standard normal: push explicit noise through the inverse transform
-        return dist.transform.inv(eps)
+        return self.sample_from_noise(cond, eps)
+
+    def sample_from_noise(self, cond: Tensor, eps: Tensor) -> Tensor:
+        """Standardised features (B, L) from standard normal noise ``eps`` (B, L): the NSF
+        base is a standard normal, so the noise goes through the inverse transform."""
+        return self.flow(cond).transform.inv(eps)
 
 
 class ShapeCoding(nn.Module):
