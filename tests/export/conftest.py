@@ -55,7 +55,7 @@ FAST = [
 ]
 
 
-def tiny_checkpoint(family: str, folder: Path) -> Path:
+def tiny_checkpoint(family: str, folder: Path, extra: tuple[str, ...] = ()) -> Path:
     """Train ``family`` for a few steps on TOY showers of the 3 x (4 x 4) toy detector."""
     det = toy_detector(folder)
     s, c = toy_showers(det, 256, seed=1, impact_spread=5.0)
@@ -63,7 +63,11 @@ def tiny_checkpoint(family: str, folder: Path) -> Path:
     s, c = toy_showers(det, 64, seed=2, impact_spread=5.0)
     val_file = write_showers(folder / "toy_val.h5", s, c, det)
     result = train(
-        family, train_file, val=val_file, out=folder / family, overrides=[*TINY[family], *FAST]
+        family,
+        train_file,
+        val=val_file,
+        out=folder / family,
+        overrides=[*TINY[family], *FAST, *extra],
     )
     return result.checkpoint
 
@@ -86,3 +90,17 @@ def tiny_vae(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_diffusion(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_checkpoint("diffusion", tmp_path_factory.mktemp("tiny_diffusion"))
+
+
+@pytest.fixture(scope="session")
+def tiny_wgan_stage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """wgan-gp with the stage-1 layer-energy flow (``layer_stage=true``)."""
+    return tiny_checkpoint(
+        "wgan-gp", tmp_path_factory.mktemp("tiny_wgan_stage"), ("layer_stage=true",)
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_stage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """vae with the stage-1 layer-energy flow (``layer_stage=true``)."""
+    return tiny_checkpoint("vae", tmp_path_factory.mktemp("tiny_vae_stage"), ("layer_stage=true",))

@@ -38,9 +38,12 @@ def cli(
     return code, out.out, out.err
 
 
-@pytest.mark.parametrize("family", ["wgan-gp", "vae"])
-def test_parity_and_metadata(family: str, tiny_wgan: Path, tiny_vae: Path, tmp_path: Path) -> None:
-    ckpt = tiny_wgan if family == "wgan-gp" else tiny_vae
+@pytest.mark.parametrize("family", ["wgan-gp", "vae", "vae+layer-stage"])
+def test_parity_and_metadata(
+    family: str, tiny_wgan: Path, tiny_vae: Path, tiny_vae_stage: Path, tmp_path: Path
+) -> None:
+    ckpt = {"wgan-gp": tiny_wgan, "vae": tiny_vae, "vae+layer-stage": tiny_vae_stage}[family]
+    family = family.split("+")[0]
     result = export(ckpt, tmp_path / "m.onnx", n_parity=128)
     assert result.max_abs_diff < 1e-2  # MeV, float32 round-off only
     assert result.max_rel_diff < 1e-4
@@ -59,14 +62,21 @@ def test_parity_and_metadata(family: str, tiny_wgan: Path, tiny_vae: Path, tmp_p
     assert r.impact_x == pytest.approx((c.impact[:, 0].min(), c.impact[:, 0].max()))
 
 
-def test_wgan_graph_reproduces_torch_sampling(tiny_wgan: Path, tmp_path: Path) -> None:
-    """Fed the generator's own noise, the graph returns exactly model.sample's showers."""
-    path = export_onnx(tiny_wgan, tmp_path / "m.onnx").path
-    model, _ = load_model(tiny_wgan)
-    cond = ShowerFile(load_checkpoint(tiny_wgan)["info"]["data"][0]).conditions(0, 50)
+@pytest.mark.parametrize("stage", [False, True])
+def test_wgan_graph_reproduces_torch_sampling(
+    stage: bool, tiny_wgan: Path, tiny_wgan_stage: Path, tmp_path: Path
+) -> None:
+    """Fed the generator's own noise, the graph returns exactly model.sample's showers
+    (with ``layer_stage``: the stage-1 flow's inverse and the layer rescaling included)."""
+    ckpt = tiny_wgan_stage if stage else tiny_wgan
+    path = export_onnx(ckpt, tmp_path / "m.onnx").path
+    model, _ = load_model(ckpt)
+    n_layers = model.detector.n_layers
+    assert model.noise_shape == (model.config.latent_dim + (n_layers if stage else 0),)
+    cond = ShowerFile(load_checkpoint(ckpt)["info"]["data"][0]).conditions(0, 50)
     g = torch.Generator().manual_seed(3)
     expected = model.sample(cond, g)
-    noise = torch.randn(50, model.config.latent_dim, generator=torch.Generator().manual_seed(3))
+    noise = torch.randn(50, *model.noise_shape, generator=torch.Generator().manual_seed(3))
     gen = OnnxGenerator(path, threads=1)
     got = gen.run(gen.features(cond), noise.numpy())
     np.testing.assert_allclose(got, expected, atol=1e-2, rtol=1e-4)

@@ -18,12 +18,19 @@ from caloforge.train import TrainResult, load_checkpoint, load_model, train
 from .conftest import FAST, TINY
 
 N = 15  # steps of the resume half-run; the full run has 2N
+VARIANTS = {
+    "wgan-gp+layer-stage": ("wgan-gp", ["layer_stage=true"]),
+    "vae+layer-stage": ("vae", ["layer_stage=true"]),
+    "bib-ae+layer-stage": ("bib-ae", ["layer_stage=true"]),
+}
+"""Configurations that change a family's structure, run through the same contract."""
 
 
 def _train(
-    family: str, data: tuple[Path, Path], out: Path, steps: int, *, resume: bool = False
+    spec: str, data: tuple[Path, Path], out: Path, steps: int, *, resume: bool = False
 ) -> TrainResult:
     train_file, val_file = data
+    family, extra = VARIANTS.get(spec, (spec, []))
     return train(
         family,
         train_file,
@@ -31,6 +38,7 @@ def _train(
         out=out,
         overrides=[
             *TINY.get(family, []),
+            *extra,
             *FAST,
             f"train.steps={steps}",
             "train.checkpoint_every=10",
@@ -39,7 +47,7 @@ def _train(
     )
 
 
-@pytest.fixture(scope="module", params=family_names())
+@pytest.fixture(scope="module", params=[*family_names(), *VARIANTS])
 def run(
     request: pytest.FixtureRequest,
     toy_files: tuple[Path, Path],
@@ -50,7 +58,7 @@ def run(
     full = _train(family, toy_files, folder / "full", 2 * N)
     _train(family, toy_files, folder / "half", N)
     resumed = _train(family, toy_files, folder / "half", 2 * N, resume=True)
-    return {"family": family, "full": full, "resumed": resumed}
+    return {"family": VARIANTS.get(family, (family,))[0], "full": full, "resumed": resumed}
 
 
 def test_registry_entry_is_complete(run: dict) -> None:

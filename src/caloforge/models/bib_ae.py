@@ -90,13 +90,13 @@ class BIBAE(VAE):
 
     def build(self) -> None:
         super().build()
-        self.critic = ConditionalCritic(self.n_voxels, self.n_cond, self.config.critic_hidden)
+        self.critic = ConditionalCritic(self.n_voxels, self.n_ctx, self.config.critic_hidden)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         return super().optimizers() | {"critic": OptimizerSpec(list(self.critic.parameters()))}
 
     def ema_parameters(self) -> Any:
-        for prefix in ("encoder", "decoder", "postprocessor"):
+        for prefix in ("encoder", "decoder", "postprocessor", "stage1"):
             module = getattr(self, prefix)
             if module is not None:
                 yield from module.named_parameters(prefix=prefix)
@@ -112,22 +112,23 @@ class BIBAE(VAE):
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         c = self.config
-        mu, logvar = self.encode(batch.x, batch.cond)
+        cond, logs = self.context(batch, ctx)
+        mu, logvar = self.encode(batch.x, cond)
         eps = torch.randn(mu.shape, generator=ctx.generator, device=mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
-        rec = self.decode(z, batch.cond)
+        rec = self.decode(z, cond)
         for _ in range(c.n_critic):
             loss_c, w_dist, gp = wgan_critic_loss(
-                self.critic, batch.x, rec.detach(), batch.cond, ctx.generator, c.gp_weight
+                self.critic, batch.x, rec.detach(), cond, ctx.generator, c.gp_weight
             )
             ctx.optimize("critic", loss_c)
         rec_loss = 0.5 * ((rec - batch.x) ** 2).sum(1).mean()
         kl = log_normal_kl(mu, logvar)
         prior = torch.randn(z.shape, generator=ctx.generator, device=z.device)
         latent_mmd = self.latent_regulariser(z, prior)
-        adv = -self.critic(rec, batch.cond).mean()
+        adv = -self.critic(rec, cond).mean()
         ctx.optimize("vae", rec_loss + c.beta * kl + c.mmd_weight * latent_mmd + c.adv_weight * adv)
-        out = {
+        out = logs | {
             "reconstruction": float(rec_loss.detach()),
             "kl": float(kl.detach()),
             "latent_mmd": float(latent_mmd.detach()),
@@ -135,7 +136,7 @@ class BIBAE(VAE):
             "wasserstein": float(w_dist.detach()),
             "gp": float(gp.detach()),
         }
-        return out | self.train_postprocessor(rec, batch, ctx)
+        return out | self.train_postprocessor(rec, batch, cond, ctx)
 
 
 __all__ = ["BIBAE", "BIBAEConfig"]

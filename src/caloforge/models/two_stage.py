@@ -314,6 +314,62 @@ class HitEnergyCoding(nn.Module):
         return renormalise_layers(e, layers, self.detector) if renormalise else e
 
 
+class LayerEnergyStage(nn.Module):
+    """Stage 1 borrowed by a single-stage family (``wgan-gp``, ``vae`` with
+    ``layer_stage=True``): a :class:`LayerEnergyFlow` learns the layer energies given the
+    conditions, the family's network generates the shower conditioned on them
+    (``[conditions, stage-1 features]``), and each generated layer is rescaled to its
+    stage-1 energy. Response, resolution and layer energies then come from the flow.
+
+    Arguments:
+        detector: the detector (voxel -> layer map).
+        n_cond: condition features of the family.
+        transforms / hidden / bins: the spline flow.
+    """
+
+    def __init__(
+        self,
+        detector: Detector,
+        n_cond: int,
+        *,
+        transforms: int = 4,
+        hidden: Sequence[int] = (64, 64),
+        bins: int = 8,
+    ) -> None:
+        super().__init__()
+        self.detector = detector
+        self.flow = LayerEnergyFlow(
+            detector.n_layers, n_cond, transforms=transforms, hidden=hidden, bins=bins
+        )
+
+    @property
+    def n_features(self) -> int:
+        """Stage-1 features appended to the family's conditions."""
+        return self.detector.n_layers
+
+    def fit(self, showers: NDArray[np.float32], energy: NDArray[np.floating]) -> None:
+        """Learn the stage-1 standardisation from training showers (MeV)."""
+        x = torch.as_tensor(np.asarray(showers), dtype=torch.float32)
+        e = torch.as_tensor(np.asarray(energy), dtype=torch.float32)
+        self.flow.fit(layer_energies(x, self.detector), e)
+
+    def encode(self, showers: Tensor, energy: Tensor) -> Tensor:
+        """Stage-1 features (B, L) of showers (B, V) in MeV."""
+        return self.flow.encode(layer_energies(showers, self.detector), energy)
+
+    def loss(self, z1: Tensor, cond: Tensor) -> Tensor:
+        """Negative log-likelihood of the stage-1 features (the flow's training loss)."""
+        return -self.flow.log_prob(z1, cond).mean()
+
+    def sample(self, cond: Tensor, noise: Tensor) -> Tensor:
+        """Stage-1 features (B, L) from standard normal noise (B, L)."""
+        return self.flow.sample_from_noise(cond, noise)
+
+    def apply(self, showers: Tensor, z1: Tensor, energy: Tensor) -> Tensor:
+        """Rescale each layer of generated showers (MeV) to the stage-1 energies."""
+        return renormalise_layers(showers, self.flow.decode(z1, energy), self.detector)
+
+
 def fit_two_stage(
     stage1: LayerEnergyFlow,
     coding: ShapeCoding | HitEnergyCoding,
@@ -335,6 +391,7 @@ __all__ = [
     "LAYER_EPS",
     "HitEnergyCoding",
     "LayerEnergyFlow",
+    "LayerEnergyStage",
     "ShapeCoding",
     "fit_two_stage",
     "layer_energies",

@@ -25,11 +25,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
+from caloforge.data import Conditions
 from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
 from caloforge.models.blocks import LatentKDE, PostProcessor, log_normal_kl, mlp, postprocessor_loss
+from caloforge.models.two_stage import LayerEnergyStage
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class VAEConfig(ModelConfig):
         pp_start: step from which the post-processor trains.
         pp_identity_weight: weight of the post-processor's stay-close-to-input term.
         pp_values: cell values drawn per batch for the spectrum MMD of the post-processor.
+        layer_stage: learn the layer energies with a stage-1 spline flow
+            (:class:`~caloforge.models.two_stage.LayerEnergyStage`), condition encoder,
+            decoder and post-processor on them, and rescale each generated layer to them.
     """
 
     conditions: tuple[str, ...] = ("log_energy", "impact_x", "impact_y")
@@ -62,6 +69,7 @@ class VAEConfig(ModelConfig):
     pp_start: int = 0
     pp_identity_weight: float = 0.1
     pp_values: int = 512
+    layer_stage: bool = False
 
 
 class VAE(ShowerModel):
@@ -79,18 +87,43 @@ class VAE(ShowerModel):
 
     def build(self) -> None:
         c = self.config
-        self.encoder = mlp(self.n_voxels + self.n_cond, c.encoder_hidden, 2 * c.latent_dim)
-        self.decoder = mlp(c.latent_dim + self.n_cond, c.decoder_hidden, self.n_voxels)
+        self.stage1 = LayerEnergyStage(self.detector, self.n_cond) if c.layer_stage else None
+        # conditions seen by the networks: the features, then the stage-1 layer energies
+        self.n_ctx = self.n_cond + (self.stage1.n_features if self.stage1 is not None else 0)
+        self.encoder = mlp(self.n_voxels + self.n_ctx, c.encoder_hidden, 2 * c.latent_dim)
+        self.decoder = mlp(c.latent_dim + self.n_ctx, c.decoder_hidden, self.n_voxels)
         self.postprocessor = (
-            PostProcessor(self.n_voxels, self.n_cond, c.pp_hidden) if c.postprocessor else None
+            PostProcessor(self.n_voxels, self.n_ctx, c.pp_hidden) if c.postprocessor else None
         )
         self.kde = LatentKDE(c.latent_dim, c.kde_points, c.kde_bandwidth)
+
+    def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
+        super().fit_preprocessing(showers, conditions)
+        if self.stage1 is not None:
+            self.stage1.fit(showers, conditions.energy)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         out = {"vae": OptimizerSpec([*self.encoder.parameters(), *self.decoder.parameters()])}
         if self.postprocessor is not None:
             out["postprocessor"] = OptimizerSpec(list(self.postprocessor.parameters()))
+        if self.stage1 is not None:
+            out["layers"] = OptimizerSpec(list(self.stage1.parameters()))
         return out
+
+    def context(
+        self, batch: Batch, ctx: StepContext | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Conditions the networks see for ``batch`` (with ``layer_stage``: the features and
+        the real showers' stage-1 layer energies; with ``ctx``, one stage-1 training step)."""
+        if self.stage1 is None:
+            return batch.cond, {}
+        z1 = self.stage1.encode(self.transform.inverse(batch.x, batch.energy), batch.energy)
+        logs: dict[str, float] = {}
+        if ctx is not None:
+            nll = self.stage1.loss(z1, batch.cond)
+            ctx.optimize("layers", nll)
+            logs["layer_nll"] = float(nll.detach())
+        return torch.cat([batch.cond, z1], dim=1), logs
 
     def encode(self, x: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         mu, logvar = self.encoder(torch.cat([x, cond], dim=1)).chunk(2, dim=1)
@@ -101,24 +134,28 @@ class VAE(ShowerModel):
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         c = self.config
-        mu, logvar = self.encode(batch.x, batch.cond)
+        cond, logs = self.context(batch, ctx)
+        mu, logvar = self.encode(batch.x, cond)
         eps = torch.randn(mu.shape, generator=ctx.generator, device=mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
-        rec = self.decode(z, batch.cond)
+        rec = self.decode(z, cond)
         rec_loss = 0.5 * ((rec - batch.x) ** 2).sum(1).mean()
         kl = log_normal_kl(mu, logvar)
         ctx.optimize("vae", rec_loss + c.beta * kl)
-        out = {"reconstruction": float(rec_loss.detach()), "kl": float(kl.detach())}
-        return out | self.train_postprocessor(rec, batch, ctx)
+        out = logs | {"reconstruction": float(rec_loss.detach()), "kl": float(kl.detach())}
+        return out | self.train_postprocessor(rec, batch, cond, ctx)
 
-    def train_postprocessor(self, rec: Tensor, batch: Batch, ctx: StepContext) -> dict[str, float]:
+    def train_postprocessor(
+        self, rec: Tensor, batch: Batch, cond: Tensor, ctx: StepContext
+    ) -> dict[str, float]:
         """One post-processor step on the (detached) reconstructions ``rec`` of ``batch``
-        (from step ``pp_start`` on; shared with ``bib-ae``); returns its loss terms."""
+        with network conditions ``cond`` (from step ``pp_start`` on; shared with
+        ``bib-ae``); returns its loss terms."""
         c = self.config
         if self.postprocessor is None or ctx.step < c.pp_start:
             return {}
         generated = rec.detach()
-        corrected = self.postprocessor(generated, batch.cond)
+        corrected = self.postprocessor(generated, cond)
         loss, terms = postprocessor_loss(
             corrected,
             generated,
@@ -132,7 +169,7 @@ class VAE(ShowerModel):
 
     @torch.no_grad()
     def finalize(self, batch: Batch) -> None:
-        mu, _ = self.encode(batch.x, batch.cond)
+        mu, _ = self.encode(batch.x, self.context(batch)[0])
         self.kde.fit(mu[: self.config.kde_points])
 
     def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
@@ -141,10 +178,27 @@ class VAE(ShowerModel):
             z = self.kde.sample(n, generator)
         else:
             z = torch.randn(n, self.config.latent_dim, generator=generator, device=cond.device)
+        stage_noise = None
+        if self.stage1 is not None:
+            shape = (n, self.stage1.n_features)
+            stage_noise = torch.randn(shape, generator=generator, device=cond.device)
+        return self._decode_showers(z, cond, energy, stage_noise)
+
+    def _decode_showers(
+        self, z: Tensor, cond: Tensor, energy: Tensor, stage_noise: Tensor | None
+    ) -> Tensor:
+        """Latents -> showers in MeV: stage 1 (if any), decoder, post-processor, rescaling."""
+        z1 = None
+        if self.stage1 is not None and stage_noise is not None:
+            z1 = self.stage1.sample(cond, stage_noise)
+            cond = torch.cat([cond, z1], dim=1)
         x = self.decode(z, cond)
         if self.postprocessor is not None:
             x = self.postprocessor(x, cond)
-        return self.transform.inverse(x, energy)
+        showers = self.transform.inverse(x, energy)
+        if self.stage1 is not None and z1 is not None:
+            showers = self.stage1.apply(showers, z1, energy)
+        return showers
 
     @property
     def _kde_sampling(self) -> bool:
@@ -152,16 +206,22 @@ class VAE(ShowerModel):
 
     @property
     def noise_shape(self) -> tuple[int, ...]:
-        # KDE sampling: one extra normal number chooses the stored latent (via its CDF)
-        return (self.config.latent_dim + (1 if self._kde_sampling else 0),)
+        # KDE sampling: one extra normal number chooses the stored latent (via its CDF);
+        # layer_stage: one number per readout layer for the stage-1 flow, at the end
+        extra = self.stage1.n_features if self.stage1 is not None else 0
+        return (self.config.latent_dim + (1 if self._kde_sampling else 0) + extra,)
 
     def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
         """Decode (+ post-process) latents made from standard normal ``noise`` (export path).
 
         With KDE sampling, ``noise[:, 0]`` picks the stored latent (uniformly, through the
         normal CDF) and ``noise[:, 1:]`` is the kernel noise; otherwise ``noise`` is the
-        prior latent.
+        prior latent. With ``layer_stage`` the last ``n_layers`` columns drive stage 1.
         """
+        stage_noise = None
+        if self.stage1 is not None:
+            stage_noise = noise[:, -self.stage1.n_features :]
+            noise = noise[:, : -self.stage1.n_features]
         if self._kde_sampling:
             pts = self.kde.points.to(noise.device)
             u = 0.5 * (1.0 + torch.erf(noise[:, 0] / 2.0**0.5))
@@ -170,10 +230,7 @@ class VAE(ShowerModel):
             z = pts[idx] + self.kde.factor() * std * noise[:, 1:]
         else:
             z = noise
-        x = self.decode(z, cond)
-        if self.postprocessor is not None:
-            x = self.postprocessor(x, cond)
-        return self.transform.inverse(x, energy)
+        return self._decode_showers(z, cond, energy, stage_noise)
 
     def describe(self) -> dict[str, Any]:
         return super().describe() | {"kde_latents": len(self.kde.points)}

@@ -23,11 +23,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
+from caloforge.data import Conditions
 from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
 from caloforge.models.blocks import ConditionalCritic, gradient_penalty, mlp
+from caloforge.models.two_stage import LayerEnergyStage
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class WGANGPConfig(ModelConfig):
         constrainer_weight: K, weight of the constrainers' squared error in the generator loss.
         constrain_position: also regress the impact point (when it varies in the data).
         lr_critic: critic learning rate (default: the training ``lr``).
+        layer_stage: learn the layer energies with a stage-1 spline flow
+            (:class:`~caloforge.models.two_stage.LayerEnergyStage`), condition generator
+            and critic on them, and rescale each generated layer to them.
     """
 
     conditions: tuple[str, ...] = ("log_energy", "impact_x", "impact_y")
@@ -54,6 +61,7 @@ class WGANGPConfig(ModelConfig):
     constrainer_weight: float = 0.01
     constrain_position: bool = True
     lr_critic: float | None = None
+    layer_stage: bool = False
 
 
 class WGANGP(ShowerModel):
@@ -76,19 +84,31 @@ class WGANGP(ShowerModel):
 
     def build(self) -> None:
         c = self.config
-        self.generator = mlp(c.latent_dim + self.n_cond, c.generator_hidden, self.n_voxels)
-        self.critic = ConditionalCritic(self.n_voxels, self.n_cond, c.critic_hidden)
+        self.stage1 = LayerEnergyStage(self.detector, self.n_cond) if c.layer_stage else None
+        n_ctx = self.n_cond + (self.stage1.n_features if self.stage1 is not None else 0)
+        self.generator = mlp(c.latent_dim + n_ctx, c.generator_hidden, self.n_voxels)
+        self.critic = ConditionalCritic(self.n_voxels, n_ctx, c.critic_hidden)
         self.constrainer = mlp(self.n_voxels, c.constrainer_hidden, self.n_cond)
 
+    def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
+        super().fit_preprocessing(showers, conditions)
+        if self.stage1 is not None:
+            self.stage1.fit(showers, conditions.energy)
+
     def optimizers(self) -> dict[str, OptimizerSpec]:
-        return {
+        specs = {
             "critic": OptimizerSpec(list(self.critic.parameters()), lr=self.config.lr_critic),
             "generator": OptimizerSpec(list(self.generator.parameters())),
             "constrainer": OptimizerSpec(list(self.constrainer.parameters())),
         }
+        if self.stage1 is not None:
+            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()))
+        return specs
 
     def ema_parameters(self) -> Any:
-        return self.generator.named_parameters(prefix="generator")
+        yield from self.generator.named_parameters(prefix="generator")
+        if self.stage1 is not None:
+            yield from self.stage1.named_parameters(prefix="stage1")
 
     def _targets(self) -> Tensor:
         """Mask of the condition columns the constrainer regresses."""
@@ -110,6 +130,13 @@ class WGANGP(ShowerModel):
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         c = self.config
         real, cond = batch.x, batch.cond
+        logs: dict[str, float] = {}
+        if self.stage1 is not None:  # stage 1 learns the layer energies; the GAN sees them
+            z1 = self.stage1.encode(self.transform.inverse(real, batch.energy), batch.energy)
+            nll = self.stage1.loss(z1, batch.cond)
+            ctx.optimize("layers", nll)
+            cond = torch.cat([batch.cond, z1], dim=1)
+            logs["layer_nll"] = float(nll.detach())
         for _ in range(c.n_critic):
             with torch.no_grad():
                 fake = self._fake(cond, ctx.generator)
@@ -117,7 +144,7 @@ class WGANGP(ShowerModel):
             gp = gradient_penalty(self.critic, real, fake, cond, ctx.generator)
             ctx.optimize("critic", -w_dist + c.gp_weight * gp)
         mask = self._targets()
-        target = cond[:, mask]
+        target = batch.cond[:, mask]
         reg_real = self.constrainer(self._constrainer_input(real, batch.energy))[:, mask]
         loss_r = ((reg_real - target) ** 2).mean()
         ctx.optimize("constrainer", loss_r)
@@ -126,7 +153,7 @@ class WGANGP(ShowerModel):
         reg_fake = self.constrainer(self._constrainer_input(fake, batch.energy))[:, mask]
         constraint = ((reg_fake - target) ** 2).mean()
         ctx.optimize("generator", adv + c.constrainer_weight * constraint)
-        return {
+        return logs | {
             "wasserstein": float(w_dist.detach()),
             "gp": float(gp.detach()),
             "g_adv": float(adv.detach()),
@@ -135,15 +162,23 @@ class WGANGP(ShowerModel):
         }
 
     def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
-        return self.transform.inverse(self._fake(cond, generator), energy)
+        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
+        return self.generate_from_noise(cond, energy, noise)
 
     @property
     def noise_shape(self) -> tuple[int, ...]:
-        return (self.config.latent_dim,)
+        """The latent vector, then (with ``layer_stage``) one number per readout layer."""
+        extra = self.stage1.n_features if self.stage1 is not None else 0
+        return (self.config.latent_dim + extra,)
 
     def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """The generator on given latent noise (B, latent_dim) (export path)."""
-        return self.transform.inverse(self.generator(torch.cat([noise, cond], dim=1)), energy)
+        """The generator on given noise (B, noise_shape): also the export path."""
+        z = noise[:, : self.config.latent_dim]
+        if self.stage1 is None:
+            return self.transform.inverse(self.generator(torch.cat([z, cond], dim=1)), energy)
+        z1 = self.stage1.sample(cond, noise[:, self.config.latent_dim :])
+        x = self.generator(torch.cat([z, cond, z1], dim=1))
+        return self.stage1.apply(self.transform.inverse(x, energy), z1, energy)
 
 
 __all__ = ["WGANGP", "WGANGPConfig"]
