@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +63,18 @@ def file_conditions(path: str | Path, n: int | None, detector: Detector) -> Cond
 
 
 def generate(
-    model: ShowerModel, conditions: Conditions, *, seed: int = 0, batch_size: int = 10_000
+    model: ShowerModel,
+    conditions: Conditions,
+    *,
+    seed: int = 0,
+    batch_size: int = 10_000,
+    progress: Callable[[int], None] | None = None,
 ) -> NDArray[np.float32]:
-    """Showers (N, n_voxels) in MeV from a model, reproducible for a fixed seed."""
+    """Showers (N, n_voxels) in MeV from a model, reproducible for a fixed seed
+    (``progress`` is called with the number of showers done after each batch)."""
     g = torch.Generator(device=model.device)
     g.manual_seed(seed)
-    return model.sample(conditions, g, batch_size=batch_size)
+    return model.sample(conditions, g, batch_size=batch_size, progress=progress)
 
 
 def generate_file(
@@ -83,6 +90,7 @@ def generate_file(
     device: str = "cpu",
     use_ema: bool = True,
     overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Generate showers from a checkpoint into an HDF5 file (atomic write).
 
@@ -94,6 +102,7 @@ def generate_file(
         conditions_from: reference file whose conditions are reused.
         particle: particle for ``energy`` conditions (default: the detector's gun).
         batch_size, seed, device, use_ema: sampling settings.
+        progress: called with (showers done, showers in all) after each batch.
 
     Raises:
         ValueError: bad arguments; CheckpointError; DetectorMismatchError;
@@ -118,7 +127,9 @@ def generate_file(
             raise ValueError("-n N (number of showers, >= 1) is needed with --energy")
         assert energy is not None
         cond = energy_conditions(energy, n, det, seed=seed, particle=particle)
-    showers = generate(model, cond, seed=seed, batch_size=batch_size)
+    total = len(cond)
+    done = None if progress is None else (lambda k: progress(k, total))
+    showers = generate(model, cond, seed=seed, batch_size=batch_size, progress=done)
     generator: dict[str, Any] = {
         "kind": "model",
         "model": ckpt["family"],

@@ -8,7 +8,13 @@ import typer
 from rich.table import Table
 
 from caloforge.cli._app import app, console
-from caloforge.geometry import CylindricalSegmentation, load_detector, preset_names
+from caloforge.geometry import (
+    CartesianSegmentation,
+    CylindricalSegmentation,
+    HexagonalSegmentation,
+    load_detector,
+    preset_names,
+)
 
 detector_app = typer.Typer(help="Detector presets and description files.", no_args_is_help=True)
 app.add_typer(detector_app, name="detector")
@@ -30,10 +36,10 @@ def list_() -> None:
 def _seg_text(seg: object) -> str:
     if isinstance(seg, CylindricalSegmentation):
         return f"cylindrical {seg.n_alpha} angular x {seg.n_r} radial, r < {seg.r_edges[-1]:g} mm"
-    kind = seg.kind
-    if kind == "cartesian":
-        return f"cartesian {seg.nx} x {seg.ny} cells of {seg.cell_x:g} x {seg.cell_y:g} mm"  # type: ignore[attr-defined]
-    return f"hexagonal {seg.n_cols} x {seg.n_rows} cells of side {seg.side:g} mm"  # type: ignore[attr-defined]
+    if isinstance(seg, CartesianSegmentation):
+        return f"cartesian {seg.nx} x {seg.ny} cells of {seg.cell_x:g} x {seg.cell_y:g} mm"
+    assert isinstance(seg, HexagonalSegmentation)
+    return f"hexagonal {seg.n_cols} x {seg.n_rows} cells of side {seg.side:g} mm"
 
 
 @detector_app.command()
@@ -70,7 +76,8 @@ def show(
         )
     console.print(ro)
     console.print(
-        f"transverse size {d.size_x:g} x {d.size_y:g} mm, depth {d.depth:g} mm = {d.depth_x0:.2f} X0 "
+        f"transverse size {d.size_x:g} x {d.size_y:g} mm, "
+        f"depth {d.depth:g} mm = {d.depth_x0:.2f} X0 "
         f"= {d.depth_lambda:.2f} λI\n"
         f"stack X0 {d.x0:.2f} mm, Moliere radius {d.moliere_radius:.2f} mm, critical energy "
         f"{d.critical_energy:.2f} MeV, voxels {d.n_voxels}\n"

@@ -34,7 +34,10 @@ def simulate(
         "10GeV",
         "--energy",
         "-e",
-        help="10GeV | 500MeV | list:1GeV,10GeV | uniform:1GeV,100GeV | loguniform:1GeV,100GeV (1 GeV..1 TeV).",
+        help=(
+            "10GeV | 500MeV | list:1GeV,10GeV | uniform:1GeV,100GeV | "
+            "loguniform:1GeV,100GeV (1 GeV..1 TeV)."
+        ),
     ),
     n: int = typer.Option(100, "-n", help="Number of showers."),
     workers: int = typer.Option(
@@ -75,7 +78,10 @@ def simulate(
     fastsim: Path | None = typer.Option(
         None,
         "--fastsim",
-        help="Exported model (.onnx, caloforge export) replacing the full shower of the particles it was trained for.",
+        help=(
+            "Exported model (.onnx, caloforge export) replacing the full shower of the "
+            "particles it was trained for."
+        ),
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -85,7 +91,10 @@ def simulate(
     scheduler: str | None = typer.Option(
         None,
         "--scheduler",
-        help="Dask scheduler address or scheduler file (default: a LocalCluster of --workers processes).",
+        help=(
+            "Dask scheduler address or scheduler file "
+            "(default: a LocalCluster of --workers processes)."
+        ),
     ),
     shards: int | None = typer.Option(
         None, "--shards", help="Dask: number of shards (default: the cluster's worker threads)."
@@ -98,7 +107,8 @@ def simulate(
 
     An interrupted run continues where it stopped when the same command is run again.
 
-    Example: caloforge simulate --detector atlas-pblar --particle gamma --energy loguniform:1GeV,100GeV -n 10000 --workers 2 --seed 1 -o showers.h5
+    Example: caloforge simulate --detector atlas-pblar --particle gamma --energy
+    loguniform:1GeV,100GeV -n 10000 --workers 2 --seed 1 -o showers.h5
     """
     from caloforge.simulate import SimulationConfig
     from caloforge.simulate import simulate as run
@@ -164,7 +174,8 @@ def simulate(
             path = run(config, output, overwrite=overwrite, progress=progress)
     if not quiet:
         console.print(
-            f"wrote {len(config.event_indices())} showers to {path} in {time.perf_counter() - start:.1f} s"
+            f"wrote {len(config.event_indices())} showers to {path} "
+            f"in {time.perf_counter() - start:.1f} s"
         )
     if fastsim is not None:
         from caloforge.data import ShowerFile
@@ -172,5 +183,6 @@ def simulate(
         f = ShowerFile(path)
         fast, full = int(f.read("fastsim_fast").sum()), int(f.read("fastsim_full").sum())
         console.print(
-            f"fast simulation: {fast} particles by the model, {full} in full simulation (outside the trained range or type)"
+            f"fast simulation: {fast} particles by the model, {full} in full simulation "
+            "(outside the trained range or type)"
         )

@@ -160,6 +160,7 @@ def generate(
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the raw weights, not their EMA."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Generate showers from a checkpoint, in the full-simulation file layout.
 
@@ -171,17 +172,33 @@ def generate(
     from caloforge.generate import generate_file
 
     t0 = time.perf_counter()
-    path = generate_file(
-        checkpoint,
-        output,
-        n=n,
-        energy=energy,
-        conditions_from=conditions_from,
-        particle=particle,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-        use_ema=not no_ema,
-        overwrite=overwrite,
+    bar = Progress(
+        TextColumn("[bold]generate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
     )
-    console.print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")
+    task = bar.add_task("generate", total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        path = generate_file(
+            checkpoint,
+            output,
+            n=n,
+            energy=energy,
+            conditions_from=conditions_from,
+            particle=particle,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            use_ema=not no_ema,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    if not quiet:
+        console.print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")

@@ -18,8 +18,9 @@ PARTICLE_NAMES: dict[int, str] = {v: k for k, v in PDG_CODES.items()}
 
 CONDITION_FEATURES = ("log_energy", "particle", "theta", "phi", "impact_x", "impact_y")
 """Names of the model condition features, in column order. ``log_energy`` is
-``log(E / 1 GeV)``; ``particle`` is the rank of the PDG code in ``sorted(PDG_CODES.values())``; ``theta``
-and ``phi`` are the polar and azimuthal incidence angles (rad); ``impact_*`` in mm."""
+``log(E / 1 GeV)``; ``particle`` is the rank of the PDG code in
+``sorted(PDG_CODES.values())``; ``theta`` and ``phi`` are the polar and azimuthal
+incidence angles (rad); ``impact_*`` in mm."""
 
 
 def particle_code(name_or_code: str | int) -> int:

@@ -335,7 +335,8 @@ class ShowerFile:
         if bad.any():
             i = int(np.argmax(bad)) + start
             raise ShowerFileError(
-                f"{path}: 'incident_energies' row {i} is {float(energy[i - start])}: energies must be "
+                f"{path}: 'incident_energies' row {i} is {float(energy[i - start])}: "
+                "energies must be "
                 "finite and positive (MeV)"
             )
         keys = set(self.keys())
@@ -396,7 +397,8 @@ def read_showers(
 def describe(
     path: str | Path | Sequence[str | Path], detector: Detector | str | Path | None = None
 ) -> dict[str, Any]:
-    """Summary of a shower file: counts, energy range, detector, generator (for ``caloforge info``)."""
+    """Summary of a shower file: counts, energy range, detector, generator
+    (for ``caloforge info``)."""
     data = ShowerFile(path, detector)
     energy = data.read("incident_energies").reshape(-1)
     vis_sum = 0.0

@@ -49,6 +49,7 @@ def detector_from_challenge_binning(path: str | Path, particle: str | None = Non
         )
     chosen = bins[0]
     readout = []
+    radial_edges: list[tuple[float, ...]] = []
     for i, layer in enumerate(chosen.iter("Layer")):
         try:
             edges = tuple(float(v) for v in layer.get("r_edges", "").split(","))
@@ -62,9 +63,10 @@ def detector_from_challenge_binning(path: str | Path, particle: str | None = Non
                 f"{path}: Layer id={layer.get('id')}: r_edges must increase, n_bin_alpha >= 1"
             )
         readout.append(ReadoutLayer(i, i, CylindricalSegmentation(n_alpha, edges)))
+        radial_edges.append(edges)
     if not readout:
         raise DetectorError(f"{path}: <Bin> has no <Layer> elements")
-    size = 2 * max(r.segmentation.r_edges[-1] for r in readout) or 1.0
+    size = 2 * max(edges_of[-1] for edges_of in radial_edges) or 1.0
     name = chosen.get("name", "particle")
     return Detector(
         name=f"challenge-binning-{path.stem}",

@@ -69,7 +69,7 @@ def draw_detector(det: Detector, path: str | Path, *, max_layers: int = 6) -> Pa
     fig, axes = plt.subplots(1, 1 + len(distinct), figsize=(4 * (1 + len(distinct)), 4))
     ax = axes[0]
     z = 0.0
-    colours = {}
+    colours: dict[str, str] = {}
     for la in det.layers:
         for mat, t in la.materials():
             c = colours.setdefault(mat.name, f"C{len(colours)}")

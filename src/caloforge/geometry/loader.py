@@ -191,11 +191,7 @@ def _segmentation(f: _Fields) -> Segmentation:
                 and len(edges) >= 1
                 and all(isinstance(e, int | float) and not isinstance(e, bool) for e in edges)
             )
-            if (
-                not ok
-                or any(b <= a for a, b in itertools.pairwise(edges))
-                or edges[0] < 0
-            ):
+            if not ok or any(b <= a for a, b in itertools.pairwise(edges)) or edges[0] < 0:
                 raise DetectorError(
                     f"{f.where}.r_edges: expected increasing radii >= 0, got {edges!r}"
                 )
@@ -241,7 +237,8 @@ def _readout(items: Any, n_sampling: int, where: str) -> tuple[ReadoutLayer, ...
             nxt += group
     if nxt != n_sampling:
         raise DetectorError(
-            f"{where}: the readout layers cover {nxt} sampling layers but the stack has {n_sampling}"
+            f"{where}: the readout layers cover {nxt} sampling layers "
+            f"but the stack has {n_sampling}"
         )
     return tuple(out)
 

@@ -270,6 +270,7 @@ class ShowerModel(nn.Module):
         generator: torch.Generator | None = None,
         *,
         batch_size: int = 10_000,
+        progress: Callable[[int], None] | None = None,
     ) -> NDArray[np.float32]:
         """Showers (N, n_voxels) in MeV, in the detector layout, for the given conditions.
 
@@ -277,6 +278,7 @@ class ShowerModel(nn.Module):
             conditions: N conditions (energies in MeV, ...).
             generator: random generator on the model's device (fixed seed = same showers).
             batch_size: showers generated per forward pass.
+            progress: called with the number of showers done after each batch.
         """
         was_training = self.training
         self.eval()
@@ -291,6 +293,8 @@ class ShowerModel(nn.Module):
             sl = slice(start, start + batch_size)
             showers = self.generate(cond[sl], energy[sl], generator)
             out.append(torch.clamp(showers, min=0.0).float().cpu())
+            if progress is not None:
+                progress(min(start + batch_size, len(conditions)))
         self.train(was_training)
         if not out:
             return np.zeros((0, self.n_voxels), dtype=np.float32)

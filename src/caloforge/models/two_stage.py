@@ -365,7 +365,7 @@ class LayerEnergyStage(nn.Module):
         """Stage-1 features (B, L) from standard normal noise (B, L)."""
         return self.flow.sample_from_noise(cond, noise)
 
-    def apply(self, showers: Tensor, z1: Tensor, energy: Tensor) -> Tensor:
+    def rescale(self, showers: Tensor, z1: Tensor, energy: Tensor) -> Tensor:
         """Rescale each layer of generated showers (MeV) to the stage-1 energies."""
         return renormalise_layers(showers, self.flow.decode(z1, energy), self.detector)
 

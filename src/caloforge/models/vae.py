@@ -197,7 +197,7 @@ class VAE(ShowerModel):
             x = self.postprocessor(x, cond)
         showers = self.transform.inverse(x, energy)
         if self.stage1 is not None and z1 is not None:
-            showers = self.stage1.apply(showers, z1, energy)
+            showers = self.stage1.rescale(showers, z1, energy)
         return showers
 
     @property

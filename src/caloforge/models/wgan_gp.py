@@ -178,7 +178,7 @@ class WGANGP(ShowerModel):
             return self.transform.inverse(self.generator(torch.cat([z, cond], dim=1)), energy)
         z1 = self.stage1.sample(cond, noise[:, self.config.latent_dim :])
         x = self.generator(torch.cat([z, cond, z1], dim=1))
-        return self.stage1.apply(self.transform.inverse(x, energy), z1, energy)
+        return self.stage1.rescale(self.transform.inverse(x, energy), z1, energy)
 
 
 __all__ = ["WGANGP", "WGANGPConfig"]

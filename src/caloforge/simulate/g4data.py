@@ -436,7 +436,8 @@ def tsai_k_dsigma_dk(z: int, kinetic: np.ndarray, k: np.ndarray) -> np.ndarray:
     Tsai's screened Bethe-Heitler cross section (Rev. Mod. Phys. 46 (1974) 815, eqs.
     3.9, 3.38-3.41) with Thomas-Fermi screening functions and the Coulomb correction
     (weighted by :func:`coulomb_weight`), complete screening with Dirac-Fock radiation
-    logarithms for Z < 5: the formula of Geant4's ``G4eBremsstrahlungRelModel`` without the LPM and dielectric suppression.
+    logarithms for Z < 5: Geant4's ``G4eBremsstrahlungRelModel`` formula without the
+    LPM and dielectric suppression.
 
     Arguments:
         z: atomic number.
