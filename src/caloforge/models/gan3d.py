@@ -24,7 +24,10 @@ message naming its layers.
 
 Data: showers normalised by the incident energy and divided by their global spread
 (``transform="none"``, no per-voxel standardisation: a convolution wants one scale over
-the image).
+the image). The generator's output multiplies the mean training image cell by cell: its
+convolutions learn a modulation of order one instead of energies spanning orders of
+magnitude (a first version without it generated 5% of the visible energy after 800
+steps).
 
 References:
     arXiv:1807.01954 (3DGAN); Khattak et al., Fast simulation of a high granularity
@@ -89,7 +92,10 @@ class GAN3DConfig(ModelConfig):
         critic_channels: discriminator feature maps of its first convolution (x 2 after).
         aux_weight: weight of the auxiliary energy regression in the generator loss (and
             in the discriminator loss, on real showers).
-        ecal_weight: weight of the total-energy loss in the generator loss.
+        ecal_weight: weight of the total-energy loss in the generator loss (with
+            ``aux_weight``, the paper's 3 : 0.1 : 25 weighting of adversarial, auxiliary
+            and total-energy terms; weights 1 : 1 let the visible energy drift by 20-60%
+            within 400 steps on lcd-cube).
         lr_critic: discriminator learning rate (default: the training ``lr``).
     """
 
@@ -100,8 +106,8 @@ class GAN3DConfig(ModelConfig):
     channels: int = 8
     upsamplings: int = 2
     critic_channels: int = 8
-    aux_weight: float = 1.0
-    ecal_weight: float = 1.0
+    aux_weight: float = 0.03
+    ecal_weight: float = 8.0
     lr_critic: float | None = None
 
     def __post_init__(self) -> None:
@@ -181,6 +187,7 @@ class GAN3D(ShowerModel):
     }
     config: GAN3DConfig
     response: Tensor
+    mean_image: Tensor
 
     def build(self) -> None:
         shape = grid_shape(self.detector)
@@ -188,10 +195,14 @@ class GAN3D(ShowerModel):
         self.generator = _Generator3D(shape, self.n_cond, self.config)
         self.discriminator = _Discriminator3D(shape, self.n_cond, self.config)
         self.register_buffer("response", torch.ones(()))  # mean E_vis / E_inc in training
+        self.register_buffer("mean_image", torch.ones(self.n_voxels))  # network space
 
     def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
         super().fit_preprocessing(showers, conditions)
         self.response.fill_(float(np.mean(showers.sum(1) / conditions.energy)))
+        energy = torch.as_tensor(conditions.energy, dtype=torch.float32)
+        mean = self.transform(torch.as_tensor(showers), energy).mean(0)
+        self.mean_image.copy_(mean)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         return {
@@ -205,8 +216,11 @@ class GAN3D(ShowerModel):
         return self.generator.named_parameters(prefix="generator")
 
     def _fake(self, cond: Tensor, generator: torch.Generator) -> Tensor:
+        """Generated showers in network space: the generator's (non-negative) output
+        modulates the mean training image cell by cell, so that an untrained generator
+        already starts at the right scale (the cells' energies span orders of magnitude)."""
         z = torch.randn(len(cond), self.config.latent_dim, generator=generator, device=cond.device)
-        return self.generator(z, cond)
+        return self.generator(z, cond) * self.mean_image
 
     def energy_error(self, predicted: Tensor, cond: Tensor) -> Tensor:
         """Mean |log E_pred - log E| (relative error) from standardised log energies."""
