@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Generation speed vs Geant4 (issue 8): one command; run it on an idle machine.
 #   benchmarks/bench_speed.sh [CHECKPOINT_DIR]   (default: artifacts/runs)
+#   FAMILIES="wgan-gp vae" EXTRA="artifacts/runs/sota2/diffusion/best.pt" benchmarks/bench_speed.sh
 # Writes artifacts/bench/speed_{atlas,ild}.{json,md} and prints the tables. Every row
 # records the load average at the time it was measured (os.getloadavg()).
 set -euo pipefail
@@ -10,14 +11,14 @@ OUT=artifacts/bench
 PY=${PYTHON:-.venv/bin/python}
 mkdir -p "$OUT"
 uptime | tee "$OUT/uptime_start.txt"
-for fam in wgan-gp vae; do
-  ckpt="$RUNS/$fam/best.pt"
-  [ -f "$ckpt" ] || { echo "skip $fam: no $ckpt"; continue; }
-  $PY -m caloforge export --checkpoint "$ckpt" -o "$OUT/$fam.onnx" --overwrite
-done
+FAMILIES=${FAMILIES:-"wgan-gp vae"}   # families under CHECKPOINT_DIR (their best.pt)
+EXTRA=${EXTRA:-}                      # further checkpoints (e.g. a diffusion run)
 CKPTS=()
-for fam in wgan-gp vae; do
-  [ -f "$RUNS/$fam/best.pt" ] && CKPTS+=(--checkpoint "$RUNS/$fam/best.pt" --checkpoint "$OUT/$fam.onnx")
+for ckpt in $(for fam in $FAMILIES; do echo "$RUNS/$fam/best.pt"; done) $EXTRA; do
+  [ -f "$ckpt" ] || { echo "skip: no $ckpt"; continue; }
+  name=$(basename "$(dirname "$ckpt")")
+  $PY -m caloforge export --checkpoint "$ckpt" -o "$OUT/$name.onnx" --overwrite
+  CKPTS+=(--checkpoint "$ckpt" --checkpoint "$OUT/$name.onnx")
 done
 # atlas-pblar (504 voxels): trained checkpoints, PyTorch and ONNX Runtime, 1 and 2 threads
 for t in 1 2; do

@@ -17,16 +17,17 @@ EVAL_FAMILIES=${EVAL_FAMILIES:-$FAMILIES}         # compared at the end
 RESUME=${RESUME:-""}                              # families to continue with --resume
 WGAN_MIN=${WGAN_MIN:-30}   # wall-clock training budget per family, minutes
 VAE_MIN=${VAE_MIN:-25}
+LAYER_STAGE=${LAYER_STAGE:-true}  # stage-1 layer-energy flow (false: the pure families)
 export OMP_NUM_THREADS=1
 CF=(nice -n 10 .venv/bin/caloforge)
 
 for fam in $FAMILIES; do
   case $fam in
     library) args=() ;;
-    wgan-gp) args=(train.steps=20000 train.max_time_min="$WGAN_MIN" train.ema_decay=0.999
-                   train.val_every=1000 train.checkpoint_every=1000) ;;
-    vae)     args=(train.steps=40000 train.max_time_min="$VAE_MIN" train.val_every=2000
-                   train.checkpoint_every=2000) ;;
+    wgan-gp) args=(train.steps=100000 train.max_time_min="$WGAN_MIN" train.ema_decay=0.999
+                   train.val_every=1000 train.checkpoint_every=1000 layer_stage="$LAYER_STAGE") ;;
+    vae)     args=(train.steps=100000 train.max_time_min="$VAE_MIN" train.val_every=2000
+                   train.checkpoint_every=2000 layer_stage="$LAYER_STAGE") ;;
     *)       args=() ;;
   esac
   mode=--overwrite

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from caloforge.data import Conditions, write_showers
-from caloforge.geometry import Detector, detector_from_dict
+from caloforge.geometry import Detector
 from caloforge.models.testing import toy_showers
 
 HAS_GEANT4 = importlib.util.find_spec("geant4_pybind") is not None
@@ -49,39 +49,6 @@ def write_toy_shards(
             )
         )
     return paths, (showers, cond, extra)
-
-
-def tiny_g4_detector() -> Detector:
-    """6 x (2 mm Pb + 4 mm LAr), two readout layers of 4 x 4 cells (fast Geant4 tests)."""
-    return detector_from_dict(
-        {
-            "name": "tiny",
-            "size_x": 100.0,
-            "size_y": 100.0,
-            "layers": [
-                {
-                    "absorber": "Pb",
-                    "absorber_thickness": 2.0,
-                    "active": "LAr",
-                    "active_thickness": 4.0,
-                    "repeat": 6,
-                }
-            ],
-            "readout": [
-                {
-                    "group": 3,
-                    "repeat": 2,
-                    "segmentation": "cartesian",
-                    "nx": 4,
-                    "ny": 4,
-                    "cell_x": 25.0,
-                    "cell_y": 25.0,
-                }
-            ],
-            "gun": {"particle": "e-", "position": [2.5, 2.5, -50.0]},
-            "physics": {"scoring_pitch": 5.0},
-        }
-    )
 
 
 def attrs_json(path: Path, key: str) -> Any:

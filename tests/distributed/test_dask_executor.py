@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scale_helpers import HAS_DASK, HAS_GEANT4, tiny_g4_detector
+from scale_helpers import HAS_DASK, HAS_GEANT4
 
 from caloforge.data import ShowerFile
+from caloforge.models.testing import tiny_g4_detector
 from caloforge.simulate import SimulationConfig, simulate
 
 pytestmark = [

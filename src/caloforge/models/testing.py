@@ -1,4 +1,5 @@
-"""Test fixtures for model families: a tiny detector and TOY synthetic showers.
+"""Test fixtures: a tiny detector and TOY synthetic showers for the model families, and a
+tiny detector for fast Geant4 tests (:func:`tiny_g4_detector`).
 
 The toy showers are NOT a simulation: a few lines of made-up shower shapes (visible
 energy proportional to the incident energy with a stochastic spread, a longitudinal
@@ -10,12 +11,49 @@ without Geant4 or external data. Use them only in tests.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from caloforge.data import Conditions
-from caloforge.geometry import Detector, load_detector
+from caloforge.geometry import Detector, detector_from_dict, load_detector
+
+
+def tiny_g4_detector(**overrides: Any) -> Detector:
+    """6 x (2 mm Pb + 4 mm LAr), 100 x 100 mm, two readout layers of 4 x 4 cells of 25 mm:
+    a Geant4 detector that simulates a 1 GeV electron in a few milliseconds (tests only).
+    ``overrides`` replace top-level fields of the description (``gun``, ``physics``...)."""
+    data: dict[str, Any] = {
+        "name": "tiny",
+        "size_x": 100.0,
+        "size_y": 100.0,
+        "layers": [
+            {
+                "absorber": "Pb",
+                "absorber_thickness": 2.0,
+                "active": "LAr",
+                "active_thickness": 4.0,
+                "repeat": 6,
+            }
+        ],
+        "readout": [
+            {
+                "group": 3,
+                "repeat": 2,
+                "segmentation": "cartesian",
+                "nx": 4,
+                "ny": 4,
+                "cell_x": 25.0,
+                "cell_y": 25.0,
+            }
+        ],
+        "gun": {"particle": "e-", "position": [2.5, 2.5, -50.0]},
+        "physics": {"scoring_pitch": 5.0},
+    }
+    data.update(overrides)
+    return detector_from_dict(data)
+
 
 TOY_DETECTOR_TOML = (
     """
