@@ -245,7 +245,14 @@ def export_onnx(
                 opset_version=opset,
             )
         proto = onnx.load(tmp)
-        got = _run(proto, feats, noise)
+        try:
+            got = _run(proto, feats, noise)
+        except Exception as exc:  # ONNX Runtime rejects the traced graph
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportNotSupportedError(
+                f"{checkpoint}: the ONNX graph of model family {ckpt['family']!r} does not run "
+                f"in ONNX Runtime ({first[:200]}); nothing was written"
+            ) from None
         diff = np.abs(got - expected)
         max_abs = float(diff.max()) if diff.size else 0.0
         scale = np.maximum(np.abs(expected).max(axis=1), 1e-12)

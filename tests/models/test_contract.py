@@ -146,3 +146,18 @@ def test_generate_file_with_reference_conditions(run: dict, toy_files, tmp_path:
         assert json.loads(f.attrs["config"])["model"]
     with pytest.raises(FileExistsError):
         generate_file(run["full"].checkpoint, path, n=10, energy="10GeV")
+
+
+def test_exports_with_parity_or_refuses_in_one_line(run: dict, tmp_path: Path) -> None:
+    """Every family either exports to ONNX (the graph fed the model's own noise matches
+    PyTorch) or is refused with a one-line reason naming it."""
+    from caloforge.export import export_onnx
+    from caloforge.models.base import ExportNotSupportedError
+
+    try:
+        result = export_onnx(run["full"].checkpoint, tmp_path / "m.onnx", n_parity=32)
+    except ExportNotSupportedError as exc:
+        message = str(exc)
+        assert run["family"] in message and "\n" not in message
+        return
+    assert result.max_rel_diff < 1e-3

@@ -112,6 +112,10 @@ class CouplingFlow(nn.Module):
 
     def sample(self, ctx: Tensor, generator: torch.Generator, temperature: float = 1.0) -> Tensor:
         eps = torch.randn(len(ctx), self.features, generator=generator, device=ctx.device)
+        return self.sample_from_noise(ctx, eps, temperature)
+
+    def sample_from_noise(self, ctx: Tensor, eps: Tensor, temperature: float = 1.0) -> Tensor:
+        """Values (B, features) from standard normal ``eps``: one inverse pass."""
         return self.flow(ctx).transform.inv(temperature * eps)
 
 
@@ -119,6 +123,10 @@ class TwoStageFlow(TwoStageModel):
     """Two-stage normalizing flow with coupling layers; see the module docstring."""
 
     name: ClassVar[str] = "flow"
+    export_note: ClassVar[str] = (
+        "the traced coupling flow (zuko) gives an ONNX graph that ONNX Runtime rejects "
+        "(an Add node with an empty input); sample it with caloforge generate (PyTorch)"
+    )
     summary: ClassVar[str] = (
         "two-stage normalizing flow (CaloFlow/CaloINN): spline flow for layer energies, "
         "coupling flow for normalised voxels; one-pass sampling"
@@ -168,10 +176,22 @@ class TwoStageFlow(TwoStageModel):
         return {"layer_nll": float(l1.detach()), "voxel_nll_per_dim": float(l2.detach())}
 
     def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
+        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
+        return self.generate_from_noise(cond, energy, noise)
+
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        """Stage-1 noise (one number per readout layer), then the voxel flow's noise."""
+        return (self.detector.n_layers + self.n_features,)
+
+    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """Both flows inverted on given noise: one pass each (also the export path)."""
         c = self.config
-        z1 = self.layer_flow.sample(cond, generator)
+        n_layers = self.detector.n_layers
+        z1 = self.layer_flow.sample_from_noise(cond, noise[:, :n_layers])
         layers = self.layer_flow.decode(z1, energy)
-        x = self.voxel_flow.sample(torch.cat([cond, z1], dim=1), generator, c.temperature)
+        ctx = torch.cat([cond, z1], dim=1)
+        x = self.voxel_flow.sample_from_noise(ctx, noise[:, n_layers:], c.temperature)
         return self.coding.decode(x, layers, renormalise=c.renormalise)
 
 

@@ -222,6 +222,14 @@ class GAN3D(ShowerModel):
         z = torch.randn(len(cond), self.config.latent_dim, generator=generator, device=cond.device)
         return self.generator(z, cond) * self.mean_image
 
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        return (self.config.latent_dim,)
+
+    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """The generator on given latent noise (export path)."""
+        return self.transform.inverse(self.generator(noise, cond) * self.mean_image, energy)
+
     def energy_error(self, predicted: Tensor, cond: Tensor) -> Tensor:
         """Mean |log E_pred - log E| (relative error) from standardised log energies."""
         return ((predicted - cond[:, 0]) * self.cond_scaler.std[0]).abs().mean()

@@ -187,7 +187,10 @@ class LayerGAN(ShowerModel):
 
     def _free_running(self, cond: Tensor, generator: torch.Generator) -> Tensor:
         """A whole shower (B, V) in network space, generated layer after layer from noise."""
-        z = self._noise(cond, generator)
+        return self._from_noise(cond, self._noise(cond, generator))
+
+    def _from_noise(self, cond: Tensor, z: Tensor) -> Tensor:
+        """Layer after layer from noise ``z`` (L, B, latent_dim); (B, V) network space."""
         out = cond.new_zeros(len(cond), 0)
         for layer in range(len(self.generators)):
             out = torch.cat([out, self.generate_layer(layer, z[layer], cond, out)], dim=1)
@@ -254,6 +257,15 @@ class LayerGAN(ShowerModel):
 
     def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
         return self.transform.inverse(self._free_running(cond, generator), energy)
+
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        """One latent vector per readout layer."""
+        return (len(self.generators), self.config.latent_dim)
+
+    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """The layer generators in sequence on given noise (B, L, latent_dim) (export path)."""
+        return self.transform.inverse(self._from_noise(cond, noise.transpose(0, 1)), energy)
 
 
 __all__ = ["LayerGAN", "LayerGANConfig"]

@@ -220,6 +220,12 @@ class PixelCNN(ShowerModel):
     )
     references: ClassVar[tuple[str, ...]] = ("1606.05328", "1601.06759", "1701.05517")
     config_class: ClassVar[type[ModelConfig]] = PixelCNNConfig
+    export_note: ClassVar[str] = (
+        "autoregressive sampling draws every cell from a categorical distribution given the "
+        "cells before it (504 dependent draws): one (features, noise) -> showers graph would "
+        "need an in-graph sampling loop, which the exporter does not produce; sample it with "
+        "caloforge generate (PyTorch)"
+    )
     train_defaults: ClassVar[dict[str, Any]] = {
         "lr": 1e-3,
         "batch_size": 128,
