@@ -54,6 +54,7 @@ class VAEConfig(ModelConfig):
         layer_stage: learn the layer energies with a stage-1 spline flow
             (:class:`~caloforge.models.two_stage.LayerEnergyStage`), condition encoder,
             decoder and post-processor on them, and rescale each generated layer to them.
+        layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``).
     """
 
     conditions: tuple[str, ...] = ("log_energy", "impact_x", "impact_y")
@@ -70,6 +71,7 @@ class VAEConfig(ModelConfig):
     pp_identity_weight: float = 0.1
     pp_values: int = 512
     layer_stage: bool = False
+    layer_lr: float = 5e-4
 
 
 class VAE(ShowerModel):
@@ -103,11 +105,12 @@ class VAE(ShowerModel):
             self.stage1.fit(showers, conditions.energy)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
+        c = self.config
         out = {"vae": OptimizerSpec([*self.encoder.parameters(), *self.decoder.parameters()])}
         if self.postprocessor is not None:
             out["postprocessor"] = OptimizerSpec(list(self.postprocessor.parameters()))
         if self.stage1 is not None:
-            out["layers"] = OptimizerSpec(list(self.stage1.parameters()))
+            out["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=c.layer_lr)
         return out
 
     def context(

@@ -49,6 +49,7 @@ class WGANGPConfig(ModelConfig):
         layer_stage: learn the layer energies with a stage-1 spline flow
             (:class:`~caloforge.models.two_stage.LayerEnergyStage`), condition generator
             and critic on them, and rescale each generated layer to them.
+        layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``).
     """
 
     conditions: tuple[str, ...] = ("log_energy", "impact_x", "impact_y")
@@ -62,6 +63,7 @@ class WGANGPConfig(ModelConfig):
     constrain_position: bool = True
     lr_critic: float | None = None
     layer_stage: bool = False
+    layer_lr: float = 5e-4
 
 
 class WGANGP(ShowerModel):
@@ -102,7 +104,7 @@ class WGANGP(ShowerModel):
             "constrainer": OptimizerSpec(list(self.constrainer.parameters())),
         }
         if self.stage1 is not None:
-            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()))
+            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=self.config.layer_lr)
         return specs
 
     def ema_parameters(self) -> Any:
