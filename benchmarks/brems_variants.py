@@ -13,8 +13,12 @@ layer-0 energy fraction. Variants:
   between 2 and 50 MeV);
 * ``full-coulomb``: the full Coulomb correction at every energy (the tables before v2);
 * ``no-coulomb``: no Coulomb correction below 1 GeV;
-* ``brems+15%``: default brems x 1.15 below 10 MeV;
-* ``pe-binding``: photo-effect shell binding energy ~13.6 eV Z^2 (K-shell-like) instead of 1 keV.
+* ``brems+15%``: ``full-coulomb`` brems x 1.15 below 10 MeV;
+* ``pe-binding``: ``full-coulomb`` brems and a photo-effect shell binding energy of
+  ~13.6 eV Z^2 (K-shell-like) instead of 1 keV.
+
+The variants were first run on top of the version-1 tables (``full-coulomb``), hence the
+last two; the README quotes this script's output.
 
 About 1 minute per variant with 2 workers on an idle machine.
 """
@@ -53,6 +57,7 @@ def _brems(weight: Callable[[np.ndarray], np.ndarray] | None, boost: float = 1.0
 
 
 def _pe_binding(root: Path) -> None:
+    _brems(np.ones_like)(root)
     phot = root / "epics2017" / "phot"
     for z in range(1, g4data.Z_MAX + 1):
         binding = max(13.6e-6 * 0.9 * z * z, g4data.PE_EMIN)
@@ -65,7 +70,7 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
     "default": None,
     "full-coulomb": _brems(np.ones_like),
     "no-coulomb": _brems(np.zeros_like),
-    "brems+15%": _brems(None, 1.15),
+    "brems+15%": _brems(np.ones_like, 1.15),
     "pe-binding": _pe_binding,
 }
 
