@@ -47,7 +47,9 @@ nice -n 10 .venv/bin/python benchmarks/train_quick_metrics.py "$VAL" \
 
 echo "== evaluate ($(date))"
 "${CF[@]}" evaluate "$VAL" $(for fam in $EVAL_FAMILIES; do echo "$OUT/$fam/${fam}_val.h5"; done) \
-  --train "$TRAIN" --out "$OUT/report" || echo "caloforge evaluate failed or is not available"
+  --train "$TRAIN" --out "$OUT/report" --overwrite \
+  $(for fam in $EVAL_FAMILIES; do [ -f "$OUT/$fam/metrics.jsonl" ] && echo "--training-log $OUT/$fam/metrics.jsonl"; done) \
+  || echo "caloforge evaluate failed"
 .venv/bin/python benchmarks/train_first_families_table.py "$OUT/report/metrics.json" \
   | tee "$OUT/milestone_table.md"
 echo "== done ($(date))"

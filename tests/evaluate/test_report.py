@@ -60,11 +60,15 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     good = write("good.h5", 600, 2)
     scaled = write("scaled.h5", 600, 3, scale=1.05)
     train = write("train.h5", 1000, 4)
-    log = tmp / "train.jsonl"
-    log.write_text(
-        "\n".join(json.dumps({"step": i, "loss": 1 / (i + 1), "lr": 1e-3}) for i in range(20))
-    )
-    m = evaluate(ref, [good, scaled], tmp / "out", train=train, training_log=log, config=SMALL)
+    logs = []
+    for run in ("wgan", "vae"):  # one training log per run folder, one figure each
+        log = tmp / "runs" / run / "metrics.jsonl"
+        log.parent.mkdir(parents=True)
+        log.write_text(
+            "\n".join(json.dumps({"step": i, "loss": 1 / (i + 1), "lr": 1e-3}) for i in range(20))
+        )
+        logs.append(log)
+    m = evaluate(ref, [good, scaled], tmp / "out", train=train, training_log=logs, config=SMALL)
     return tmp / "out", m
 
 
@@ -107,7 +111,8 @@ def test_html_is_self_contained(report: tuple[Path, dict]) -> None:
         "profiles",
         "cell_spectrum",
         "memorisation",
-        "training_curves",
+        "training_curves_wgan",
+        "training_curves_vae",
     ):
         assert (out / "plots" / f"{stem}.png").stat().st_size > 1000
 

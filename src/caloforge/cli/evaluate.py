@@ -78,8 +78,8 @@ def evaluate(
     classifier_max: int = typer.Option(
         10_000, "--classifier-max", min=10, help="Classifier showers per class (subsample)."
     ),
-    training_log: Path | None = typer.Option(
-        None, "--training-log", help="JSON-lines training log to plot."
+    training_log: list[Path] | None = typer.Option(
+        None, "--training-log", help="JSON-lines training log to plot (repeatable)."
     ),
     no_plots: bool = typer.Option(
         False, "--no-plots", help="Skip the plots (metrics and HTML tables only)."

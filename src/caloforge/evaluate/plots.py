@@ -339,9 +339,10 @@ def plot_training_curves(
     out_dir: str | Path,
     *,
     formats: Sequence[str] = FORMATS,
+    name: str = "training_curves",
 ) -> Path:
     """Every numeric key of a JSON-lines training log against ``step`` (or the line number),
-    one panel per key, log y where all values are positive."""
+    one panel per key, log y where all values are positive; saved as ``name``."""
     plt = _pyplot()
     keys = sorted(
         {k for r in records for k, v in r.items() if isinstance(v, int | float) and k != "step"}
@@ -366,4 +367,4 @@ def plot_training_curves(
     for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")
     fig.tight_layout()
-    return save_figure(fig, out_dir, "training_curves", formats=formats)
+    return save_figure(fig, out_dir, name, formats=formats)

@@ -213,7 +213,7 @@ def evaluate(
     train: str | Path | None = None,
     detector: Detector | str | Path | None = None,
     config: EvaluationConfig | None = None,
-    training_log: str | Path | None = None,
+    training_log: str | Path | Sequence[str | Path] | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Compare candidate shower files with a reference file and write a report.
@@ -227,7 +227,7 @@ def evaluate(
         train: the candidates' training file, for the memorisation check.
         detector: geometry for files that do not carry it (or to check that they are of it).
         config: settings (:class:`EvaluationConfig`).
-        training_log: a JSON-lines training log to plot in the report.
+        training_log: JSON-lines training log(s) to plot in the report (one figure each).
         overwrite: allow writing into a non-empty ``out_dir``.
 
     Returns:
@@ -245,7 +245,8 @@ def evaluate(
     names = _names(candidates)
     if not names:
         raise ValueError("no candidate file given")
-    records = _read_training_log(training_log) if training_log is not None else None
+    logs = [training_log] if isinstance(training_log, str | Path) else list(training_log or [])
+    records = {_log_name(p): _read_training_log(p) for p in logs} or None
 
     ref_data = _open(reference, detector, "reference")
     det = ref_data.detector
@@ -363,6 +364,12 @@ def _memorisation(
     }
 
 
+def _log_name(path: str | Path) -> str:
+    """Label of a training log: its run folder (``runs/vae/metrics.jsonl`` -> ``vae``)."""
+    p = Path(path)
+    return p.parent.name if p.parent.name else p.stem
+
+
 def _read_training_log(path: str | Path) -> list[dict[str, float]]:
     p = Path(path)
     if not p.is_file():
@@ -399,7 +406,7 @@ def _plots(
     edges: dict[str, NDArray[np.float64]],
     responses: dict[str, Any],
     memo: dict[str, Any] | None,
-    records: list[dict[str, float]] | None,
+    records: dict[str, list[dict[str, float]]] | None,
     out: Path,
     cfg: EvaluationConfig,
 ) -> dict[str, Path]:
@@ -467,8 +474,10 @@ def _plots(
         images["memorisation"] = plots.plot_memorisation(
             memo["heldout"], memo["candidates"], memo["threshold"], out, formats=fm
         )
-    if records is not None:
-        images["training curves"] = plots.plot_training_curves(records, out, formats=fm)
+    for label, log in (records or {}).items():
+        images[f"training curves: {label}"] = plots.plot_training_curves(
+            log, out, formats=fm, name=f"training_curves_{label}"
+        )
     return images
 
 
