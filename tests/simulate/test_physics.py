@@ -131,7 +131,7 @@ def test_longitudinal_maximum(tmp_path: Path) -> None:
     ec = ATLAS.critical_energy
     for particle, shift in (("e-", -0.5), ("gamma", 0.5)):
         maxima = []
-        for e, n in ((1e3, 100), (1e4, 30), (1e5, 5)):
+        for e, n in ((1e3, 100), (1e4, 30), (1e5, 20)):  # 5 at 100 GeV: t_max off by 1.8 X0
             d = _run(
                 tmp_path,
                 f"long-{particle}-{int(e)}",
