@@ -246,6 +246,29 @@ class TwoStageModel(ShowerModel):
     def layer_step(self, z1: Tensor, cond: Tensor) -> Tensor:
         return -self.layer_flow.log_prob(z1, cond).mean()
 
+    def stage2_from_noise(self, x0: Tensor, ctx: Tensor) -> Tensor:
+        """Stage-2 values (B, n_features) from standard normal ``x0`` given the context
+        ``[conditions, stage-1 features]``; each family implements it."""
+        raise NotImplementedError
+
+    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
+        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
+        return self.generate_from_noise(cond, energy, noise)
+
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        """Stage-1 noise (one number per readout layer), then the stage-2 noise."""
+        return (self.detector.n_layers + self.n_features,)
+
+    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """Both stages on given noise (also the export path): the layer energies from the
+        stage-1 flow, then :meth:`stage2_from_noise`, decoded to MeV."""
+        n_layers = self.detector.n_layers
+        z1 = self.layer_flow.sample_from_noise(cond, noise[:, :n_layers])
+        layers = self.layer_flow.decode(z1, energy)
+        x = self.stage2_from_noise(noise[:, n_layers:], torch.cat([cond, z1], dim=1))
+        return self.coding.decode(x, layers, renormalise=self.config.renormalise)
+
 
 class Diffusion(TwoStageModel):
     """Two-stage conditional flow matching + distilled student; see the module docstring."""
@@ -341,29 +364,13 @@ class Diffusion(TwoStageModel):
         ctx.optimize("student", loss)
         return {"distill": float(loss.detach())}
 
-    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
-        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
-        return self.generate_from_noise(cond, energy, noise)
-
-    @property
-    def noise_shape(self) -> tuple[int, ...]:
-        """Stage-1 noise (one number per readout layer), then the ODE start ``x_0``."""
-        return (self.detector.n_layers + self.n_features,)
-
-    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """Generation from given noise: the export path. The ``sample_steps`` ODE steps
-        (or the student's one pass) are unrolled in the traced graph."""
+    def stage2_from_noise(self, x0: Tensor, ctx: Tensor) -> Tensor:
+        """The ODE from ``x_0`` (``sample_steps`` steps, unrolled when traced) or the
+        student's one pass."""
         c = self.config
-        n_layers = self.detector.n_layers
-        z1 = self.layer_flow.sample_from_noise(cond, noise[:, :n_layers])
-        layers = self.layer_flow.decode(z1, energy)
-        ctx = torch.cat([cond, z1], dim=1)
-        x0 = noise[:, n_layers:]
         if c.sampler == "student":
-            x1 = self.student(x0, ctx)
-        else:
-            x1 = integrate(self.velocity, x0, ctx, c.sample_steps, c.solver)
-        return self.coding.decode(x1, layers, renormalise=c.renormalise)
+            return self.student(x0, ctx)
+        return integrate(self.velocity, x0, ctx, c.sample_steps, c.solver)
 
     def describe(self) -> dict[str, Any]:
         count = sum(p.numel() for p in self.student.parameters())

@@ -175,24 +175,9 @@ class TwoStageFlow(TwoStageModel):
         ctx.optimize("voxels", l2)
         return {"layer_nll": float(l1.detach()), "voxel_nll_per_dim": float(l2.detach())}
 
-    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
-        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
-        return self.generate_from_noise(cond, energy, noise)
-
-    @property
-    def noise_shape(self) -> tuple[int, ...]:
-        """Stage-1 noise (one number per readout layer), then the voxel flow's noise."""
-        return (self.detector.n_layers + self.n_features,)
-
-    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """Both flows inverted on given noise: one pass each (also the export path)."""
-        c = self.config
-        n_layers = self.detector.n_layers
-        z1 = self.layer_flow.sample_from_noise(cond, noise[:, :n_layers])
-        layers = self.layer_flow.decode(z1, energy)
-        ctx = torch.cat([cond, z1], dim=1)
-        x = self.voxel_flow.sample_from_noise(ctx, noise[:, n_layers:], c.temperature)
-        return self.coding.decode(x, layers, renormalise=c.renormalise)
+    def stage2_from_noise(self, x0: Tensor, ctx: Tensor) -> Tensor:
+        """The coupling flow inverted on ``x0`` (scaled by ``temperature``): one pass."""
+        return self.voxel_flow.sample_from_noise(ctx, x0, self.config.temperature)
 
 
 __all__ = ["CouplingFlow", "FlowConfig", "TwoStageFlow"]
