@@ -112,11 +112,7 @@ class BIBAE(VAE):
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         c = self.config
-        cond, logs = self.context(batch, ctx)
-        mu, logvar = self.encode(batch.x, cond)
-        eps = torch.randn(mu.shape, generator=ctx.generator, device=mu.device)
-        z = mu + torch.exp(0.5 * logvar) * eps
-        rec = self.decode(z, cond)
+        cond, logs, mu, logvar, z, rec = self.reconstruct(batch, ctx)
         for _ in range(c.n_critic):
             loss_c, w_dist, gp = wgan_critic_loss(
                 self.critic, batch.x, rec.detach(), cond, ctx.generator, c.gp_weight

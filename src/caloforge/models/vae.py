@@ -135,13 +135,21 @@ class VAE(ShowerModel):
     def decode(self, z: Tensor, cond: Tensor) -> Tensor:
         return self.decoder(torch.cat([z, cond], dim=1))
 
-    def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
-        c = self.config
+    def reconstruct(
+        self, batch: Batch, ctx: StepContext
+    ) -> tuple[Tensor, dict[str, float], Tensor, Tensor, Tensor, Tensor]:
+        """The shared forward pass of a training step (also ``bib-ae``'s): network
+        conditions and stage-1 logs, posterior (mu, logvar), sampled latent z, and the
+        reconstruction."""
         cond, logs = self.context(batch, ctx)
         mu, logvar = self.encode(batch.x, cond)
         eps = torch.randn(mu.shape, generator=ctx.generator, device=mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
-        rec = self.decode(z, cond)
+        return cond, logs, mu, logvar, z, self.decode(z, cond)
+
+    def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
+        c = self.config
+        cond, logs, mu, logvar, _, rec = self.reconstruct(batch, ctx)
         rec_loss = 0.5 * ((rec - batch.x) ** 2).sum(1).mean()
         kl = log_normal_kl(mu, logvar)
         ctx.optimize("vae", rec_loss + c.beta * kl)
