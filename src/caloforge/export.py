@@ -152,7 +152,7 @@ def parity_inputs(
     particle = rng.choice(np.asarray(rng_range.particles, dtype=np.int64), n)
     cond = Conditions(energy, particle, direction, impact)
     feats = model.condition_tensor(cond).numpy()
-    shape = model.noise_shape or ()
+    shape = model.export_noise_shape or ()
     noise = rng.standard_normal((n, *shape)).astype(np.float32)
     return feats, noise
 
@@ -218,7 +218,7 @@ def export_onnx(
         checkpoint=str(checkpoint),
         step=int(ckpt["step"]),
         condition_features=tuple(model.condition_names),
-        noise_shape=tuple(model.noise_shape or ()),
+        noise_shape=tuple(model.export_noise_shape or ()),
         detector_json=str(ckpt["detector"]),
         trained_range=rng_range,
         caloforge_version=__version__,

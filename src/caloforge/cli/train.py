@@ -1,4 +1,4 @@
-"""``caloforge train``, ``caloforge generate`` and ``caloforge models``."""
+"""``caloforge train``, ``caloforge generate``, ``caloforge calibrate`` and ``caloforge models``."""
 
 from __future__ import annotations
 
@@ -202,3 +202,60 @@ def generate(
         )
     if not quiet:
         console.print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")
+
+
+@app.command()
+def calibrate(
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", help="Trained checkpoint (written by caloforge train)."
+    ),
+    data: Path = typer.Option(..., "--data", help="The training showers (HDF5)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The calibrated checkpoint."),
+    n: int | None = typer.Option(None, "-n", help="Use the first N training showers."),
+    bins: int = typer.Option(8, "--bins", help="Bins of log incident energy."),
+    levels: int = typer.Option(257, "--levels", help="Quantile levels per table."),
+    batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per forward pass."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the model's showers."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Fit the per-voxel quantile calibration of a trained model on its training data.
+
+    Example: caloforge calibrate --checkpoint runs/diffusion/best.pt --data train.h5
+    -o runs/diffusion/calibrated.pt
+    """
+    from caloforge.calibrate import calibrate as calibrate_checkpoint
+
+    bar = Progress(
+        TextColumn("[bold]calibrate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    )
+    task = bar.add_task("calibrate", total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        result = calibrate_checkpoint(
+            checkpoint,
+            data,
+            output,
+            n=n,
+            bins=bins,
+            levels=levels,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    if not quiet:
+        console.print(
+            f"wrote {result.path}: calibrated on {result.n_showers} showers in "
+            f"{result.bins} energy bins ({result.seconds:.1f} s)"
+        )

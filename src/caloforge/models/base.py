@@ -22,6 +22,12 @@ A family is a subclass of :class:`ShowerModel` (an ``nn.Module``) with
   that cannot be exported leaves them out (or sets ``export_note`` to say why) and
   :meth:`export_module` raises :class:`ExportNotSupportedError`.
 
+A trained model may carry a post-processor, ``calibration``
+(:class:`~caloforge.models.calibration.QuantileCalibration`, fitted after training by
+:func:`caloforge.calibrate.calibrate`): :meth:`sample` and the export module apply it to
+every family's showers alike, and the export noise then has one uniform rank per voxel
+(and one more) after the family's own noise (:attr:`ShowerModel.export_noise_shape`).
+
 Preprocessing (:class:`~caloforge.models.transforms.ShowerTransform`,
 :class:`~caloforge.models.transforms.ConditionScaler`) is learned in
 :meth:`fit_preprocessing` and stored in buffers, so it is part of ``state_dict``.
@@ -31,6 +37,7 @@ Data-sized state (stored showers, latents) goes through ``get_extra_state`` /
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -42,6 +49,7 @@ from torch import Tensor, nn
 
 from caloforge.data import CONDITION_FEATURES, Conditions, condition_features
 from caloforge.geometry import Detector
+from caloforge.models.calibration import QuantileCalibration
 from caloforge.models.transforms import ConditionScaler, ShowerTransform, TransformKind
 
 
@@ -129,7 +137,9 @@ class ExportedGenerator(nn.Module):
     Arguments (of ``forward``):
         features: (B, F) UNSCALED condition features in the model's layout
             (:func:`caloforge.data.condition_features` with ``model.condition_names``).
-        noise: (B, *model.noise_shape) standard normal noise.
+        noise: (B, *model.export_noise_shape) standard normal noise: the family's noise
+            (``model.noise_shape``), flattened and followed by ``n_voxels + 1`` values for
+            the calibration's uniform ranks when the model is calibrated.
 
     Returns:
         (B, V) showers in MeV, non-negative (same post-processing as
@@ -145,7 +155,14 @@ class ExportedGenerator(nn.Module):
         m = self.model
         cond = m.cond_scaler(features)
         energy = 1000.0 * torch.exp(features[:, self.log_energy_column])  # log(E / GeV) -> MeV
-        return torch.clamp(m.generate_from_noise(cond, energy, noise), min=0.0)
+        if m.calibration is None:
+            return torch.clamp(m.generate_from_noise(cond, energy, noise), min=0.0)
+        shape = m.noise_shape or ()
+        n = math.prod(shape)
+        family_noise = noise[:, :n].reshape(-1, *shape)
+        uniform = 0.5 * (1.0 + torch.erf(noise[:, n:] / math.sqrt(2.0)))  # normal -> uniform
+        showers = torch.clamp(m.generate_from_noise(cond, energy, family_noise), min=0.0)
+        return m.calibration(showers, energy, uniform)
 
 
 class ShowerModel(nn.Module):
@@ -174,6 +191,7 @@ class ShowerModel(nn.Module):
             self.n_voxels, config.transform, config.alpha, config.standardise
         )
         self.cond_scaler = ConditionScaler(self.n_cond)
+        self.calibration: QuantileCalibration | None = None
         self.build()
 
     # ---- to implement ------------------------------------------------------------------
@@ -209,6 +227,15 @@ class ShowerModel(nn.Module):
         """Shape of the standard normal noise per shower that :meth:`generate_from_noise`
         takes; ``None``: the family cannot be exported."""
         return None
+
+    @property
+    def export_noise_shape(self) -> tuple[int, ...] | None:
+        """Per-shower noise of the export module: :attr:`noise_shape`, or with a
+        calibration its flattened size plus ``n_voxels + 1`` (the calibration's ranks)."""
+        shape = self.noise_shape
+        if shape is None or self.calibration is None:
+            return shape
+        return (math.prod(shape) + self.n_voxels + 1,)
 
     def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
         """Like :meth:`generate` with the randomness given as ``noise`` (B, *noise_shape),
@@ -291,8 +318,13 @@ class ShowerModel(nn.Module):
         out = []
         for start in range(0, len(conditions), batch_size):
             sl = slice(start, start + batch_size)
-            showers = self.generate(cond[sl], energy[sl], generator)
-            out.append(torch.clamp(showers, min=0.0).float().cpu())
+            showers = torch.clamp(self.generate(cond[sl], energy[sl], generator), min=0.0)
+            if self.calibration is not None:
+                uniform = torch.rand(
+                    len(showers), self.n_voxels + 1, generator=generator, device=device
+                )
+                showers = self.calibration(showers, energy[sl], uniform)
+            out.append(showers.float().cpu())
             if progress is not None:
                 progress(min(start + batch_size, len(conditions)))
         self.train(was_training)

@@ -45,6 +45,7 @@ from caloforge.distributed import ddp
 from caloforge.geometry import Detector
 from caloforge.geometry.loader import detector_to_json
 from caloforge.models import Batch, ModelConfig, ShowerModel, StepContext, get_family
+from caloforge.models.calibration import QuantileCalibration
 from caloforge.train.checkpoint import (
     CheckpointError,
     check_detector,
@@ -203,6 +204,8 @@ def load_model(
     except ValueError as exc:
         raise CheckpointError(f"{source}: stored model config: {exc}") from None
     model = cls(config, checkpoint_detector(ckpt, source))
+    if any(k.startswith("calibration.") for k in ckpt["state"]):
+        model.calibration = QuantileCalibration.from_state(ckpt["state"])
     try:
         model.load_state_dict(ckpt["state"])
     except (RuntimeError, KeyError) as exc:

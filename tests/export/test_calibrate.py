@@ -1,0 +1,108 @@
+"""``caloforge calibrate``: a calibrated checkpoint generates, exports and refuses bad input.
+
+The checkpoints are tiny models trained a few steps on TOY showers (tests only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.export.test_export import cli
+
+from caloforge.calibrate import calibrate
+from caloforge.data import ShowerFile
+from caloforge.export import export
+from caloforge.generate import generate
+from caloforge.runtime import OnnxGenerator
+from caloforge.train import load_checkpoint, load_model
+
+
+def training_file(ckpt: Path) -> str:
+    return str(load_checkpoint(ckpt)["info"]["data"][0])
+
+
+@pytest.fixture(scope="module")
+def calibrated(tiny_wgan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("calibrated") / "calibrated.pt"
+    result = calibrate(tiny_wgan, training_file(tiny_wgan), out, bins=2, levels=65, seed=1)
+    assert result.path == out and result.n_showers == 256 and result.bins == 2
+    return out
+
+
+def test_calibrated_model_has_the_training_hit_fractions(tiny_wgan: Path, calibrated: Path) -> None:
+    ref = ShowerFile(training_file(tiny_wgan))
+    data, cond = ref.showers(), ref.conditions()
+    plain, _ = load_model(tiny_wgan)
+    model, ckpt = load_model(calibrated)
+    assert plain.calibration is None and model.calibration is not None
+    assert ckpt["calibration"]["showers"] == 256
+    assert ckpt["step"] == load_checkpoint(tiny_wgan)["step"]
+    before = generate(plain, cond, seed=3)
+    after = generate(model, cond, seed=3)
+    assert after.shape == data.shape and np.all(after >= 0)
+    hit_data = (data > 0).mean(0)
+    err_before = np.abs((before > 0).mean(0) - hit_data).mean()
+    err_after = np.abs((after > 0).mean(0) - hit_data).mean()
+    assert err_after < 0.05 and err_after < err_before
+    # the mean deposit of each voxel follows the data too
+    rel = lambda s: (s / cond.energy[:, None]).mean(0)  # noqa: E731
+    assert np.abs(rel(after) - rel(data)).sum() < np.abs(rel(before) - rel(data)).sum()
+
+
+def test_calibrated_model_exports_with_its_ranks(calibrated: Path, tmp_path: Path) -> None:
+    result = export(calibrated, tmp_path / "m.onnx", n_parity=64)
+    assert result.max_rel_diff < 1e-4  # float32 round-off only
+    model, _ = load_model(calibrated)
+    meta = OnnxGenerator(result.path, threads=1).metadata
+    assert model.noise_shape is not None
+    assert meta.noise_shape == (int(np.prod(model.noise_shape)) + model.n_voxels + 1,)
+
+
+def test_refusals(
+    tiny_wgan: Path,
+    calibrated: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = training_file(tiny_wgan)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        calibrate(tiny_wgan, data, calibrated)
+    with pytest.raises(ValueError, match="already calibrated"):
+        calibrate(calibrated, data, tmp_path / "twice.pt")
+    with pytest.raises(ValueError, match="name of its own"):
+        calibrate(tiny_wgan, data, tiny_wgan, overwrite=True)
+    with pytest.raises(ValueError, match="fewer than the 999"):
+        calibrate(tiny_wgan, data, tmp_path / "c.pt", n=999)
+    with pytest.raises(ValueError, match="energy bin"):
+        calibrate(tiny_wgan, data, tmp_path / "c.pt", bins=40)
+    assert not (tmp_path / "c.pt").exists()
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        "calibrate",
+        "--checkpoint",
+        str(tiny_wgan),
+        "--data",
+        str(tmp_path / "missing.h5"),
+        "-o",
+        str(tmp_path / "c.pt"),
+        "--quiet",
+    )
+    assert code == 2 and "missing.h5" in err and "Traceback" not in err
+    code, _, _ = cli(
+        capsys,
+        monkeypatch,
+        "calibrate",
+        "--checkpoint",
+        str(tiny_wgan),
+        "--data",
+        data,
+        "-o",
+        str(tmp_path / "c.pt"),
+        "--bins",
+        "2",
+        "--quiet",
+    )
+    assert code == 0 and (tmp_path / "c.pt").is_file()
