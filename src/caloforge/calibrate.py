@@ -45,6 +45,7 @@ def calibrate(
     n: int | None = None,
     bins: int = 8,
     levels: int = 257,
+    keep_layers: bool = False,
     seed: int = 0,
     batch_size: int = 10_000,
     device: str = "cpu",
@@ -60,6 +61,8 @@ def calibrate(
             ``overwrite``; it may not be ``checkpoint`` itself).
         n: showers used (the first ``n`` of ``data``; None: all).
         bins / levels: energy bins and quantile levels of the tables.
+        keep_layers: rescale each calibrated layer to the model's layer energy (for models
+            whose layer energies are already right, e.g. with a stage-1 flow).
         seed: seed of the model's showers. batch_size / device: generation settings.
         progress: called with (showers generated, showers in all).
 
@@ -78,7 +81,10 @@ def calibrate(
     if "calibration" in ckpt or any(k.startswith("calibration.") for k in ckpt["state"]):
         raise ValueError(f"{checkpoint}: is already calibrated; calibrate the uncalibrated one")
     model, _ = load_model(ckpt, resolve_device(device), use_ema=True)
-    calib = QuantileCalibration(model.n_voxels, bins, levels)  # checks bins / levels
+    layer_of_voxel = [i for i, n in enumerate(model.detector.layer_sizes) for _ in range(n)]
+    calib = QuantileCalibration(  # checks bins / levels
+        model.n_voxels, bins, levels, layer_of_voxel=layer_of_voxel, keep_layers=keep_layers
+    )
     ref = open_data(data, model.detector)
     check_detector(ckpt, ref.detector, checkpoint=str(checkpoint), data=str(data))
     count = len(ref) if n is None else n
@@ -97,6 +103,7 @@ def calibrate(
         "showers": count,
         "bins": bins,
         "levels": levels,
+        "keep_layers": keep_layers,
         "seed": seed,
         "source": str(checkpoint),
     }

@@ -107,3 +107,22 @@ def test_state_round_trip(fitted: QuantileCalibration) -> None:
     e = energies(100, rng)
     x = sample("model", e, rng)
     np.testing.assert_array_equal(apply(fitted, x, e, 8), apply(again, x, e, 8))
+
+
+def test_keep_layers_rescales_each_layer_to_the_model_energy() -> None:
+    rng = np.random.default_rng(9)
+    e = energies(20_000, rng)
+    calib = QuantileCalibration(3, n_bins=4, layer_of_voxel=[0, 0, 1], keep_layers=True)
+    calib.fit(sample("model", e, rng), e, sample("data", e, rng), e)
+    x = sample("model", e[:2000], rng)
+    out = apply(calib, x, e[:2000], seed=10)
+    for sl in (slice(0, 2), slice(2, 3)):
+        before, after = x[:, sl].sum(1), out[:, sl].sum(1)
+        both = (before > 0) & (after > 0)
+        assert both.mean() > 0.3
+        np.testing.assert_allclose(after[both], before[both], rtol=1e-5)
+    with pytest.raises(ValueError, match="keep_layers needs"):
+        QuantileCalibration(3, keep_layers=True)
+    state = {f"calibration.{k}": v for k, v in calib.state_dict().items()}
+    again = QuantileCalibration.from_state(state)
+    assert bool(again.keep_layers) and again.layer_map.shape == (3, 2)

@@ -214,6 +214,12 @@ def calibrate(
     n: int | None = typer.Option(None, "-n", help="Use the first N training showers."),
     bins: int = typer.Option(8, "--bins", help="Bins of log incident energy."),
     levels: int = typer.Option(257, "--levels", help="Quantile levels per table."),
+    keep_layers: bool = typer.Option(
+        False,
+        "--keep-layers",
+        help="Rescale each calibrated layer to the model's layer energy "
+        "(models with a stage-1 layer-energy flow).",
+    ),
     batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per forward pass."),
     seed: int = typer.Option(0, "--seed", help="Seed of the model's showers."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
@@ -248,6 +254,7 @@ def calibrate(
             n=n,
             bins=bins,
             levels=levels,
+            keep_layers=keep_layers,
             seed=seed,
             batch_size=batch_size,
             device=device,

@@ -26,6 +26,12 @@ Details:
   at random with weights linear in ``log E``: the calibrated marginals then change
   smoothly with energy (no jumps at bin edges) and no cell gets the average of an empty
   and a hit cell.
+* With ``keep_layers`` each readout layer of the calibrated shower is rescaled to the
+  energy the model gave it: the voxel distributions are then calibrated up to that
+  factor, and the layer energies, the total energy and its resolution stay the model's.
+  This is the mode for models whose layer energies are already right (a stage-1 flow:
+  ``flow``, ``diffusion``, ``layer_stage=true``); without it the calibration also moves
+  the mean layer energies onto the data's.
 * It stores ``2 n_bins x n_voxels x n_levels`` numbers, no showers: it cannot
   copy training showers. It does not fix correlations: what a classifier still sees after
   it is the model's.
@@ -38,6 +44,7 @@ fits it on a trained checkpoint.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -54,20 +61,41 @@ class QuantileCalibration(nn.Module):
         n_voxels: voxels per shower.
         n_bins: bins of log incident energy (equal width over the training range).
         n_levels: quantile levels of each table (including 0 and 1).
+        layer_of_voxel: (V,) readout layer of each voxel; needed by ``keep_layers``.
+        keep_layers: rescale each calibrated layer to the model's layer energy.
     """
 
+    layer_map: Tensor
+    keep_layers: Tensor
     log_energy_centres: Tensor
     model_quantiles: Tensor
     model_zero: Tensor
     data_quantiles: Tensor
     data_zero: Tensor
 
-    def __init__(self, n_voxels: int, n_bins: int = 8, n_levels: int = 257) -> None:
+    def __init__(
+        self,
+        n_voxels: int,
+        n_bins: int = 8,
+        n_levels: int = 257,
+        *,
+        layer_of_voxel: Sequence[int] | None = None,
+        keep_layers: bool = False,
+    ) -> None:
         super().__init__()
         if n_bins < 1 or n_levels < 2:
             raise ValueError(
                 f"calibration needs n_bins >= 1 and n_levels >= 2 (got {n_bins}, {n_levels})"
             )
+        if keep_layers and layer_of_voxel is None:
+            raise ValueError("keep_layers needs the readout layer of each voxel")
+        layers = torch.zeros(n_voxels, dtype=torch.long)
+        if layer_of_voxel is not None:
+            layers = torch.as_tensor(list(layer_of_voxel), dtype=torch.long)
+            if layers.shape != (n_voxels,):
+                raise ValueError(f"layer_of_voxel has {len(layers)} entries, not {n_voxels}")
+        self.register_buffer("layer_map", nn.functional.one_hot(layers).float())  # (V, L)
+        self.register_buffer("keep_layers", torch.tensor(keep_layers))
         self.register_buffer("log_energy_centres", torch.zeros(n_bins))
         self.register_buffer("model_quantiles", torch.zeros(n_bins, n_voxels, n_levels))
         self.register_buffer("model_zero", torch.zeros(n_bins, n_voxels))
@@ -80,7 +108,11 @@ class QuantileCalibration(nn.Module):
     ) -> QuantileCalibration:
         """An unfitted module shaped like the ``prefix*`` entries of a state dict."""
         n_bins, n_voxels, n_levels = state[prefix + "model_quantiles"].shape
-        return cls(int(n_voxels), int(n_bins), int(n_levels))
+        layers = state[prefix + "layer_map"].argmax(dim=1).tolist()
+        keep = bool(state[prefix + "keep_layers"])
+        return cls(
+            int(n_voxels), int(n_bins), int(n_levels), layer_of_voxel=layers, keep_layers=keep
+        )
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(
@@ -181,7 +213,13 @@ class QuantileCalibration(nn.Module):
         l0 = l0f.long()
         v = data_q[row + l0] * (1 - g) + data_q[row + l0 + 1] * g
         out = torch.where(u < data_zero[row // n_levels], torch.zeros_like(v), v)
-        return out * energy[:, None]
+        out = out * energy[:, None]
+        if bool(self.keep_layers):  # a constant of the module: traces as one branch
+            before = showers @ self.layer_map
+            after = out @ self.layer_map
+            factor = torch.where(after > 0, before / after.clamp(min=_TINY), after.new_ones(()))
+            out = out * (factor @ self.layer_map.T)
+        return out
 
 
 __all__ = ["QuantileCalibration"]
