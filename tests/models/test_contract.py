@@ -22,6 +22,7 @@ VARIANTS = {
     "wgan-gp+layer-stage": ("wgan-gp", ["layer_stage=true"]),
     "vae+layer-stage": ("vae", ["layer_stage=true"]),
     "bib-ae+layer-stage": ("bib-ae", ["layer_stage=true"]),
+    "layer-gan+layer-stage": ("layer-gan", ["layer_stage=true"]),
 }
 """Configurations that change a family's structure, run through the same contract."""
 

@@ -21,6 +21,12 @@ Training (WGAN-GP, arXiv:1704.00028), all generators together against
   cells only is nearly blind (a first run without them gave a resolution 4-12 times too
   wide).
 
+With ``layer_stage`` (as in ``wgan-gp``), a stage-1 spline flow
+(:class:`~caloforge.models.two_stage.LayerEnergyStage`, own optimiser ``layers``) learns the
+layer energies; every generator and critic is conditioned on them as well, and each
+generated layer is rescaled to its stage-1 energy, so that response, resolution and layer
+energies come from the flow and the GANs learn the shapes.
+
 The critics share one optimiser (``critic``), the generators another (``generator``);
 generator loss: ``-E[D(x_fake)] - layer_weight * sum_l E[D_l(x_l_fake, [c, x_<l])]``.
 The critic and gradient-penalty pieces are those of ``wgan-gp``
@@ -43,6 +49,7 @@ from torch import Tensor, nn
 from caloforge.data import Conditions
 from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
 from caloforge.models.blocks import ConditionalCritic, mlp, wgan_critic_loss
+from caloforge.models.two_stage import LayerEnergyStage
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,9 @@ class LayerGANConfig(ModelConfig):
         energy_features: give the whole-shower critic, beside the cells, the log energy
             fraction of each layer and of the shower (standardised on the training data),
             as CaloGAN's discriminator sees the total and per-layer energies.
+        layer_stage: learn the layer energies with a stage-1 spline flow, condition the
+            generators and critics on them and rescale each layer to them.
+        layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``).
     """
 
     latent_dim: int = 32
@@ -72,6 +82,8 @@ class LayerGANConfig(ModelConfig):
     gp_weight: float = 5.0
     layer_weight: float = 1.0
     energy_features: bool = True
+    layer_stage: bool = False
+    layer_lr: float = 5e-4
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -123,16 +135,17 @@ class LayerGAN(ShowerModel):
         sizes = list(self.detector.layer_sizes)
         starts = [s.start for s in self.detector.layer_slices]
         self.slices = list(self.detector.layer_slices)
+        self.stage1 = LayerEnergyStage(self.detector, self.n_cond) if c.layer_stage else None
+        n_ctx = self.n_cond + (self.stage1.n_features if self.stage1 is not None else 0)
         self.generators = nn.ModuleList(
-            _LayerGenerator(n, starts[i], self.n_cond, c) for i, n in enumerate(sizes)
+            _LayerGenerator(n, starts[i], n_ctx, c) for i, n in enumerate(sizes)
         )
         self.layer_critics = nn.ModuleList(
-            ConditionalCritic(n, self.n_cond + starts[i], c.critic_hidden)
-            for i, n in enumerate(sizes)
+            ConditionalCritic(n, n_ctx + starts[i], c.critic_hidden) for i, n in enumerate(sizes)
         )
         n_feat = len(sizes) + 1 if c.energy_features else 0
         self.shower_critic = ConditionalCritic(
-            self.n_voxels + n_feat, self.n_cond, c.shower_critic_hidden
+            self.n_voxels + n_feat, n_ctx, c.shower_critic_hidden
         )
         self.register_buffer("feature_mean", torch.zeros(n_feat))
         self.register_buffer("feature_std", torch.ones(n_feat))
@@ -144,6 +157,8 @@ class LayerGAN(ShowerModel):
 
     def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
         super().fit_preprocessing(showers, conditions)
+        if self.stage1 is not None:
+            self.stage1.fit(showers, conditions.energy)
         if self.config.energy_features:
             u = torch.as_tensor(showers / conditions.energy[:, None], dtype=torch.float32)
             f = self._energy_features(u)
@@ -161,13 +176,18 @@ class LayerGAN(ShowerModel):
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         critics = [*self.layer_critics.parameters(), *self.shower_critic.parameters()]
-        return {
+        specs = {
             "critic": OptimizerSpec(critics),
             "generator": OptimizerSpec(list(self.generators.parameters())),
         }
+        if self.stage1 is not None:
+            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=self.config.layer_lr)
+        return specs
 
     def ema_parameters(self) -> Any:
-        return self.generators.named_parameters(prefix="generators")
+        yield from self.generators.named_parameters(prefix="generators")
+        if self.stage1 is not None:
+            yield from self.stage1.named_parameters(prefix="stage1")
 
     def generate_layer(self, layer: int, z: Tensor, cond: Tensor, previous: Tensor) -> Tensor:
         """Cells (B, n_layer) of readout layer ``layer`` in network space.
@@ -175,7 +195,8 @@ class LayerGAN(ShowerModel):
         Arguments:
             layer: readout layer index.
             z: (B, latent_dim) noise.
-            cond: (B, F) standardised conditions.
+            cond: (B, F) standardised conditions (with ``layer_stage``: and the stage-1
+                features).
             previous: (B, n_before) the layers before ``layer`` in network space
                 (width 0 for the first layer).
         """
@@ -213,6 +234,13 @@ class LayerGAN(ShowerModel):
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         c = self.config
         real, cond = batch.x, batch.cond
+        logs: dict[str, float] = {}
+        if self.stage1 is not None:  # stage 1 learns the layer energies; the GANs see them
+            z1 = self.stage1.encode(self.transform.inverse(real, batch.energy), batch.energy)
+            nll = self.stage1.loss(z1, batch.cond)
+            ctx.optimize("layers", nll)
+            cond = torch.cat([batch.cond, z1.detach()], dim=1)
+            logs["layer_nll"] = float(nll.detach())
         for _ in range(c.n_critic):
             with torch.no_grad():
                 free = self._free_running(cond, ctx.generator)
@@ -247,7 +275,7 @@ class LayerGAN(ShowerModel):
             for layer, s in enumerate(self.slices)
         )
         ctx.optimize("generator", adv_shower + c.layer_weight * adv_layers)
-        return {
+        return logs | {
             "wasserstein_shower": float(w_shower.detach()),
             "wasserstein_layers": sum(w_layers),
             "gp_shower": float(gp.detach()),
@@ -256,16 +284,25 @@ class LayerGAN(ShowerModel):
         }
 
     def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
-        return self.transform.inverse(self._free_running(cond, generator), energy)
+        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
+        return self.generate_from_noise(cond, energy, noise)
 
     @property
     def noise_shape(self) -> tuple[int, ...]:
-        """One latent vector per readout layer."""
-        return (len(self.generators), self.config.latent_dim)
+        """One latent vector per readout layer (with ``layer_stage``: one more number each,
+        the stage-1 flow's noise for that layer's energy)."""
+        extra = 1 if self.stage1 is not None else 0
+        return (len(self.generators), self.config.latent_dim + extra)
 
     def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """The layer generators in sequence on given noise (B, L, latent_dim) (export path)."""
-        return self.transform.inverse(self._from_noise(cond, noise.transpose(0, 1)), energy)
+        """The layer generators in sequence on given noise (B, L, noise_shape[1]) (export
+        path)."""
+        z = noise[:, :, : self.config.latent_dim].transpose(0, 1)
+        if self.stage1 is None:
+            return self.transform.inverse(self._from_noise(cond, z), energy)
+        z1 = self.stage1.sample(cond, noise[:, :, self.config.latent_dim])
+        x = self._from_noise(torch.cat([cond, z1], dim=1), z)
+        return self.stage1.rescale(self.transform.inverse(x, energy), z1, energy)
 
 
 __all__ = ["LayerGAN", "LayerGANConfig"]
