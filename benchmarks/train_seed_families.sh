@@ -8,6 +8,11 @@
 #   bash benchmarks/train_seed_families.sh                 # all three
 #   FAMILIES="layer-gan" TRAIN_MIN=20 bash benchmarks/train_seed_families.sh
 #   FAMILIES=gan3d bash benchmarks/train_seed_families.sh   # 2 x 10k lcd-cube showers
+# Session 3 (README numbers): OUT=artifacts/seed_v3 TRAIN_MIN=25 LAYER_STAGE=true
+#   FAMILIES="bib-ae layer-gan": the atlas families with the stage-1 layer-energy flow; every
+#   family is then also calibrated (`caloforge calibrate`, --keep-layers with the layer
+#   stage) and both versions are generated and evaluated. SKIP_TRAIN=1: keep a trained
+#   checkpoint, only calibrate, generate and evaluate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${CALOFORGE_DATA:-../shared/data}
@@ -17,6 +22,8 @@ OUT=${OUT:-artifacts/seed_families}
 FAMILIES=${FAMILIES:-"layer-gan bib-ae gan3d"}
 TRAIN_MIN=${TRAIN_MIN:-20}   # wall-clock training budget per atlas family, minutes
 GAN3D_MIN=${GAN3D_MIN:-40}
+LAYER_STAGE=${LAYER_STAGE:-false}   # atlas families: stage-1 layer-energy flow
+CALIBRATE=${CALIBRATE:-1}           # also fit and evaluate the quantile calibration
 LCD_N=${LCD_N:-10000}        # lcd-cube showers per particle (issue 6 asks >= 20k in all)
 LCD_VAL=${LCD_VAL:-1000}     # of which the last LCD_VAL of each particle are held out
 export OMP_NUM_THREADS=1
@@ -34,10 +41,11 @@ simulate_lcd() {  # particle seed n -> $OUT/lcd-cube_<particle>.h5 (resumes if i
 for fam in $FAMILIES; do
   train=$TRAIN; val=$VAL; data=(--data "$TRAIN")
   case $fam in
-    layer-gan) args=(n_critic=3 train.lr=2e-4 train.steps=100000 train.max_time_min="$TRAIN_MIN"
-                     train.ema_decay=0.999 train.val_every=500 train.checkpoint_every=500) ;;
-    bib-ae)    args=(train.steps=100000 train.max_time_min="$TRAIN_MIN" train.val_every=1000
-                     train.checkpoint_every=1000) ;;
+    layer-gan) args=(layer_stage="$LAYER_STAGE" n_critic=3 train.lr=2e-4 train.steps=100000
+                     train.max_time_min="$TRAIN_MIN" train.ema_decay=0.999 train.val_every=500
+                     train.checkpoint_every=500) ;;
+    bib-ae)    args=(layer_stage="$LAYER_STAGE" train.steps=100000 train.max_time_min="$TRAIN_MIN"
+                     train.val_every=1000 train.checkpoint_every=1000) ;;
     gan3d)
       simulate_lcd e- 21 "$LCD_N"
       simulate_lcd gamma 21 "$LCD_N"
@@ -68,18 +76,32 @@ EOF
             train.val_every=200 train.val_showers=500 train.checkpoint_every=200) ;;
     *) args=() ;;
   esac
-  echo "== train $fam ($(date))"
-  "${CF[@]}" train --model "$fam" "${data[@]}" --val "$val" --out "$OUT/$fam" \
-      --threads 1 --seed 1 --overwrite --quiet "${args[@]}"
+  if [[ -z ${SKIP_TRAIN:-} || ! -f $OUT/$fam/checkpoint.pt ]]; then
+    echo "== train $fam ($(date))"
+    "${CF[@]}" train --model "$fam" "${data[@]}" --val "$val" --out "$OUT/$fam" \
+        --threads 1 --seed 1 --overwrite --quiet "${args[@]}"
+  fi
+  ckpt=$OUT/$fam/$( [[ -f $OUT/$fam/best.pt ]] && echo best || echo checkpoint).pt
+  gens=("$OUT/$fam/gen_val.h5")
   echo "== generate $fam ($(date))"
   /usr/bin/time -f "generate $fam: %e s wall, %M kB max RSS" \
-    "${CF[@]}" generate --checkpoint "$OUT/$fam/$( [[ -f $OUT/$fam/best.pt ]] && echo best || echo checkpoint).pt" \
-      --conditions-from "$val" -o "$OUT/$fam/gen_val.h5" --seed 1 --overwrite -q
+    "${CF[@]}" generate --checkpoint "$ckpt" --conditions-from "$val" -o "$OUT/$fam/gen_val.h5" \
+      --seed 1 --overwrite -q --batch-size 1000
+  if [[ $CALIBRATE == 1 ]]; then
+    echo "== calibrate $fam ($(date))"
+    keep=(); [[ $LAYER_STAGE == true && $fam != gan3d ]] && keep=(--keep-layers)
+    levels=(); [[ $fam == gan3d ]] && levels=(--levels 65)
+    "${CF[@]}" calibrate --checkpoint "$ckpt" --data "$train" -o "$OUT/$fam/calibrated.pt" \
+        "${keep[@]}" "${levels[@]}" --batch-size 1000 --overwrite -q
+    "${CF[@]}" generate --checkpoint "$OUT/$fam/calibrated.pt" --conditions-from "$val" \
+        -o "$OUT/$fam/gen_val_calibrated.h5" --seed 1 --overwrite -q --batch-size 1000
+    gens+=("$OUT/$fam/gen_val_calibrated.h5")
+  fi
   echo "== quick metrics $fam ($(date))"
-  "${PY[@]}" benchmarks/train_quick_metrics.py "$val" "$OUT/$fam/gen_val.h5" \
+  "${PY[@]}" benchmarks/train_quick_metrics.py "$val" "${gens[@]}" \
     | tee "$OUT/$fam/quick_metrics.txt"
   echo "== evaluate $fam ($(date))"
-  "${CF[@]}" evaluate "$val" "$OUT/$fam/gen_val.h5" --out "$OUT/$fam/report" --overwrite \
+  "${CF[@]}" evaluate "$val" "${gens[@]}" --out "$OUT/$fam/report" --overwrite \
       --training-log "$OUT/$fam/metrics.jsonl" \
     || echo "caloforge evaluate failed for $fam"
 done

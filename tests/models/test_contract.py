@@ -23,6 +23,7 @@ VARIANTS = {
     "vae+layer-stage": ("vae", ["layer_stage=true"]),
     "bib-ae+layer-stage": ("bib-ae", ["layer_stage=true"]),
     "layer-gan+layer-stage": ("layer-gan", ["layer_stage=true"]),
+    "gan3d+layer-stage": ("gan3d", ["layer_stage=true"]),
 }
 """Configurations that change a family's structure, run through the same contract."""
 

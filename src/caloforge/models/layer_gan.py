@@ -236,11 +236,8 @@ class LayerGAN(ShowerModel):
         real, cond = batch.x, batch.cond
         logs: dict[str, float] = {}
         if self.stage1 is not None:  # stage 1 learns the layer energies; the GANs see them
-            z1 = self.stage1.encode(self.transform.inverse(real, batch.energy), batch.energy)
-            nll = self.stage1.loss(z1, batch.cond)
-            ctx.optimize("layers", nll)
-            cond = torch.cat([batch.cond, z1.detach()], dim=1)
-            logs["layer_nll"] = float(nll.detach())
+            showers = self.transform.inverse(real, batch.energy)
+            cond, logs = self.stage1.context(showers, batch.energy, batch.cond, ctx)
         for _ in range(c.n_critic):
             with torch.no_grad():
                 free = self._free_running(cond, ctx.generator)

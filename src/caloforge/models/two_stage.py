@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from caloforge._optional import require
 from caloforge.geometry import Detector
+from caloforge.models.base import StepContext
 
 LAYER_EPS = 1e-6
 """Regularisation of the stage-1 logs and logits."""
@@ -364,6 +365,20 @@ class LayerEnergyStage(nn.Module):
     def sample(self, cond: Tensor, noise: Tensor) -> Tensor:
         """Stage-1 features (B, L) from standard normal noise (B, L)."""
         return self.flow.sample_from_noise(cond, noise)
+
+    def context(
+        self, showers: Tensor, energy: Tensor, cond: Tensor, ctx: StepContext | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
+        """What the family's networks are conditioned on for real showers (B, V) in MeV:
+        ``[cond, stage-1 features]``; with ``ctx``, also one training step of the flow
+        (optimiser ``layers``), whose loss is returned as ``layer_nll``."""
+        z1 = self.encode(showers, energy)
+        logs: dict[str, float] = {}
+        if ctx is not None:
+            nll = self.loss(z1, cond)
+            ctx.optimize("layers", nll)
+            logs["layer_nll"] = float(nll.detach())
+        return torch.cat([cond, z1], dim=1), logs
 
     def rescale(self, showers: Tensor, z1: Tensor, energy: Tensor) -> Tensor:
         """Rescale each layer of generated showers (MeV) to the stage-1 energies."""

@@ -120,13 +120,8 @@ class VAE(ShowerModel):
         the real showers' stage-1 layer energies; with ``ctx``, one stage-1 training step)."""
         if self.stage1 is None:
             return batch.cond, {}
-        z1 = self.stage1.encode(self.transform.inverse(batch.x, batch.energy), batch.energy)
-        logs: dict[str, float] = {}
-        if ctx is not None:
-            nll = self.stage1.loss(z1, batch.cond)
-            ctx.optimize("layers", nll)
-            logs["layer_nll"] = float(nll.detach())
-        return torch.cat([batch.cond, z1], dim=1), logs
+        showers = self.transform.inverse(batch.x, batch.energy)
+        return self.stage1.context(showers, batch.energy, batch.cond, ctx)
 
     def encode(self, x: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         mu, logvar = self.encoder(torch.cat([x, cond], dim=1)).chunk(2, dim=1)

@@ -134,11 +134,8 @@ class WGANGP(ShowerModel):
         real, cond = batch.x, batch.cond
         logs: dict[str, float] = {}
         if self.stage1 is not None:  # stage 1 learns the layer energies; the GAN sees them
-            z1 = self.stage1.encode(self.transform.inverse(real, batch.energy), batch.energy)
-            nll = self.stage1.loss(z1, batch.cond)
-            ctx.optimize("layers", nll)
-            cond = torch.cat([batch.cond, z1], dim=1)
-            logs["layer_nll"] = float(nll.detach())
+            showers = self.transform.inverse(real, batch.energy)
+            cond, logs = self.stage1.context(showers, batch.energy, batch.cond, ctx)
         for _ in range(c.n_critic):
             with torch.no_grad():
                 fake = self._fake(cond, ctx.generator)
