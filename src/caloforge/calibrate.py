@@ -45,6 +45,7 @@ def calibrate(
     n: int | None = None,
     bins: int = 8,
     levels: int = 257,
+    grid: int = 1024,
     keep_layers: bool = False,
     seed: int = 0,
     batch_size: int = 10_000,
@@ -60,7 +61,8 @@ def calibrate(
         out: the calibrated checkpoint (atomic write; an existing file is kept unless
             ``overwrite``; it may not be ``checkpoint`` itself).
         n: showers used (the first ``n`` of ``data``; None: all).
-        bins / levels: energy bins and quantile levels of the tables.
+        bins / levels / grid: energy bins, quantile levels of the data's table and points
+            of the model's CDF table.
         keep_layers: rescale each calibrated layer to the model's layer energy (for models
             whose layer energies are already right, e.g. with a stage-1 flow).
         seed: seed of the model's showers. batch_size / device: generation settings.
@@ -83,7 +85,12 @@ def calibrate(
     model, _ = load_model(ckpt, resolve_device(device), use_ema=True)
     layer_of_voxel = [i for i, n in enumerate(model.detector.layer_sizes) for _ in range(n)]
     calib = QuantileCalibration(  # checks bins / levels
-        model.n_voxels, bins, levels, layer_of_voxel=layer_of_voxel, keep_layers=keep_layers
+        model.n_voxels,
+        bins,
+        levels,
+        grid,
+        layer_of_voxel=layer_of_voxel,
+        keep_layers=keep_layers,
     )
     ref = open_data(data, model.detector)
     check_detector(ckpt, ref.detector, checkpoint=str(checkpoint), data=str(data))
@@ -103,6 +110,7 @@ def calibrate(
         "showers": count,
         "bins": bins,
         "levels": levels,
+        "grid": grid,
         "keep_layers": keep_layers,
         "seed": seed,
         "source": str(checkpoint),

@@ -69,7 +69,7 @@ def test_map_is_monotone_and_keeps_ranks(fitted: QuantileCalibration) -> None:
     x = np.sort(np.exp(np.random.default_rng(3).normal(-5, 1.5, (2000, 3))), axis=0) * 2e4
     u = torch.full((2000, 4), 0.5)
     out = fitted(torch.from_numpy(x).float(), torch.from_numpy(e).float(), u).numpy()
-    assert np.all(np.diff(out, axis=0) >= -1e-6 * out.max())
+    assert np.all(np.diff(out, axis=0) >= -1e-5 * out[1:])  # float32 round-off only
     assert np.all(out >= 0)
 
 

@@ -213,7 +213,8 @@ def calibrate(
     output: Path = typer.Option(..., "--output", "-o", help="The calibrated checkpoint."),
     n: int | None = typer.Option(None, "-n", help="Use the first N training showers."),
     bins: int = typer.Option(8, "--bins", help="Bins of log incident energy."),
-    levels: int = typer.Option(257, "--levels", help="Quantile levels per table."),
+    levels: int = typer.Option(257, "--levels", help="Quantile levels of the data's tables."),
+    grid: int = typer.Option(1024, "--grid", help="Points of the model's CDF tables."),
     keep_layers: bool = typer.Option(
         False,
         "--keep-layers",
@@ -254,6 +255,7 @@ def calibrate(
             n=n,
             bins=bins,
             levels=levels,
+            grid=grid,
             keep_layers=keep_layers,
             seed=seed,
             batch_size=batch_size,

@@ -18,10 +18,12 @@ Details:
   model's zero fraction (the randomised probability integral transform, one uniform number
   per voxel), and a rank below the data's zero fraction gives an empty cell. The hit
   fraction of every cell thus becomes the data's.
-* Both distributions are tabulated as quantiles at ``n_levels`` equally spaced levels.
-  ``Q_data(u)`` is an arithmetic index and a gather; ``F_model(x)`` is a binary search in
-  the model's table (a fixed number of gather-and-compare steps). No data-dependent
-  control flow: it runs batched and exports to ONNX.
+* ``Q_data`` is tabulated at ``n_levels`` equally spaced levels and ``F_model`` on
+  ``n_grid`` points equally spaced in ``log10(E_voxel / E_inc)`` between the smallest and
+  the largest deposit the model put in that voxel and bin (a narrow core cell gets a fine
+  grid, a cell of the tail a wide one). Both look-ups are then an arithmetic index, a
+  gather and a linear interpolation: no search, no data-dependent control flow; it runs
+  batched and exports to ONNX.
 * Between the centres of neighbouring energy bins a shower takes the map of one of the two,
   at random with weights linear in ``log E``: the calibrated marginals then change
   smoothly with energy (no jumps at bin edges) and no cell gets the average of an empty
@@ -32,7 +34,7 @@ Details:
   This is the mode for models whose layer energies are already right (a stage-1 flow:
   ``flow``, ``diffusion``, ``layer_stage=true``); without it the calibration also moves
   the mean layer energies onto the data's.
-* It stores ``2 n_bins x n_voxels x n_levels`` numbers, no showers: it cannot
+* It stores ``n_bins x n_voxels x (n_grid + n_levels)`` numbers, no showers: it cannot
   copy training showers. It does not fix correlations: what a classifier still sees after
   it is the model's.
 
@@ -43,7 +45,6 @@ fits it on a trained checkpoint.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,7 +61,8 @@ class QuantileCalibration(nn.Module):
     Arguments:
         n_voxels: voxels per shower.
         n_bins: bins of log incident energy (equal width over the training range).
-        n_levels: quantile levels of each table (including 0 and 1).
+        n_levels: quantile levels of the data's table (including 0 and 1).
+        n_grid: points of the model's CDF table.
         layer_of_voxel: (V,) readout layer of each voxel; needed by ``keep_layers``.
         keep_layers: rescale each calibrated layer to the model's layer energy.
     """
@@ -68,24 +70,25 @@ class QuantileCalibration(nn.Module):
     layer_map: Tensor
     keep_layers: Tensor
     log_energy_centres: Tensor
-    model_quantiles: Tensor
-    model_zero: Tensor
+    model_cdf: Tensor
+    voxel_params: Tensor
     data_quantiles: Tensor
-    data_zero: Tensor
 
     def __init__(
         self,
         n_voxels: int,
         n_bins: int = 8,
         n_levels: int = 257,
+        n_grid: int = 1024,
         *,
         layer_of_voxel: Sequence[int] | None = None,
         keep_layers: bool = False,
     ) -> None:
         super().__init__()
-        if n_bins < 1 or n_levels < 2:
+        if n_bins < 1 or n_levels < 2 or n_grid < 2:
             raise ValueError(
-                f"calibration needs n_bins >= 1 and n_levels >= 2 (got {n_bins}, {n_levels})"
+                "calibration needs n_bins >= 1, n_levels >= 2 and n_grid >= 2 "
+                f"(got {n_bins}, {n_levels}, {n_grid})"
             )
         if keep_layers and layer_of_voxel is None:
             raise ValueError("keep_layers needs the readout layer of each voxel")
@@ -97,21 +100,28 @@ class QuantileCalibration(nn.Module):
         self.register_buffer("layer_map", nn.functional.one_hot(layers).float())  # (V, L)
         self.register_buffer("keep_layers", torch.tensor(keep_layers))
         self.register_buffer("log_energy_centres", torch.zeros(n_bins))
-        self.register_buffer("model_quantiles", torch.zeros(n_bins, n_voxels, n_levels))
-        self.register_buffer("model_zero", torch.zeros(n_bins, n_voxels))
+        self.register_buffer("model_cdf", torch.zeros(n_bins, n_voxels, n_grid))
+        # per (bin, voxel): lowest log10 x of the CDF grid, grid points per decade, the
+        # model's and the data's fractions of empty cells
+        self.register_buffer("voxel_params", torch.zeros(n_bins, n_voxels, 4))
         self.register_buffer("data_quantiles", torch.zeros(n_bins, n_voxels, n_levels))
-        self.register_buffer("data_zero", torch.zeros(n_bins, n_voxels))
 
     @classmethod
     def from_state(
         cls, state: dict[str, Tensor], prefix: str = "calibration."
     ) -> QuantileCalibration:
         """An unfitted module shaped like the ``prefix*`` entries of a state dict."""
-        n_bins, n_voxels, n_levels = state[prefix + "model_quantiles"].shape
+        n_bins, n_voxels, n_grid = state[prefix + "model_cdf"].shape
+        n_levels = state[prefix + "data_quantiles"].shape[2]
         layers = state[prefix + "layer_map"].argmax(dim=1).tolist()
         keep = bool(state[prefix + "keep_layers"])
         return cls(
-            int(n_voxels), int(n_bins), int(n_levels), layer_of_voxel=layers, keep_layers=keep
+            int(n_voxels),
+            int(n_bins),
+            int(n_levels),
+            int(n_grid),
+            layer_of_voxel=layers,
+            keep_layers=keep,
         )
 
     # ---- fitting -------------------------------------------------------------------------
@@ -130,7 +140,8 @@ class QuantileCalibration(nn.Module):
             ValueError: shapes disagree, or an energy bin holds fewer than ``min_per_bin``
                 showers of either sample.
         """
-        n_bins, n_voxels, n_levels = self.model_quantiles.shape
+        n_bins, n_voxels, n_grid = self.model_cdf.shape
+        n_levels = self.data_quantiles.shape[2]
         samples = {"model": (model_showers, model_energy), "data": (data_showers, data_energy)}
         for what, (s, e) in samples.items():
             if s.ndim != 2 or s.shape[1] != n_voxels or len(e) != len(s):
@@ -141,9 +152,13 @@ class QuantileCalibration(nn.Module):
         log_e = np.log(data_energy)
         edges = np.linspace(log_e.min(), log_e.max(), n_bins + 1)
         levels = np.linspace(0.0, 1.0, n_levels)
-        tables = {w: np.zeros((n_bins, n_voxels, n_levels)) for w in samples}
+        span = np.linspace(0.0, 1.0, n_grid)
+        cdf = np.zeros((n_bins, n_voxels, n_grid))
+        log_range = np.zeros((n_bins, n_voxels, 2))
+        quantiles = np.zeros((n_bins, n_voxels, n_levels))
         zeros = {w: np.zeros((n_bins, n_voxels)) for w in samples}
         for k in range(n_bins):
+            rel = {}
             for what, (s, e) in samples.items():
                 b = np.clip(np.searchsorted(edges, np.log(e), side="right") - 1, 0, n_bins - 1)
                 sel = b == k
@@ -153,15 +168,32 @@ class QuantileCalibration(nn.Module):
                         f"{np.exp(edges[k + 1]):.4g} MeV) holds {int(sel.sum())} {what} "
                         f"showers, fewer than {min_per_bin}; use fewer bins or more showers"
                     )
-                rel = np.asarray(s[sel], dtype=np.float64) / np.asarray(e[sel])[:, None]
-                tables[what][k] = np.quantile(rel, levels, axis=0).T
-                zeros[what][k] = (rel <= 0).mean(0)
+                rel[what] = np.asarray(s[sel], dtype=np.float64) / np.asarray(e[sel])[:, None]
+                zeros[what][k] = (rel[what] <= 0).mean(0)
+            quantiles[k] = np.quantile(rel["data"], levels, axis=0).T
+            xm = np.sort(rel["model"], axis=0)
+            smallest = np.where(xm > 0, xm, np.inf).min(axis=0)
+            lo = np.log10(np.where(np.isfinite(smallest), smallest, _TINY))
+            hi = np.maximum(np.log10(np.maximum(xm[-1], _TINY)), lo + 1e-6)
+            log_range[k] = np.stack([lo, hi], axis=1)
+            for i in range(n_voxels):
+                grid = 10.0 ** (lo[i] + (hi[i] - lo[i]) * span)
+                cdf[k, i] = np.searchsorted(xm[:, i], grid, side="right") / len(xm)
+
+        params = np.stack(
+            [
+                log_range[..., 0],
+                (n_grid - 1) / (log_range[..., 1] - log_range[..., 0]),
+                zeros["model"],
+                zeros["data"],
+            ],
+            axis=-1,
+        )
         with torch.no_grad():
             self.log_energy_centres.copy_(torch.as_tensor(0.5 * (edges[:-1] + edges[1:])))
-            self.model_quantiles.copy_(torch.as_tensor(tables["model"]))
-            self.model_zero.copy_(torch.as_tensor(zeros["model"]))
-            self.data_quantiles.copy_(torch.as_tensor(tables["data"]))
-            self.data_zero.copy_(torch.as_tensor(zeros["data"]))
+            self.model_cdf.copy_(torch.as_tensor(cdf))
+            self.voxel_params.copy_(torch.as_tensor(params))
+            self.data_quantiles.copy_(torch.as_tensor(quantiles))
 
     # ---- applying ------------------------------------------------------------------------
     def forward(self, showers: Tensor, energy: Tensor, uniform: Tensor) -> Tensor:
@@ -173,7 +205,8 @@ class QuantileCalibration(nn.Module):
             uniform: (B, V + 1) uniform numbers in [0, 1): ranks inside the zero atom of
                 each voxel, and (last column) the choice between neighbouring energy bins.
         """
-        n_bins, n_voxels, n_levels = self.model_quantiles.shape
+        n_bins, n_voxels, n_grid = self.model_cdf.shape
+        n_levels = self.data_quantiles.shape[2]
         centres = self.log_energy_centres
         if n_bins > 1:
             span = centres[-1] - centres[0]
@@ -183,36 +216,28 @@ class QuantileCalibration(nn.Module):
         else:
             k = torch.zeros_like(energy, dtype=torch.long)
         uniform = uniform[:, :-1]
+        # (1-D index_select is the fast gather on CPU, in PyTorch and ONNX Runtime alike)
+        params = torch.index_select(self.voxel_params, 0, k)  # (B, V, 4): whole rows
+        log_lo, per_step, p0_model, p0_data = params.unbind(-1)
         voxel = torch.arange(n_voxels, device=showers.device)[None, :]
-        x = showers / energy[:, None]
-        model_q = self.model_quantiles.reshape(-1)
-        data_q = self.data_quantiles.reshape(-1)
-        model_zero = self.model_zero.reshape(-1)
-        data_zero = self.data_zero.reshape(-1)
-        steps = max(1, math.ceil(math.log2(n_levels - 1)))
+        row = k[:, None] * n_voxels + voxel  # (B, V) rows of the (bins x voxels) tables
 
-        row = (k[:, None] * n_voxels + voxel) * n_levels  # (B, V) offsets of the tables
-        # F_model(x): the last level whose quantile is <= x (binary search), interpolated
-        lo = torch.zeros_like(x, dtype=torch.long)
-        hi = torch.full_like(lo, n_levels - 1)
-        for _ in range(steps):
-            mid = (lo + hi + 1) // 2
-            go_up = model_q[row + mid] <= x
-            lo = torch.where(go_up, mid, lo)
-            hi = torch.where(go_up, hi, mid - 1)
-        lo = lo.clamp(max=n_levels - 2)
-        q0, q1 = model_q[row + lo], model_q[row + lo + 1]
-        frac = ((x - q0) / (q1 - q0).clamp(min=_TINY)).clamp(0, 1)
-        u = (lo.to(x.dtype) + frac) / (n_levels - 1)
-        p0 = model_zero[row // n_levels]
-        u = torch.where(x <= 0, uniform * p0, torch.maximum(u, p0))
+        def lookup(table: Tensor, size: int, position: Tensor) -> Tensor:
+            """Linear interpolation in each cell's row of ``table`` at ``position``."""
+            i = torch.floor(position).clamp(max=size - 2)
+            flat = (row * size + i.long()).reshape(-1)
+            a = torch.index_select(table.reshape(-1), 0, flat).view_as(position)
+            b = torch.index_select(table.reshape(-1), 0, flat + 1).view_as(position)
+            return a + (b - a) * (position - i)
+
+        # u = F_model(x): position on the cell's log grid
+        x = showers / energy[:, None]
+        t = ((torch.log10(x.clamp(min=_TINY)) - log_lo) * per_step).clamp(0, n_grid - 1)
+        u = lookup(self.model_cdf, n_grid, t)
+        u = torch.where(x <= 0, uniform * p0_model, torch.maximum(u, p0_model))
         # Q_data(u), an empty cell below the data's zero fraction
-        s = u * (n_levels - 1)
-        l0f = torch.floor(s).clamp(max=n_levels - 2)
-        g = s - l0f
-        l0 = l0f.long()
-        v = data_q[row + l0] * (1 - g) + data_q[row + l0 + 1] * g
-        out = torch.where(u < data_zero[row // n_levels], torch.zeros_like(v), v)
+        v = lookup(self.data_quantiles, n_levels, u * (n_levels - 1))
+        out = torch.where(u < p0_data, torch.zeros_like(v), v)
         out = out * energy[:, None]
         if bool(self.keep_layers):  # a constant of the module: traces as one branch
             before = showers @ self.layer_map
