@@ -9,7 +9,8 @@
 #   FAMILIES="layer-gan" TRAIN_MIN=20 bash benchmarks/train_seed_families.sh
 #   FAMILIES=gan3d bash benchmarks/train_seed_families.sh   # 2 x 10k lcd-cube showers
 # Session 3 (README numbers): OUT=artifacts/seed_v3 TRAIN_MIN=25 LAYER_STAGE=true
-#   FAMILIES="bib-ae layer-gan": the atlas families with the stage-1 layer-energy flow; every
+#   GAN3D_MIN=30 (lcd-cube files linked from artifacts/seed_families_v2):
+#   the families with the stage-1 layer-energy flow; every
 #   family is then also calibrated (`caloforge calibrate`, --keep-layers with the layer
 #   stage) and both versions are generated and evaluated. SKIP_TRAIN=1: keep a trained
 #   checkpoint, only calibrate, generate and evaluate.
@@ -71,7 +72,7 @@ if not (out / "lcd-cube_train.h5").exists():
 EOF
       train=$OUT/lcd-cube_train.h5; val=$OUT/lcd-cube_val.h5; data=(--data "$train")
       # small networks: one CPU core gets a few hundred steps in GAN3D_MIN minutes
-      args=(channels=4 critic_channels=4 train.batch_size=16 train.lr=1e-4
+      args=(layer_stage="$LAYER_STAGE" channels=4 critic_channels=4 train.batch_size=16 train.lr=1e-4
             train.ema_decay=0.999 train.steps=100000 train.max_time_min="$GAN3D_MIN"
             train.val_every=200 train.val_showers=500 train.checkpoint_every=200) ;;
     *) args=() ;;
@@ -89,8 +90,8 @@ EOF
       --seed 1 --overwrite -q --batch-size 1000
   if [[ $CALIBRATE == 1 ]]; then
     echo "== calibrate $fam ($(date))"
-    keep=(); [[ $LAYER_STAGE == true && $fam != gan3d ]] && keep=(--keep-layers)
-    levels=(); [[ $fam == gan3d ]] && levels=(--levels 65)
+    keep=(); [[ $LAYER_STAGE == true ]] && keep=(--keep-layers)
+    levels=(); [[ $fam == gan3d ]] && levels=(--levels 65 --grid 256)
     "${CF[@]}" calibrate --checkpoint "$ckpt" --data "$train" -o "$OUT/$fam/calibrated.pt" \
         "${keep[@]}" "${levels[@]}" --batch-size 1000 --overwrite -q
     "${CF[@]}" generate --checkpoint "$OUT/$fam/calibrated.pt" --conditions-from "$val" \
