@@ -2,21 +2,23 @@
 # Generation speed vs Geant4 (issue 8): one command; run it on an idle machine.
 #   benchmarks/bench_speed.sh [CHECKPOINT_DIR]   (default: artifacts/runs)
 #   FAMILIES="wgan-gp vae" EXTRA="artifacts/runs/sota2/diffusion/best.pt" benchmarks/bench_speed.sh
+#   FAMILIES="" ILD=0 EXTRA="a.pt b.pt" benchmarks/bench_speed.sh   # given checkpoints only
 # Writes artifacts/bench/speed_{atlas,ild}.{json,md} and prints the tables. Every row
 # records the load average at the time it was measured (os.getloadavg()).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-artifacts/runs}
-OUT=artifacts/bench
+OUT=${OUT:-artifacts/bench}
 PY=${PYTHON:-.venv/bin/python}
 mkdir -p "$OUT"
 uptime | tee "$OUT/uptime_start.txt"
-FAMILIES=${FAMILIES:-"wgan-gp vae"}   # families under CHECKPOINT_DIR (their best.pt)
+FAMILIES=${FAMILIES-"wgan-gp vae"}   # families under CHECKPOINT_DIR (their best.pt)
 EXTRA=${EXTRA:-}                      # further checkpoints (e.g. a diffusion run)
 CKPTS=()
 for ckpt in $(for fam in $FAMILIES; do echo "$RUNS/$fam/best.pt"; done) $EXTRA; do
   [ -f "$ckpt" ] || { echo "skip: no $ckpt"; continue; }
-  name=$(basename "$(dirname "$ckpt")")
+  name=$(basename "$ckpt" .pt)   # best / checkpoint: the run folder's name instead
+  [[ $name == best || $name == checkpoint ]] && name=$(basename "$(dirname "$ckpt")")
   $PY -m caloforge export --checkpoint "$ckpt" -o "$OUT/$name.onnx" --overwrite
   CKPTS+=(--checkpoint "$ckpt" --checkpoint "$OUT/$name.onnx")
 done
@@ -26,7 +28,7 @@ for t in 1 2; do
     --geant4-showers 30 --json "$OUT/speed_atlas_t$t.json" --markdown "$OUT/speed_atlas_t$t.md"
 done
 # voxel-count scaling: an UNTRAINED model of the same family on ild-wsi (27000 voxels)
-$PY -m caloforge bench --checkpoint "$RUNS/wgan-gp/best.pt" --untrained-detector ild-wsi \
+[[ ${ILD:-1} == 1 ]] && $PY -m caloforge bench --checkpoint "$RUNS/wgan-gp/best.pt" --untrained-detector ild-wsi \
   --batch 1,10,128,1024 --threads 2 --repeats 3 --geant4-showers 10 \
   --json "$OUT/speed_ild_t2.json" --markdown "$OUT/speed_ild_t2.md"
 uptime | tee "$OUT/uptime_end.txt"

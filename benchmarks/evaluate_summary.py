@@ -2,6 +2,8 @@
 
 Usage: python benchmarks/evaluate_summary.py NAME=REPORT_DIR [NAME=REPORT_DIR ...]
 
+A report with several candidates gives one row each, named ``NAME: candidate``.
+
 Columns: classifier AUC on voxels and on high-level observables (headline classifier,
 error from the seeds), FPD, the largest |relative error| of the mean E_vis/E_inc over the
 report's incident-energy bins, the range over the bins of the ratio of the relative
@@ -18,9 +20,13 @@ from pathlib import Path
 import numpy as np
 
 
-def row(name: str, folder: Path) -> str:
+def rows(name: str, folder: Path) -> list[str]:
     m = json.loads((folder / "metrics.json").read_text())
-    (cand,) = [k for k in m["comparisons"] if not k.startswith("floor")]
+    cands = [k for k in m["comparisons"] if not k.startswith("floor")]
+    return [row(name if len(cands) == 1 else f"{name}: {c}", m, c) for c in cands]
+
+
+def row(name: str, m: dict, cand: str) -> str:
     comp = m["comparisons"][cand]
     clf, dist = comp["classifier"], comp["physics_distances"]
     ref, gen = m["response"]["reference"], m["response"][cand]
@@ -44,7 +50,7 @@ def main(argv: list[str]) -> None:
     print("|---|---|---|---|---|---|---|")
     for arg in argv:
         name, _, folder = arg.partition("=")
-        print(row(name, Path(folder)))
+        print("\n".join(rows(name, Path(folder))))
 
 
 if __name__ == "__main__":
