@@ -78,31 +78,8 @@ def test_refusals(
     with pytest.raises(ValueError, match="energy bin"):
         calibrate(tiny_wgan, data, tmp_path / "c.pt", bins=40)
     assert not (tmp_path / "c.pt").exists()
-    code, _, err = cli(
-        capsys,
-        monkeypatch,
-        "calibrate",
-        "--checkpoint",
-        str(tiny_wgan),
-        "--data",
-        str(tmp_path / "missing.h5"),
-        "-o",
-        str(tmp_path / "c.pt"),
-        "--quiet",
-    )
+    args = ["calibrate", "--checkpoint", str(tiny_wgan), "-o", str(tmp_path / "c.pt"), "-q"]
+    code, _, err = cli(capsys, monkeypatch, *args, "--data", str(tmp_path / "missing.h5"))
     assert code == 2 and "missing.h5" in err and "Traceback" not in err
-    code, _, _ = cli(
-        capsys,
-        monkeypatch,
-        "calibrate",
-        "--checkpoint",
-        str(tiny_wgan),
-        "--data",
-        data,
-        "-o",
-        str(tmp_path / "c.pt"),
-        "--bins",
-        "2",
-        "--quiet",
-    )
+    code, _, _ = cli(capsys, monkeypatch, *args, "--data", data, "--bins", "2")
     assert code == 0 and (tmp_path / "c.pt").is_file()

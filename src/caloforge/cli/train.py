@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,24 @@ def train(
             console.print(f"best (validation {result.best:.4g}): {result.best_checkpoint}")
 
 
+def _count_bar(label: str, quiet: bool) -> tuple[Progress, Callable[[int, int], None]]:
+    """A showers-done bar and its ``progress(done, total)`` callback."""
+    bar = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    )
+    task = bar.add_task(label, total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, progress
+
+
 @app.command()
 def generate(
     checkpoint: Path = typer.Option(
@@ -172,19 +191,7 @@ def generate(
     from caloforge.generate import generate_file
 
     t0 = time.perf_counter()
-    bar = Progress(
-        TextColumn("[bold]generate"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-    )
-    task = bar.add_task("generate", total=None)
-
-    def progress(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
+    bar, progress = _count_bar("generate", quiet)
     with bar:
         path = generate_file(
             checkpoint,
@@ -234,19 +241,7 @@ def calibrate(
     """
     from caloforge.calibrate import calibrate as calibrate_checkpoint
 
-    bar = Progress(
-        TextColumn("[bold]calibrate"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-    )
-    task = bar.add_task("calibrate", total=None)
-
-    def progress(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
+    bar, progress = _count_bar("calibrate", quiet)
     with bar:
         result = calibrate_checkpoint(
             checkpoint,
