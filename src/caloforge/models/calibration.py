@@ -235,9 +235,11 @@ class QuantileCalibration(nn.Module):
         t = ((torch.log10(x.clamp(min=_TINY)) - log_lo) * per_step).clamp(0, n_grid - 1)
         u = lookup(self.model_cdf, n_grid, t)
         u = torch.where(x <= 0, uniform * p0_model, torch.maximum(u, p0_model))
-        # Q_data(u), an empty cell below the data's zero fraction
-        v = lookup(self.data_quantiles, n_levels, u * (n_levels - 1))
-        out = torch.where(u < p0_data, torch.zeros_like(v), v)
+        # Q_data(u), an empty cell below the data's zero fraction (its look-up is pointed at
+        # the row's first entry: most cells are empty, and the same entry stays in cache)
+        empty = u < p0_data
+        v = lookup(self.data_quantiles, n_levels, torch.where(empty, 0.0, u * (n_levels - 1)))
+        out = torch.where(empty, torch.zeros_like(v), v)
         out = out * energy[:, None]
         if bool(self.keep_layers):  # a constant of the module: traces as one branch
             before = showers @ self.layer_map
