@@ -17,6 +17,7 @@ and ``config.json`` (the resolved configuration).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -435,6 +436,11 @@ def train(
         )
     finally:
         if owned and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # every rank leaves together: a rank tearing gloo down while another still
+            # talks to it aborted one run in a few ("terminate called without an active
+            # exception")
+            with contextlib.suppress(RuntimeError):
+                torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
 
