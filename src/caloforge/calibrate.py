@@ -80,16 +80,15 @@ def calibrate(
     if n is not None and n < 1:
         raise ValueError(f"-n must be >= 1, got {n}")
     ckpt = load_checkpoint(checkpoint)
-    if "calibration" in ckpt or any(k.startswith("calibration.") for k in ckpt["state"]):
-        raise ValueError(f"{checkpoint}: is already calibrated; calibrate the uncalibrated one")
     model, _ = load_model(ckpt, resolve_device(device), use_ema=True)
-    layer_of_voxel = [i for i, n in enumerate(model.detector.layer_sizes) for _ in range(n)]
+    if model.calibration is not None or "calibration" in ckpt:
+        raise ValueError(f"{checkpoint}: is already calibrated; calibrate the uncalibrated one")
     calib = QuantileCalibration(  # checks bins / levels
         model.n_voxels,
         bins,
         levels,
         grid,
-        layer_of_voxel=layer_of_voxel,
+        layer_of_voxel=model.detector.voxel_layer.tolist(),
         keep_layers=keep_layers,
     )
     ref = open_data(data, model.detector)

@@ -157,11 +157,14 @@ class QuantileCalibration(nn.Module):
         log_range = np.zeros((n_bins, n_voxels, 2))
         quantiles = np.zeros((n_bins, n_voxels, n_levels))
         zeros = {w: np.zeros((n_bins, n_voxels)) for w in samples}
+        bin_of = {  # energy bin of every shower of each sample
+            w: np.clip(np.searchsorted(edges, np.log(e), side="right") - 1, 0, n_bins - 1)
+            for w, (_, e) in samples.items()
+        }
         for k in range(n_bins):
             rel = {}
             for what, (s, e) in samples.items():
-                b = np.clip(np.searchsorted(edges, np.log(e), side="right") - 1, 0, n_bins - 1)
-                sel = b == k
+                sel = bin_of[what] == k
                 if sel.sum() < min_per_bin:
                     raise ValueError(
                         f"calibration: energy bin {k} ({np.exp(edges[k]):.4g}-"
