@@ -15,7 +15,7 @@ app = typer.Typer(
     name="caloforge",
     help=(
         "Machine-learning fast simulation of calorimeter showers: "
-        "simulate | train | calibrate | generate | evaluate | bench | export | tune."
+        "simulate | train | calibrate | refine | generate | evaluate | bench | export | tune."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

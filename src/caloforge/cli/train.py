@@ -1,4 +1,4 @@
-"""``caloforge train``, ``caloforge generate``, ``caloforge calibrate`` and ``caloforge models``."""
+"""``caloforge train``, ``generate``, ``calibrate``, ``refine`` and ``models``."""
 
 from __future__ import annotations
 
@@ -262,4 +262,57 @@ def calibrate(
         console.print(
             f"wrote {result.path}: calibrated on {result.n_showers} showers in "
             f"{result.bins} energy bins ({result.seconds:.1f} s)"
+        )
+
+
+@app.command()
+def refine(
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", help="Trained (and possibly calibrated) checkpoint."
+    ),
+    data: Path = typer.Option(..., "--data", help="The training showers (HDF5)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The refined checkpoint."),
+    candidates: int = typer.Option(
+        8, "--candidates", help="Showers drawn per condition; one is kept."
+    ),
+    n: int | None = typer.Option(None, "-n", help="Use the first N training showers."),
+    hidden: int = typer.Option(128, "--hidden", help="Width of the classifier."),
+    threshold: float = typer.Option(0.0, "--threshold", help="Hit threshold, MeV."),
+    threads: int = typer.Option(1, "--threads", help="Torch threads of the classifier fit."),
+    batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per forward pass."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the model's showers and classifier."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a classifier refiner: generation then draws several showers per condition
+    and keeps one, weighted by how much it looks like the training showers.
+
+    Example: caloforge refine --checkpoint runs/diffusion/calibrated.pt --data train.h5
+    -o runs/diffusion/refined.pt --candidates 8
+    """
+    from caloforge.refine import refine as refine_checkpoint
+
+    bar, progress = _count_bar("refine", quiet)
+    with bar:
+        result = refine_checkpoint(
+            checkpoint,
+            data,
+            output,
+            candidates=candidates,
+            n=n,
+            hidden=hidden,
+            threshold=threshold,
+            seed=seed,
+            threads=threads,
+            batch_size=batch_size,
+            device=device,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    if not quiet:
+        console.print(
+            f"wrote {result.path}: refiner trained on {result.n_showers} showers, "
+            f"{result.candidates} candidates per condition, held-out AUC "
+            f"{result.held_out_auc:.3f} ({result.seconds:.1f} s)"
         )

@@ -112,58 +112,7 @@ def _fit_mlp(
 ) -> Any:
     import torch
 
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(cfg.n_threads)
-        return _train_mlp(torch, xtr, ytr, xva, yva, cfg, seed)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train_mlp(
-    torch: Any, xtr: Array, ytr: Array, xva: Array, yva: Array, cfg: ClassifierConfig, seed: int
-) -> Any:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        h = cfg.mlp_hidden
-        net = torch.nn.Sequential(
-            torch.nn.Linear(xtr.shape[1], h),
-            torch.nn.LeakyReLU(0.1),
-            torch.nn.Linear(h, h),
-            torch.nn.LeakyReLU(0.1),
-            torch.nn.Linear(h, 1),
-        )
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.mlp_lr)
-        loss_fn = torch.nn.BCEWithLogitsLoss()
-        xt, yt = (
-            torch.as_tensor(xtr, dtype=torch.float32),
-            torch.as_tensor(ytr, dtype=torch.float32),
-        )
-        xv, yv = (
-            torch.as_tensor(xva, dtype=torch.float32),
-            torch.as_tensor(yva, dtype=torch.float32),
-        )
-        gen = torch.Generator().manual_seed(seed)
-        best, best_state, bad = float("inf"), None, 0
-        for _ in range(cfg.mlp_epochs):
-            net.train()
-            for idx in torch.randperm(len(xt), generator=gen).split(cfg.mlp_batch):
-                opt.zero_grad()
-                loss_fn(net(xt[idx]).squeeze(1), yt[idx]).backward()
-                opt.step()
-            net.eval()
-            with torch.no_grad():
-                v = float(loss_fn(net(xv).squeeze(1), yv))
-            if v < best - 1e-4:
-                best, bad = v, 0
-                best_state = {k: t.clone() for k, t in net.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= cfg.mlp_patience:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-    net.eval()
+    net = train_mlp(xtr, ytr, xva, yva, cfg, seed)
 
     def score(x: Array) -> Array:
         with torch.no_grad():
@@ -172,6 +121,78 @@ def _train_mlp(
             )
 
     return score
+
+
+def mlp_classifier(n_inputs: int, hidden: int) -> Any:
+    """The MLP of the test: ``n_inputs -> hidden -> hidden -> 1`` logit (LeakyReLU 0.1)."""
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Linear(n_inputs, hidden),
+        torch.nn.LeakyReLU(0.1),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.LeakyReLU(0.1),
+        torch.nn.Linear(hidden, 1),
+    )
+
+
+def train_mlp(
+    xtr: Array, ytr: Array, xva: Array, yva: Array, cfg: ClassifierConfig, seed: int
+) -> Any:
+    """Train :func:`mlp_classifier` (``cfg.mlp_*``; Adam, binary cross-entropy, early
+    stopping on the validation loss, best weights kept) on ``cfg.n_threads`` threads.
+
+    Returns:
+        The network in eval mode (a logit per row; positive: class 1).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(cfg.n_threads)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = mlp_classifier(xtr.shape[1], cfg.mlp_hidden)
+            _optimise(torch, net, xtr, ytr, xva, yva, cfg, seed)
+    finally:
+        torch.set_num_threads(threads)
+    return net.eval()
+
+
+def _optimise(
+    torch: Any,
+    net: Any,
+    xtr: Array,
+    ytr: Array,
+    xva: Array,
+    yva: Array,
+    cfg: ClassifierConfig,
+    seed: int,
+) -> None:
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.mlp_lr)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    xt, yt = torch.as_tensor(xtr, dtype=torch.float32), torch.as_tensor(ytr, dtype=torch.float32)
+    xv, yv = torch.as_tensor(xva, dtype=torch.float32), torch.as_tensor(yva, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    best, best_state, bad = float("inf"), None, 0
+    for _ in range(cfg.mlp_epochs):
+        net.train()
+        for idx in torch.randperm(len(xt), generator=gen).split(cfg.mlp_batch):
+            opt.zero_grad()
+            loss_fn(net(xt[idx]).squeeze(1), yt[idx]).backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            v = float(loss_fn(net(xv).squeeze(1), yv))
+        if v < best - 1e-4:
+            best, bad = v, 0
+            best_state = {k: t.clone() for k, t in net.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= cfg.mlp_patience:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
 
 
 def _fit_hgb(xtr: Array, ytr: Array, cfg: ClassifierConfig, seed: int) -> Any:
@@ -309,6 +330,8 @@ __all__ = [
     "condition_inputs",
     "high_level_inputs",
     "jsd_estimate",
+    "mlp_classifier",
+    "train_mlp",
     "two_sample_test",
     "voxel_inputs",
 ]

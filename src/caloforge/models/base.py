@@ -27,6 +27,9 @@ A trained model may carry a post-processor, ``calibration``
 :func:`caloforge.calibrate.calibrate`): :meth:`sample` and the export module apply it to
 every family's showers alike, and the export noise then has one uniform rank per voxel
 (and one more) after the family's own noise (:attr:`ShowerModel.export_noise_shape`).
+It may also carry a ``refiner`` (:class:`~caloforge.models.refiner.ClassifierRefiner`,
+trained by :func:`caloforge.refine.refine`): :meth:`sample` then draws several showers per
+condition and keeps one; such a model does not export.
 
 Preprocessing (:class:`~caloforge.models.transforms.ShowerTransform`,
 :class:`~caloforge.models.transforms.ConditionScaler`) is learned in
@@ -50,6 +53,7 @@ from torch import Tensor, nn
 from caloforge.data import CONDITION_FEATURES, Conditions, condition_features
 from caloforge.geometry import Detector
 from caloforge.models.calibration import QuantileCalibration
+from caloforge.models.refiner import ClassifierRefiner
 from caloforge.models.transforms import ConditionScaler, ShowerTransform, TransformKind
 
 
@@ -192,6 +196,7 @@ class ShowerModel(nn.Module):
         )
         self.cond_scaler = ConditionScaler(self.n_cond)
         self.calibration: QuantileCalibration | None = None
+        self.refiner: ClassifierRefiner | None = None
         self.build()
 
     # ---- to implement ------------------------------------------------------------------
@@ -258,6 +263,12 @@ class ShowerModel(nn.Module):
         """
         if self.noise_shape is None:
             raise ExportNotSupportedError(self._export_refusal())
+        if self.refiner is not None:
+            raise ExportNotSupportedError(
+                "a refined model cannot be exported: its refiner picks among candidate "
+                "showers by observables computed in numpy; export the checkpoint it was "
+                "refined from (its 'refiner' record names it)"
+            )
         return ExportedGenerator(self).eval()
 
     def describe(self) -> dict[str, Any]:
@@ -315,18 +326,25 @@ class ShowerModel(nn.Module):
             generator.seed()
         cond = self.cond_scaler(self.condition_tensor(conditions).to(device))
         energy = torch.as_tensor(conditions.energy, dtype=torch.float32, device=device)
+        k = 1 if self.refiner is None else self.refiner.n_candidates
+        step = max(1, batch_size // k)  # showers per forward pass stay about batch_size
         out = []
-        for start in range(0, len(conditions), batch_size):
-            sl = slice(start, start + batch_size)
-            showers = torch.clamp(self.generate(cond[sl], energy[sl], generator), min=0.0)
+        for start in range(0, len(conditions), step):
+            rows = np.repeat(np.arange(start, min(start + step, len(conditions))), k)
+            index = torch.as_tensor(rows, device=device)
+            showers = torch.clamp(self.generate(cond[index], energy[index], generator), min=0.0)
             if self.calibration is not None:
                 uniform = torch.rand(
                     len(showers), self.n_voxels + 1, generator=generator, device=device
                 )
-                showers = self.calibration(showers, energy[sl], uniform)
+                showers = self.calibration(showers, energy[index], uniform)
+            if self.refiner is not None:
+                showers = self.refiner.choose(
+                    showers, conditions.select(rows), self.detector, generator
+                )
             out.append(showers.float().cpu())
             if progress is not None:
-                progress(min(start + batch_size, len(conditions)))
+                progress(min(start + step, len(conditions)))
         self.train(was_training)
         if not out:
             return np.zeros((0, self.n_voxels), dtype=np.float32)

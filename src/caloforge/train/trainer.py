@@ -47,6 +47,7 @@ from caloforge.geometry import Detector
 from caloforge.geometry.loader import detector_to_json
 from caloforge.models import Batch, ModelConfig, ShowerModel, StepContext, get_family
 from caloforge.models.calibration import QuantileCalibration
+from caloforge.models.refiner import ClassifierRefiner
 from caloforge.train.checkpoint import (
     CheckpointError,
     check_detector,
@@ -207,6 +208,8 @@ def load_model(
     model = cls(config, checkpoint_detector(ckpt, source))
     if any(k.startswith("calibration.") for k in ckpt["state"]):
         model.calibration = QuantileCalibration.from_state(ckpt["state"])
+    if any(k.startswith("refiner.") for k in ckpt["state"]):
+        model.refiner = ClassifierRefiner.from_state(ckpt["state"])
     try:
         model.load_state_dict(ckpt["state"])
     except (RuntimeError, KeyError) as exc:
