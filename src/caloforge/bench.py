@@ -273,12 +273,15 @@ def bench_torch(
     min_showers: int = 256,
     seed: int = 0,
     untrained_detector: str | None = None,
+    precision: str = "fp32",
 ) -> list[BenchRow]:
     """Time a PyTorch checkpoint (inference mode, batched ``model.sample``).
 
     Arguments:
         untrained_detector: time an UNTRAINED model of the checkpoint's family and
             configuration on this detector instead (for the voxel-count scaling only).
+        precision: ``fp32`` or ``bf16`` (:meth:`ShowerModel.set_precision`); the backend
+            column then reads ``torch-bf16``.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -298,6 +301,8 @@ def bench_torch(
         det = load_detector(untrained_detector)
         model = build_model(ckpt["family"], model.config, det, seed=seed).to(dev).eval()
         label = f"{checkpoint} (untrained, {det.name})"
+    model.set_precision(precision)
+    backend = "torch" if precision == "fp32" else f"torch-{precision}"
     det = model.detector
     spec = energy or _energy_of(ckpt, as_range=untrained_detector is not None)
     cond_all = bench_conditions(det, max(batches), spec, seed=seed)
@@ -326,7 +331,7 @@ def bench_torch(
         if dev.type == "cuda":
             mem = (torch.cuda.max_memory_allocated() - base) / 2**20
         rows.append(
-            _row(label, "torch", ckpt["family"], det, str(dev), threads, b, times, mem, flops)
+            _row(label, backend, ckpt["family"], det, str(dev), threads, b, times, mem, flops)
         )
         log.info("torch %s batch %d: %.4g ms/shower", label, b, rows[-1].ms_per_shower)
     return rows
@@ -506,6 +511,7 @@ def run_bench(
     geant4_showers: int = 30,
     untrained_detector: str | None = None,
     seed: int = 0,
+    precision: str = "fp32",
 ) -> BenchReport:
     """Benchmark models (``.pt`` checkpoints or ``.onnx`` exports) and Geant4; see the
     module docstring.
@@ -544,10 +550,17 @@ def run_bench(
         if p.suffix == ".onnx":
             if device != "cpu":
                 raise ValueError(f"{p}: the ONNX runtime path is timed on cpu only (--device cpu)")
+            if precision != "fp32":
+                raise ValueError(f"{p}: --precision applies to .pt checkpoints, not ONNX exports")
             rows = bench_onnx(p, batches, **kw)
         else:
             rows = bench_torch(
-                p, batches, device=device, untrained_detector=untrained_detector, **kw
+                p,
+                batches,
+                device=device,
+                untrained_detector=untrained_detector,
+                precision=precision,
+                **kw,
             )
         report.rows.extend(rows)
         if rows and rows[0].detector not in dets:

@@ -89,6 +89,7 @@ def generate_file(
     seed: int = 0,
     device: str = "cpu",
     use_ema: bool = True,
+    precision: str = "fp32",
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -102,6 +103,7 @@ def generate_file(
         conditions_from: reference file whose conditions are reused.
         particle: particle for ``energy`` conditions (default: the detector's gun).
         batch_size, seed, device, use_ema: sampling settings.
+        precision: ``fp32`` or ``bf16`` (:meth:`ShowerModel.set_precision`).
         progress: called with (showers done, showers in all) after each batch.
 
     Raises:
@@ -117,6 +119,7 @@ def generate_file(
         raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
     ckpt = load_checkpoint(checkpoint)
     model, _ = load_model(ckpt, resolve_device(device), use_ema=use_ema)
+    model.set_precision(precision)
     det = model.detector
     if conditions_from is not None:
         ref = open_data(conditions_from, det)
@@ -136,6 +139,7 @@ def generate_file(
         "checkpoint": str(checkpoint),
         "step": int(ckpt["step"]),
         "conditions": str(conditions_from) if conditions_from is not None else energy,
+        "precision": precision,
     }
     path = write_showers(
         out,

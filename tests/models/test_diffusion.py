@@ -56,6 +56,21 @@ def test_step_count_and_student(toy_files, toy_det, tmp_path: Path) -> None:
     # the layer energies come from stage 1 whatever the sampler (renormalised layers)
     np.testing.assert_allclose(outs[(1, "ode")].sum(1), outs[(8, "student")].sum(1), rtol=1e-4)
 
+    # bfloat16 matrix products: same showers up to bf16 rounding, the sums exactly (stage 1
+    # and the renormalisation stay float32)
+    model.set_precision("bf16")
+    assert model.student.inp.weight.dtype == torch.bfloat16
+    bf16 = generate(model, cond, seed=2)
+    np.testing.assert_allclose(bf16.sum(1), outs[(8, "student")].sum(1), rtol=1e-4)
+    hit = outs[(8, "student")] > 0
+    assert (bf16[hit] > 0).mean() > 0.95
+    both = hit & (bf16 > 0)
+    assert np.median(np.abs(np.log(bf16[both] / outs[(8, "student")][both]))) < 0.05
+    with pytest.raises(ValueError, match="reload the checkpoint"):
+        model.set_precision("fp32")
+    with pytest.raises(ValueError, match="not one of fp32, bf16"):
+        model.set_precision("fp16")
+
 
 def test_config_errors() -> None:
     with pytest.raises(ValueError, match="distill_start"):

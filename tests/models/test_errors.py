@@ -211,3 +211,13 @@ def test_cli_train_generate_models(
         tmp_path / "g2.h5",
     )
     assert code == 2 and "not a readable caloforge checkpoint" in err and err.count("\n") == 1
+
+
+def test_reduced_precision_of_a_family_without_networks_is_refused(
+    library_run: Path, toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="'library' generates in fp32 only"):
+        generate_file(
+            library_run, tmp_path / "g.h5", conditions_from=toy_files[1], precision="bf16"
+        )
+    assert not (tmp_path / "g.h5").exists()

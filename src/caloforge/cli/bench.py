@@ -56,6 +56,9 @@ def bench(
     json_out: Path | None = typer.Option(None, "--json", help="Write all measurements as JSON."),
     markdown: Path | None = typer.Option(None, "--markdown", help="Write a Markdown table."),
     seed: int = typer.Option(0, "--seed", help="Seed of conditions and noise."),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="fp32 | bf16: networks of .pt checkpoints in bfloat16."
+    ),
 ) -> None:
     """Time per shower, showers/s, peak memory and FLOPs of models, and the speed-up over Geant4.
 
@@ -76,6 +79,7 @@ def bench(
         geant4_showers=geant4_showers,
         untrained_detector=untrained_detector,
         seed=seed,
+        precision=precision,
     )
     table = Table(
         "model",

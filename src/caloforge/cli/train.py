@@ -178,6 +178,9 @@ def generate(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same showers)."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the raw weights, not their EMA."),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="fp32 | bf16: the family's networks in bfloat16."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -204,6 +207,7 @@ def generate(
             seed=seed,
             device=device,
             use_ema=not no_ema,
+            precision=precision,
             overwrite=overwrite,
             progress=progress,
         )

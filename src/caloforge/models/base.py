@@ -271,6 +271,34 @@ class ShowerModel(nn.Module):
             )
         return ExportedGenerator(self).eval()
 
+    def reduced_precision_modules(self) -> list[nn.Module]:
+        """Networks that may run in bfloat16 at generation: each takes and returns float32
+        tensors whatever its weights' dtype. Empty: the family runs in float32 only."""
+        return []
+
+    def set_precision(self, precision: str) -> None:
+        """Generate with the weights of :meth:`reduced_precision_modules` in ``precision``:
+        ``fp32`` or ``bf16`` (bfloat16 matrix products; conditions, stage-1 flows,
+        decoding and calibration stay float32). For generation only, not training; the
+        float32 weights are not kept (reload the checkpoint to go back).
+
+        Raises:
+            ValueError: an unknown precision, ``bf16`` for a family without such networks,
+            or ``fp32`` after ``bf16``.
+        """
+        dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+        if precision not in dtypes:
+            raise ValueError(f"precision {precision!r} is not one of {', '.join(dtypes)}")
+        modules = self.reduced_precision_modules()
+        if precision != "fp32" and not modules:
+            raise ValueError(f"model family {self.name!r} generates in fp32 only")
+        if precision == "fp32" and any(
+            p.dtype != torch.float32 for m in modules for p in m.parameters()
+        ):
+            raise ValueError("the float32 weights are gone: reload the checkpoint for fp32")
+        for module in modules:
+            module.to(dtypes[precision])
+
     def describe(self) -> dict[str, Any]:
         """Numbers worth reporting (parameter count; memory of stored data)."""
         n = sum(p.numel() for p in self.parameters())

@@ -150,10 +150,16 @@ class ResidualMLP(nn.Module):
         self.out = nn.Linear(hidden, n_out)
 
     def forward(self, x: Tensor, ctx: Tensor) -> Tensor:
-        h = nn.functional.silu(self.inp(torch.cat([x, ctx], dim=1)))
+        """Float32 in and out, whatever the weights' dtype (bfloat16 at reduced precision)."""
+        h = torch.cat([x, ctx], dim=1)
+        dtype = self.inp.weight.dtype
+        if h.dtype != dtype:
+            h = h.to(dtype)
+        h = nn.functional.silu(self.inp(h))
         for block in self.blocks:
             h = h + nn.functional.silu(block(h))
-        return self.out(h)
+        out = self.out(h)
+        return out if out.dtype == torch.float32 else out.float()
 
 
 class Velocity(nn.Module):
@@ -371,6 +377,10 @@ class Diffusion(TwoStageModel):
         if c.sampler == "student":
             return self.student(x0, ctx)
         return integrate(self.velocity, x0, ctx, c.sample_steps, c.solver)
+
+    def reduced_precision_modules(self) -> list[nn.Module]:
+        """The velocity network and the student (residual MLPs): the matrix products."""
+        return [self.velocity, self.student]
 
     def describe(self) -> dict[str, Any]:
         count = sum(p.numel() for p in self.student.parameters())
