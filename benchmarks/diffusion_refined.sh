@@ -5,7 +5,7 @@
 # Each stage is skipped when its output exists (rerun to resume). One core, niced.
 #
 #   bash benchmarks/diffusion_refined.sh
-#   REFINE="teacher_calk:8 student_cal:16" bash benchmarks/diffusion_refined.sh
+#   SRC=dir OUT=dir REFINE="m:8" UNREFINED="m" bash benchmarks/diffusion_refined.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${CALOFORGE_DATA:-../shared/data}
@@ -14,6 +14,7 @@ VAL=$DATA/atlas-pblar_gamma_val.h5
 SRC=${SRC:-artifacts/runs/sota3}
 OUT=${OUT:-artifacts/runs/sota4}
 REFINE=${REFINE:-"teacher_calk:8 teacher_calk:16 student_cal:16 student_calk:16"}
+UNREFINED=${UNREFINED:-"teacher_calk student_cal student_calk"}
 export OMP_NUM_THREADS=1
 CF=(nice -n 10 .venv/bin/caloforge)
 mkdir -p "$OUT/gen"
@@ -27,8 +28,11 @@ for spec in $REFINE; do
       --checkpoint "$OUT/$name.pt" --conditions-from "$VAL" -o "$OUT/gen/$name.h5" --seed 1 \
       --quiet; }
 done
-for m in teacher_calk student_cal student_calk; do  # the unrefined rows, same protocol
-  [[ -f $OUT/gen/$m.h5 ]] || cp "$SRC/gen/$m.h5" "$OUT/gen/$m.h5"
+for m in $UNREFINED; do  # the unrefined rows, same protocol
+  [[ -f $OUT/gen/$m.h5 ]] && continue
+  if [[ -f $SRC/gen/$m.h5 ]]; then cp "$SRC/gen/$m.h5" "$OUT/gen/$m.h5"; else
+    "${CF[@]}" generate --checkpoint "$SRC/$m.pt" --conditions-from "$VAL" -o "$OUT/gen/$m.h5" \
+        --seed 1 --quiet; fi
 done
 echo "== evaluate ($(date))"
 "${CF[@]}" evaluate "$VAL" "$OUT"/gen/*.h5 --train "$TRAIN" --out "$OUT/report" \

@@ -54,6 +54,7 @@ def refine(
     candidates: int = 8,
     n: int | None = None,
     hidden: int = 128,
+    ensemble: int = 1,
     threshold: float = 0.0,
     seed: int = 0,
     threads: int = 1,
@@ -72,6 +73,7 @@ def refine(
         candidates: showers drawn per condition at generation (>= 2).
         n: showers used (the first ``n`` of ``data``; None: all).
         hidden: width of the classifier.
+        ensemble: classifiers trained with seeds ``seed, seed + 1, ...`` (logits averaged).
         threshold: hit threshold of the observables, MeV.
         seed: seed of the model's showers and of the classifier.
         threads: torch threads of the classifier fit.
@@ -102,7 +104,7 @@ def refine(
         raise ValueError(f"{data}: holds {len(ref)} showers, fewer than the {count} requested (-n)")
     if count < MIN_SHOWERS:
         raise ValueError(f"{data}: {count} showers are too few to train a refiner")
-    refiner = ClassifierRefiner(1, hidden, candidates, threshold)  # checks the settings
+    refiner = ClassifierRefiner(1, hidden, candidates, threshold, ensemble)  # checks settings
     showers, cond = ref.showers(0, count), ref.conditions(0, count)
     t0 = time.perf_counter()
     done = None if progress is None else (lambda k: progress(k, count))
@@ -121,10 +123,9 @@ def refine(
     std[std == 0] = 1.0
     z = (x - mean) / std
     cfg = replace(ClassifierConfig(), n_threads=threads, mlp_hidden=hidden)
-    net = train_mlp(z[~val], y[~val], z[val], y[val], cfg, seed)
-
-    refiner = ClassifierRefiner(x.shape[1], hidden, candidates, threshold)
-    refiner.net.load_state_dict(net.state_dict())
+    refiner = ClassifierRefiner(x.shape[1], hidden, candidates, threshold, ensemble)
+    for i, net in enumerate(refiner.nets):
+        net.load_state_dict(train_mlp(z[~val], y[~val], z[val], y[val], cfg, seed + i).state_dict())
     refiner.mean.copy_(refiner.mean.new_tensor(mean))
     refiner.std.copy_(refiner.std.new_tensor(std))
     auc = float(require("sklearn.metrics").roc_auc_score(y[val], refiner.logits(x[val]).numpy()))
@@ -137,6 +138,7 @@ def refine(
         "showers": count,
         "candidates": candidates,
         "hidden": hidden,
+        "ensemble": ensemble,
         "threshold": threshold,
         "held_out_auc": auc,
         "seed": seed,

@@ -23,7 +23,9 @@ from caloforge.train import load_checkpoint, load_model
 @pytest.fixture(scope="module")
 def refined(tiny_wgan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("refined") / "refined.pt"
-    result = refine(tiny_wgan, training_file(tiny_wgan), out, candidates=8, hidden=16, seed=1)
+    result = refine(
+        tiny_wgan, training_file(tiny_wgan), out, candidates=8, hidden=16, ensemble=2, seed=1
+    )
     assert result.path == out and result.n_showers == 256 and result.candidates == 8
     # a model trained 6 steps is easy to tell from its data
     assert result.held_out_auc > 0.8
@@ -37,6 +39,7 @@ def test_refined_model_moves_towards_the_data(tiny_wgan: Path, refined: Path) ->
     model, ckpt = load_model(refined)
     assert plain.refiner is None and model.refiner is not None
     assert ckpt["refiner"]["candidates"] == 8 and ckpt["refiner"]["source"] == str(tiny_wgan)
+    assert len(model.refiner.nets) == 2
     assert ckpt["step"] == load_checkpoint(tiny_wgan)["step"]
     before = generate(plain, cond, seed=3)
     after = generate(model, cond, seed=3, batch_size=100)  # 12 conditions x 8 per pass

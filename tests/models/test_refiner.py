@@ -57,7 +57,9 @@ def test_errors_and_state_round_trip(toy: Toy) -> None:
         ClassifierRefiner(5, 8, 1)
     with pytest.raises(ValueError, match="threshold"):
         ClassifierRefiner(5, 8, 4, threshold=-1.0)
-    refiner = ClassifierRefiner(5, 8, 4, threshold=0.01)
+    with pytest.raises(ValueError, match="ensemble must be >= 1"):
+        ClassifierRefiner(5, 8, 4, ensemble=0)
+    refiner = ClassifierRefiner(5, 8, 4, threshold=0.01, ensemble=3)
     with pytest.raises(ValueError, match="not a multiple of 4"):
         refiner.choose(torch.zeros(6, 48), cond.select(slice(0, 6)), det)
     refiner.mean.fill_(3.0)
@@ -65,5 +67,10 @@ def test_errors_and_state_round_trip(toy: Toy) -> None:
     copy = ClassifierRefiner.from_state(state)
     copy.load_state_dict(refiner.state_dict())
     assert copy.n_candidates == 4 and float(copy.threshold) == pytest.approx(0.01)
+    assert len(copy.nets) == 3
     x = np.random.default_rng(0).normal(size=(7, 5))
     assert torch.equal(copy.logits(x), refiner.logits(x))
+    # the ensemble's logit is the mean of its members'
+    z = torch.as_tensor((x - 3.0), dtype=torch.float32)
+    members = torch.stack([net(z).squeeze(1) for net in refiner.nets])
+    torch.testing.assert_close(refiner.logits(x), members.mean(0))

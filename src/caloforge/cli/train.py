@@ -281,6 +281,9 @@ def refine(
     ),
     n: int | None = typer.Option(None, "-n", help="Use the first N training showers."),
     hidden: int = typer.Option(128, "--hidden", help="Width of the classifier."),
+    ensemble: int = typer.Option(
+        1, "--ensemble", help="Classifiers trained with successive seeds, logits averaged."
+    ),
     threshold: float = typer.Option(0.0, "--threshold", help="Hit threshold, MeV."),
     threads: int = typer.Option(1, "--threads", help="Torch threads of the classifier fit."),
     batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per forward pass."),
@@ -306,6 +309,7 @@ def refine(
             candidates=candidates,
             n=n,
             hidden=hidden,
+            ensemble=ensemble,
             threshold=threshold,
             seed=seed,
             threads=threads,

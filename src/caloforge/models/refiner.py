@@ -65,6 +65,7 @@ class ClassifierRefiner(nn.Module):
         hidden: width of the classifier MLP.
         candidates: showers drawn per condition (>= 2).
         threshold: hit threshold of the observables, MeV.
+        ensemble: classifiers whose logits are averaged (trained with different seeds).
     """
 
     mean: Tensor
@@ -72,15 +73,19 @@ class ClassifierRefiner(nn.Module):
     candidates: Tensor
     threshold: Tensor
 
-    def __init__(self, n_inputs: int, hidden: int, candidates: int, threshold: float = 0.0) -> None:
+    def __init__(
+        self, n_inputs: int, hidden: int, candidates: int, threshold: float = 0.0, ensemble: int = 1
+    ) -> None:
         super().__init__()
         from caloforge.evaluate.classifier import mlp_classifier
 
         if candidates < 2:
             raise ValueError(f"candidates must be >= 2, got {candidates}")
+        if ensemble < 1:
+            raise ValueError(f"ensemble must be >= 1, got {ensemble}")
         if not (np.isfinite(threshold) and threshold >= 0):
             raise ValueError(f"threshold must be finite and >= 0 MeV, got {threshold}")
-        self.net = mlp_classifier(n_inputs, hidden)
+        self.nets = nn.ModuleList(mlp_classifier(n_inputs, hidden) for _ in range(ensemble))
         self.register_buffer("mean", torch.zeros(n_inputs))
         self.register_buffer("std", torch.ones(n_inputs))
         self.register_buffer("candidates", torch.tensor(candidates))
@@ -89,12 +94,16 @@ class ClassifierRefiner(nn.Module):
     @classmethod
     def from_state(cls, state: dict[str, Tensor], prefix: str = "refiner.") -> ClassifierRefiner:
         """An untrained module shaped like the ``prefix*`` entries of a state dict."""
-        hidden, n_inputs = state[prefix + "net.0.weight"].shape
+        hidden, n_inputs = state[prefix + "nets.0.0.weight"].shape
+        ensemble = sum(
+            1 for k in state if k.startswith(prefix + "nets.") and k.endswith(".0.weight")
+        )
         return cls(
             int(n_inputs),
             int(hidden),
             int(state[prefix + "candidates"]),
             float(state[prefix + "threshold"]),
+            ensemble,
         )
 
     @property
@@ -102,10 +111,12 @@ class ClassifierRefiner(nn.Module):
         return int(self.candidates)
 
     def logits(self, inputs: NDArray[np.float64]) -> Tensor:
-        """Classifier logits (positive: looks generated) of :func:`refiner_inputs` rows."""
+        """Classifier logits (positive: looks generated; the ensemble's mean) of
+        :func:`refiner_inputs` rows."""
         x = torch.as_tensor(inputs, dtype=torch.float32, device=self.mean.device)
+        x = (x - self.mean) / self.std
         with torch.no_grad():
-            return self.net((x - self.mean) / self.std).squeeze(1)
+            return torch.stack([net(x).squeeze(1) for net in self.nets]).mean(0)
 
     def choose(
         self,
