@@ -126,3 +126,18 @@ def test_keep_layers_rescales_each_layer_to_the_model_energy() -> None:
     state = {f"calibration.{k}": v for k, v in calib.state_dict().items()}
     again = QuantileCalibration.from_state(state)
     assert bool(again.keep_layers) and again.layer_map.shape == (3, 2)
+
+
+def test_sparse_look_ups_give_the_exported_graphs_numbers(
+    fitted: QuantileCalibration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eager generation looks up only the cells that need it; the traced (exported) graph
+    looks up every cell. Both give the same numbers, bit for bit."""
+    rng = np.random.default_rng(5)
+    e = energies(2000, rng)
+    x = sample("model", e, rng)
+    sparse = apply(fitted, x, e, seed=9)
+    monkeypatch.setattr(torch.jit, "is_tracing", lambda: True)
+    dense = apply(fitted, x, e, seed=9)
+    assert (x == 0).mean() > 0.1 and (sparse == 0).mean() > 0.1
+    np.testing.assert_array_equal(sparse, dense)

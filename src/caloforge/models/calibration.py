@@ -208,8 +208,7 @@ class QuantileCalibration(nn.Module):
             uniform: (B, V + 1) uniform numbers in [0, 1): ranks inside the zero atom of
                 each voxel, and (last column) the choice between neighbouring energy bins.
         """
-        n_bins, n_voxels, n_grid = self.model_cdf.shape
-        n_levels = self.data_quantiles.shape[2]
+        n_bins = self.model_cdf.shape[0]
         centres = self.log_energy_centres
         if n_bins > 1:
             span = centres[-1] - centres[0]
@@ -222,27 +221,11 @@ class QuantileCalibration(nn.Module):
         # (1-D index_select is the fast gather on CPU, in PyTorch and ONNX Runtime alike)
         params = torch.index_select(self.voxel_params, 0, k)  # (B, V, 4): whole rows
         log_lo, per_step, p0_model, p0_data = params.unbind(-1)
-        voxel = torch.arange(n_voxels, device=showers.device)[None, :]
-        row = k[:, None] * n_voxels + voxel  # (B, V) rows of the (bins x voxels) tables
-
-        def lookup(table: Tensor, size: int, position: Tensor) -> Tensor:
-            """Linear interpolation in each cell's row of ``table`` at ``position``."""
-            i = torch.floor(position).clamp(max=size - 2)
-            flat = (row * size + i.long()).reshape(-1)
-            a = torch.index_select(table.reshape(-1), 0, flat).view_as(position)
-            b = torch.index_select(table.reshape(-1), 0, flat + 1).view_as(position)
-            return a + (b - a) * (position - i)
-
-        # u = F_model(x): position on the cell's log grid
         x = showers / energy[:, None]
-        t = ((torch.log10(x.clamp(min=_TINY)) - log_lo) * per_step).clamp(0, n_grid - 1)
-        u = lookup(self.model_cdf, n_grid, t)
-        u = torch.where(x <= 0, uniform * p0_model, torch.maximum(u, p0_model))
-        # Q_data(u), an empty cell below the data's zero fraction (its look-up is pointed at
-        # the row's first entry: most cells are empty, and the same entry stays in cache)
-        empty = u < p0_data
-        v = lookup(self.data_quantiles, n_levels, torch.where(empty, 0.0, u * (n_levels - 1)))
-        out = torch.where(empty, torch.zeros_like(v), v)
+        if torch.jit.is_tracing():
+            out = self._dense(x, k, uniform, log_lo, per_step, p0_model, p0_data)
+        else:
+            out = self._sparse(x, k, uniform, log_lo, per_step, p0_model, p0_data)
         out = out * energy[:, None]
         if bool(self.keep_layers):  # a constant of the module: traces as one branch
             before = showers @ self.layer_map
@@ -250,6 +233,69 @@ class QuantileCalibration(nn.Module):
             factor = torch.where(after > 0, before / after.clamp(min=_TINY), after.new_ones(()))
             out = out * (factor @ self.layer_map.T)
         return out
+
+    def _dense(
+        self,
+        x: Tensor,
+        k: Tensor,
+        uniform: Tensor,
+        log_lo: Tensor,
+        per_step: Tensor,
+        p0_model: Tensor,
+        p0_data: Tensor,
+    ) -> Tensor:
+        """Both look-ups for every cell (the exported graph: no data-dependent shapes)."""
+        _, n_voxels, n_grid = self.model_cdf.shape
+        n_levels = self.data_quantiles.shape[2]
+        voxel = torch.arange(n_voxels, device=x.device)[None, :]
+        row = k[:, None] * n_voxels + voxel  # (B, V) rows of the (bins x voxels) tables
+        # u = F_model(x): position on the cell's log grid
+        t = ((torch.log10(x.clamp(min=_TINY)) - log_lo) * per_step).clamp(0, n_grid - 1)
+        u = _lookup(self.model_cdf, n_grid, row, t)
+        u = torch.where(x <= 0, uniform * p0_model, torch.maximum(u, p0_model))
+        # Q_data(u), an empty cell below the data's zero fraction (its look-up is pointed at
+        # the row's first entry: most cells are empty, and the same entry stays in cache)
+        empty = u < p0_data
+        v = _lookup(self.data_quantiles, n_levels, row, torch.where(empty, 0.0, u * (n_levels - 1)))
+        return torch.where(empty, torch.zeros_like(v), v)
+
+    def _sparse(
+        self,
+        x: Tensor,
+        k: Tensor,
+        uniform: Tensor,
+        log_lo: Tensor,
+        per_step: Tensor,
+        p0_model: Tensor,
+        p0_data: Tensor,
+    ) -> Tensor:
+        """The same numbers as :meth:`_dense`, with each look-up done only where it is
+        needed: ``F_model`` for the model's hits, ``Q_data`` for the calibrated hits (most
+        cells are empty, so this is several times fewer random reads)."""
+        _, n_voxels, n_grid = self.model_cdf.shape
+        n_levels = self.data_quantiles.shape[2]
+        flat_x = x.reshape(-1)
+        u = (uniform * p0_model).reshape(-1)  # the rank of an empty cell
+        hit = torch.nonzero(flat_x > 0).squeeze(1)
+        row = k[hit // n_voxels] * n_voxels + hit % n_voxels
+        t = torch.log10(flat_x[hit].clamp(min=_TINY)) - log_lo.reshape(-1)[hit]
+        t = (t * per_step.reshape(-1)[hit]).clamp(0, n_grid - 1)
+        u_hit = _lookup(self.model_cdf, n_grid, row, t)
+        u[hit] = torch.maximum(u_hit, p0_model.reshape(-1)[hit])
+        keep = torch.nonzero(u >= p0_data.reshape(-1)).squeeze(1)
+        row = k[keep // n_voxels] * n_voxels + keep % n_voxels
+        v = _lookup(self.data_quantiles, n_levels, row, u[keep] * (n_levels - 1))
+        return torch.zeros_like(flat_x).index_put_((keep,), v).view_as(x)
+
+
+def _lookup(table: Tensor, size: int, row: Tensor, position: Tensor) -> Tensor:
+    """Linear interpolation at ``position`` in row ``row`` of ``table`` (rows of ``size``
+    entries, any leading shape; ``row`` and ``position`` of one shape)."""
+    i = torch.floor(position).clamp(max=size - 2)
+    flat = (row * size + i.long()).reshape(-1)
+    a = torch.index_select(table.reshape(-1), 0, flat).view_as(position)
+    b = torch.index_select(table.reshape(-1), 0, flat + 1).view_as(position)
+    return a + (b - a) * (position - i)
 
 
 __all__ = ["QuantileCalibration"]
