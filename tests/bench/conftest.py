@@ -3,5 +3,5 @@ private Geant4 data cache of tests/fastsim."""
 
 from __future__ import annotations
 
-from export.conftest import _one_thread, tiny_wgan  # noqa: F401  (fixtures)
+from export.conftest import _one_thread, tiny_diffusion, tiny_wgan  # noqa: F401  (fixtures)
 from fastsim.conftest import _private_cache, tiny_onnx  # noqa: F401  (fixtures)

@@ -63,6 +63,13 @@ def test_bad_input(tiny_wgan: Path, tmp_path: Path) -> None:
         run_bench([other], [1], geant4=False)
     with pytest.raises(ValueError, match="batch sizes"):
         run_bench([tiny_wgan], [0], geant4=False)
+    with pytest.raises(ValueError, match="'wgan-gp' generates in fp32 only"):
+        run_bench([tiny_wgan], [1], geant4=False, precision="bf16")
+
+
+def test_bf16_precision_is_for_checkpoints_not_exports(tiny_onnx: Path) -> None:
+    with pytest.raises(ValueError, match="not ONNX exports"):
+        run_bench([tiny_onnx], [1], geant4=False, precision="bf16")
 
 
 def test_cli_bench_without_geant4(
@@ -100,3 +107,11 @@ def test_cli_bench_without_geant4(
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --batch")
+
+
+def test_bf16_rows_are_labelled(tiny_diffusion: Path) -> None:
+    report = run_bench(
+        [tiny_diffusion], [4], repeats=1, warmup=0, min_showers=4, geant4=False, precision="bf16"
+    )
+    assert [r.backend for r in report.rows] == ["torch-bf16"]
+    assert report.rows[0].flops_per_shower is not None and report.rows[0].ms_per_shower > 0
