@@ -13,17 +13,19 @@ TRAIN=$DATA/atlas-pblar_gamma_train.h5
 VAL=$DATA/atlas-pblar_gamma_val.h5
 SRC=${SRC:-artifacts/runs/sota3}
 OUT=${OUT:-artifacts/runs/sota4}
-REFINE=${REFINE:-"teacher_calk:8 teacher_calk:16 student_cal:16 student_calk:16"}
+REFINE=${REFINE:-"teacher_calk:8 teacher_calk:16 teacher_calk:16:5 student_cal:16 student_calk:16"}
 UNREFINED=${UNREFINED:-"teacher_calk student_cal student_calk"}
 export OMP_NUM_THREADS=1
 CF=(nice -n 10 .venv/bin/caloforge)
 mkdir -p "$OUT/gen"
 
-for spec in $REFINE; do
-  m=${spec%%:*} k=${spec##*:}
-  name=${m}_ref$k
+for spec in $REFINE; do  # checkpoint:candidates[:ensemble]
+  IFS=: read -r m k e <<< "$spec"
+  e=${e:-1}
+  name=${m}_ref$k; [[ $e == 1 ]] || name=${name}e$e
   [[ -f $OUT/$name.pt ]] || { echo "== refine $name ($(date))"; "${CF[@]}" refine \
-      --checkpoint "$SRC/$m.pt" --data "$TRAIN" -o "$OUT/$name.pt" --candidates "$k" --quiet; }
+      --checkpoint "$SRC/$m.pt" --data "$TRAIN" -o "$OUT/$name.pt" --candidates "$k" \
+      --ensemble "$e" --quiet; }
   [[ -f $OUT/gen/$name.h5 ]] || { echo "== generate $name ($(date))"; "${CF[@]}" generate \
       --checkpoint "$OUT/$name.pt" --conditions-from "$VAL" -o "$OUT/gen/$name.h5" --seed 1 \
       --quiet; }
