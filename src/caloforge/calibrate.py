@@ -23,8 +23,7 @@ from typing import Any
 
 from caloforge.generate import generate
 from caloforge.models.calibration import QuantileCalibration
-from caloforge.train.checkpoint import check_detector, load_checkpoint, save_checkpoint
-from caloforge.train.trainer import load_model, open_data, resolve_device
+from caloforge.train.postfit import open_fit_source, write_fitted
 
 
 @dataclass(frozen=True)
@@ -72,17 +71,17 @@ def calibrate(
         ValueError: bad arguments, a calibrated input, too few showers per energy bin;
         CheckpointError; DetectorMismatchError; FileExistsError: ``out`` exists.
     """
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
-    if out.resolve() == Path(checkpoint).resolve():
-        raise ValueError(f"{out}: give the calibrated checkpoint a name of its own")
-    if n is not None and n < 1:
-        raise ValueError(f"-n must be >= 1, got {n}")
-    ckpt = load_checkpoint(checkpoint)
-    model, _ = load_model(ckpt, resolve_device(device), use_ema=True)
-    if model.calibration is not None or "calibration" in ckpt:
-        raise ValueError(f"{checkpoint}: is already calibrated; calibrate the uncalibrated one")
+    src = open_fit_source(
+        checkpoint,
+        data,
+        out,
+        key="calibration",
+        done="calibrated",
+        n=n,
+        device=device,
+        overwrite=overwrite,
+    )
+    model, count = src.model, src.count
     calib = QuantileCalibration(  # checks bins / levels
         model.n_voxels,
         bins,
@@ -91,34 +90,20 @@ def calibrate(
         layer_of_voxel=model.detector.voxel_layer.tolist(),
         keep_layers=keep_layers,
     )
-    ref = open_data(data, model.detector)
-    check_detector(ckpt, ref.detector, checkpoint=str(checkpoint), data=str(data))
-    count = len(ref) if n is None else n
-    if count > len(ref):
-        raise ValueError(f"{data}: holds {len(ref)} showers, fewer than the {count} requested (-n)")
-    showers, cond = ref.showers(0, count), ref.conditions(0, count)
+    showers, cond = src.data.showers(0, count), src.data.conditions(0, count)
     t0 = time.perf_counter()
     done = None if progress is None else (lambda k: progress(k, count))
     generated = generate(model, cond, seed=seed, batch_size=batch_size, progress=done)
     calib.fit(generated, cond.energy, showers, cond.energy)
-    state = dict(ckpt["state"])
-    state.update({f"calibration.{k}": v.cpu() for k, v in calib.state_dict().items()})
     record: dict[str, Any] = {
         "kind": "quantile",
-        "data": [str(p) for p in ref.paths],
-        "showers": count,
         "bins": bins,
         "levels": levels,
         "grid": grid,
         "keep_layers": keep_layers,
         "seed": seed,
-        "source": str(checkpoint),
     }
-    path = save_checkpoint(
-        out,
-        {k: v for k, v in ckpt.items() if k not in ("format", "format_version")}
-        | {"state": state, "calibration": record},
-    )
+    path = write_fitted(out, src, "calibration", calib, record)
     return CalibrationResult(path, count, bins, time.perf_counter() - t0)
 
 

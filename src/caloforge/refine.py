@@ -27,8 +27,7 @@ from caloforge._optional import require
 from caloforge.evaluate.classifier import ClassifierConfig, train_mlp
 from caloforge.generate import generate
 from caloforge.models.refiner import ClassifierRefiner, refiner_inputs
-from caloforge.train.checkpoint import check_detector, load_checkpoint, save_checkpoint
-from caloforge.train.trainer import load_model, open_data, resolve_device
+from caloforge.train.postfit import open_fit_source, write_fitted
 
 MIN_SHOWERS = 200
 """Fewest training showers a refiner is trained on."""
@@ -84,26 +83,20 @@ def refine(
         ValueError: bad arguments, a refined input, too few showers; CheckpointError;
         DetectorMismatchError; FileExistsError: ``out`` exists.
     """
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
-    if out.resolve() == Path(checkpoint).resolve():
-        raise ValueError(f"{out}: give the refined checkpoint a name of its own")
-    if n is not None and n < MIN_SHOWERS:
-        raise ValueError(f"-n must be >= {MIN_SHOWERS} (showers to train the refiner), got {n}")
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    ckpt = load_checkpoint(checkpoint)
-    model, _ = load_model(ckpt, resolve_device(device), use_ema=True)
-    if model.refiner is not None or "refiner" in ckpt:
-        raise ValueError(f"{checkpoint}: is already refined; refine the unrefined one")
-    ref = open_data(data, model.detector)
-    check_detector(ckpt, ref.detector, checkpoint=str(checkpoint), data=str(data))
-    count = len(ref) if n is None else n
-    if count > len(ref):
-        raise ValueError(f"{data}: holds {len(ref)} showers, fewer than the {count} requested (-n)")
-    if count < MIN_SHOWERS:
-        raise ValueError(f"{data}: {count} showers are too few to train a refiner")
+    src = open_fit_source(
+        checkpoint,
+        data,
+        out,
+        key="refiner",
+        done="refined",
+        n=n,
+        min_showers=MIN_SHOWERS,
+        device=device,
+        overwrite=overwrite,
+    )
+    model, count, ref = src.model, src.count, src.data
     refiner = ClassifierRefiner(1, hidden, candidates, threshold, ensemble)  # checks settings
     showers, cond = ref.showers(0, count), ref.conditions(0, count)
     t0 = time.perf_counter()
@@ -130,25 +123,16 @@ def refine(
     refiner.std.copy_(refiner.std.new_tensor(std))
     auc = float(require("sklearn.metrics").roc_auc_score(y[val], refiner.logits(x[val]).numpy()))
 
-    state = dict(ckpt["state"])
-    state.update({f"refiner.{k}": v.cpu() for k, v in refiner.state_dict().items()})
     record: dict[str, Any] = {
         "kind": "classifier-resampling",
-        "data": [str(p) for p in ref.paths],
-        "showers": count,
         "candidates": candidates,
         "hidden": hidden,
         "ensemble": ensemble,
         "threshold": threshold,
         "held_out_auc": auc,
         "seed": seed,
-        "source": str(checkpoint),
     }
-    path = save_checkpoint(
-        out,
-        {k: v for k, v in ckpt.items() if k not in ("format", "format_version")}
-        | {"state": state, "refiner": record},
-    )
+    path = write_fitted(out, src, "refiner", refiner, record)
     return RefinementResult(path, count, candidates, auc, time.perf_counter() - t0)
 
 

@@ -220,12 +220,9 @@ class QuantileCalibration(nn.Module):
         uniform = uniform[:, :-1]
         # (1-D index_select is the fast gather on CPU, in PyTorch and ONNX Runtime alike)
         params = torch.index_select(self.voxel_params, 0, k)  # (B, V, 4): whole rows
-        log_lo, per_step, p0_model, p0_data = params.unbind(-1)
         x = showers / energy[:, None]
-        if torch.jit.is_tracing():
-            out = self._dense(x, k, uniform, log_lo, per_step, p0_model, p0_data)
-        else:
-            out = self._sparse(x, k, uniform, log_lo, per_step, p0_model, p0_data)
+        look_up = self._dense if torch.jit.is_tracing() else self._sparse
+        out = look_up(x, k, uniform, params)
         out = out * energy[:, None]
         if bool(self.keep_layers):  # a constant of the module: traces as one branch
             before = showers @ self.layer_map
@@ -234,17 +231,11 @@ class QuantileCalibration(nn.Module):
             out = out * (factor @ self.layer_map.T)
         return out
 
-    def _dense(
-        self,
-        x: Tensor,
-        k: Tensor,
-        uniform: Tensor,
-        log_lo: Tensor,
-        per_step: Tensor,
-        p0_model: Tensor,
-        p0_data: Tensor,
-    ) -> Tensor:
-        """Both look-ups for every cell (the exported graph: no data-dependent shapes)."""
+    def _dense(self, x: Tensor, k: Tensor, uniform: Tensor, params: Tensor) -> Tensor:
+        """Both look-ups for every cell (the exported graph: no data-dependent shapes).
+        ``x``: (B, V) E_voxel / E_inc; ``k``: (B,) energy bins; ``uniform``: (B, V) ranks;
+        ``params``: (B, V, 4) the cells' rows of ``voxel_params``."""
+        log_lo, per_step, p0_model, p0_data = params.unbind(-1)
         _, n_voxels, n_grid = self.model_cdf.shape
         n_levels = self.data_quantiles.shape[2]
         voxel = torch.arange(n_voxels, device=x.device)[None, :]
@@ -259,19 +250,11 @@ class QuantileCalibration(nn.Module):
         v = _lookup(self.data_quantiles, n_levels, row, torch.where(empty, 0.0, u * (n_levels - 1)))
         return torch.where(empty, torch.zeros_like(v), v)
 
-    def _sparse(
-        self,
-        x: Tensor,
-        k: Tensor,
-        uniform: Tensor,
-        log_lo: Tensor,
-        per_step: Tensor,
-        p0_model: Tensor,
-        p0_data: Tensor,
-    ) -> Tensor:
+    def _sparse(self, x: Tensor, k: Tensor, uniform: Tensor, params: Tensor) -> Tensor:
         """The same numbers as :meth:`_dense`, with each look-up done only where it is
         needed: ``F_model`` for the model's hits, ``Q_data`` for the calibrated hits (most
         cells are empty, so this is several times fewer random reads)."""
+        log_lo, per_step, p0_model, p0_data = params.unbind(-1)
         _, n_voxels, n_grid = self.model_cdf.shape
         n_levels = self.data_quantiles.shape[2]
         flat_x = x.reshape(-1)
