@@ -14,7 +14,7 @@ VAL=$DATA/atlas-pblar_gamma_val.h5
 SRC=${SRC:-artifacts/runs/sota3}
 OUT=${OUT:-artifacts/runs/sota4}
 REFINE=${REFINE:-"teacher_calk:8 teacher_calk:16 teacher_calk:8:5 teacher_calk:16:5 student_cal:16 student_cal:16:5 student_calk:16"}
-UNREFINED=${UNREFINED:-"teacher_calk student_cal student_calk"}
+UNREFINED=${UNREFINED-"teacher_calk student_cal student_calk"}
 export OMP_NUM_THREADS=1
 CF=(nice -n 10 .venv/bin/caloforge)
 mkdir -p "$OUT/gen"
