@@ -104,3 +104,36 @@ def tiny_wgan_stage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_vae_stage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """vae with the stage-1 layer-energy flow (``layer_stage=true``)."""
     return tiny_checkpoint("vae", tmp_path_factory.mktemp("tiny_vae_stage"), ("layer_stage=true",))
+
+
+def training_file(ckpt: Path) -> str:
+    """The training file a tiny checkpoint was trained on."""
+    from caloforge.train import load_checkpoint
+
+    return str(load_checkpoint(ckpt)["info"]["data"][0])
+
+
+@pytest.fixture(scope="session")
+def calibrated(tiny_wgan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny wgan-gp calibrated in 2 energy bins (``caloforge calibrate``)."""
+    from caloforge.calibrate import calibrate
+
+    out = tmp_path_factory.mktemp("calibrated") / "calibrated.pt"
+    result = calibrate(tiny_wgan, training_file(tiny_wgan), out, bins=2, levels=65, seed=1)
+    assert result.path == out and result.n_showers == 256 and result.bins == 2
+    return out
+
+
+@pytest.fixture(scope="session")
+def refined(tiny_wgan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny wgan-gp with a 2-classifier refiner, 8 candidates (``caloforge refine``)."""
+    from caloforge.refine import refine
+
+    out = tmp_path_factory.mktemp("refined") / "refined.pt"
+    result = refine(
+        tiny_wgan, training_file(tiny_wgan), out, candidates=8, hidden=16, ensemble=2, seed=1
+    )
+    assert result.path == out and result.n_showers == 256 and result.candidates == 8
+    # a model trained 6 steps is easy to tell from its data
+    assert result.held_out_auc > 0.8
+    return out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.export.test_export import cli
+from tests.export.conftest import training_file
 
 from caloforge.calibrate import calibrate
 from caloforge.data import ShowerFile
@@ -16,18 +16,6 @@ from caloforge.export import export
 from caloforge.generate import generate
 from caloforge.runtime import OnnxGenerator
 from caloforge.train import load_checkpoint, load_model
-
-
-def training_file(ckpt: Path) -> str:
-    return str(load_checkpoint(ckpt)["info"]["data"][0])
-
-
-@pytest.fixture(scope="module")
-def calibrated(tiny_wgan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("calibrated") / "calibrated.pt"
-    result = calibrate(tiny_wgan, training_file(tiny_wgan), out, bins=2, levels=65, seed=1)
-    assert result.path == out and result.n_showers == 256 and result.bins == 2
-    return out
 
 
 def test_calibrated_model_has_the_training_hit_fractions(tiny_wgan: Path, calibrated: Path) -> None:
@@ -59,27 +47,7 @@ def test_calibrated_model_exports_with_its_ranks(calibrated: Path, tmp_path: Pat
     assert meta.noise_shape == (int(np.prod(model.noise_shape)) + model.n_voxels + 1,)
 
 
-def test_refusals(
-    tiny_wgan: Path,
-    calibrated: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    data = training_file(tiny_wgan)
-    with pytest.raises(FileExistsError, match="--overwrite"):
-        calibrate(tiny_wgan, data, calibrated)
-    with pytest.raises(ValueError, match="already calibrated"):
-        calibrate(calibrated, data, tmp_path / "twice.pt")
-    with pytest.raises(ValueError, match="name of its own"):
-        calibrate(tiny_wgan, data, tiny_wgan, overwrite=True)
-    with pytest.raises(ValueError, match="fewer than the 999"):
-        calibrate(tiny_wgan, data, tmp_path / "c.pt", n=999)
+def test_too_few_showers_per_energy_bin(tiny_wgan: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="energy bin"):
-        calibrate(tiny_wgan, data, tmp_path / "c.pt", bins=40)
+        calibrate(tiny_wgan, training_file(tiny_wgan), tmp_path / "c.pt", bins=40)
     assert not (tmp_path / "c.pt").exists()
-    args = ["calibrate", "--checkpoint", str(tiny_wgan), "-o", str(tmp_path / "c.pt"), "-q"]
-    code, _, err = cli(capsys, monkeypatch, *args, "--data", str(tmp_path / "missing.h5"))
-    assert code == 2 and "missing.h5" in err and "Traceback" not in err
-    code, _, _ = cli(capsys, monkeypatch, *args, "--data", data, "--bins", "2")
-    assert code == 0 and (tmp_path / "c.pt").is_file()
