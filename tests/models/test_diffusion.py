@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from caloforge.generate import generate, gun_conditions
+from caloforge.models.base import ExportNotSupportedError
 from caloforge.models.diffusion import DiffusionConfig, integrate
 from caloforge.train import load_model, train
 
@@ -68,6 +69,8 @@ def test_step_count_and_student(toy_files, toy_det, tmp_path: Path) -> None:
     assert np.median(np.abs(np.log(bf16[both] / outs[(8, "student")][both]))) < 0.05
     with pytest.raises(ValueError, match="reload the checkpoint"):
         model.set_precision("fp32")
+    with pytest.raises(ExportNotSupportedError, match="reduced precision"):
+        model.export_module()
     with pytest.raises(ValueError, match="not one of fp32, bf16"):
         model.set_precision("fp16")
 

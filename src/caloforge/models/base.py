@@ -269,7 +269,19 @@ class ShowerModel(nn.Module):
                 "showers by observables computed in numpy; export the checkpoint it was "
                 "refined from (its 'refiner' record names it)"
             )
+        if not self._float32():
+            raise ExportNotSupportedError(
+                "the model runs in reduced precision (set_precision): export a freshly "
+                "loaded float32 model"
+            )
         return ExportedGenerator(self).eval()
+
+    def _float32(self) -> bool:
+        return all(
+            p.dtype == torch.float32
+            for m in self.reduced_precision_modules()
+            for p in m.parameters()
+        )
 
     def reduced_precision_modules(self) -> list[nn.Module]:
         """Networks that may run in bfloat16 at generation: each takes and returns float32
@@ -292,9 +304,7 @@ class ShowerModel(nn.Module):
         modules = self.reduced_precision_modules()
         if precision != "fp32" and not modules:
             raise ValueError(f"model family {self.name!r} generates in fp32 only")
-        if precision == "fp32" and any(
-            p.dtype != torch.float32 for m in modules for p in m.parameters()
-        ):
+        if precision == "fp32" and not self._float32():
             raise ValueError("the float32 weights are gone: reload the checkpoint for fp32")
         for module in modules:
             module.to(dtypes[precision])
