@@ -9,6 +9,7 @@ a float feature matrix with :func:`condition_features`, in a fixed column order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -129,3 +130,42 @@ def condition_features(
                 f"unknown condition feature {name!r}; known: {', '.join(CONDITION_FEATURES)}"
             )
     return np.stack(cols, axis=1).astype(np.float32)
+
+
+def _angles(direction: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(theta, phi) of unit directions, rad; phi in (-pi, pi]."""
+    theta = np.arccos(np.clip(direction[:, 2], -1.0, 1.0))
+    return theta, np.arctan2(direction[:, 1], direction[:, 0])
+
+
+_NORMAL_INCIDENCE = 1e-9
+"""sin(theta) below which the azimuth of a direction is undefined (not recorded)."""
+
+
+def condition_ranges(cond: Conditions) -> dict[str, Any]:
+    """The compact record of a set of conditions (e.g. a model's training conditions).
+
+    Returns:
+        Plain Python types: ``particles`` (sorted PDG codes), ``energy`` [min, max] MeV,
+        ``theta`` and ``phi`` [min, max] rad (``phi`` None when every direction is along
+        the z axis, where the azimuth is undefined), ``impact_x`` and ``impact_y``
+        [min, max] mm, and ``showers`` (how many). The keys read by
+        :class:`caloforge.runtime.TrainedRange` have the same meaning there.
+    """
+    if len(cond) == 0:
+        raise ValueError("conditions: no rows to take ranges of")
+    theta, phi = _angles(cond.direction)
+    tilted = np.sin(theta) > _NORMAL_INCIDENCE
+
+    def span(x: NDArray[np.float64]) -> list[float]:
+        return [float(x.min()), float(x.max())]
+
+    return {
+        "particles": sorted(int(p) for p in np.unique(cond.particle)),
+        "energy": span(cond.energy),
+        "theta": span(theta),
+        "phi": span(phi[tilted]) if tilted.any() else None,
+        "impact_x": span(cond.impact[:, 0]),
+        "impact_y": span(cond.impact[:, 1]),
+        "showers": len(cond),
+    }

@@ -42,6 +42,7 @@ from caloforge.config import (
     save_config,
 )
 from caloforge.data import Conditions, ShowerFile, ShowerFileError
+from caloforge.data.conditions import condition_ranges
 from caloforge.distributed import ddp
 from caloforge.geometry import Detector
 from caloforge.geometry.loader import detector_to_json
@@ -587,6 +588,7 @@ def _train(
             "config": config_to_dict(resolved),
             "detector": detector_to_json(det),
             "condition_features": list(model.condition_names),
+            "conditions": condition_ranges(conditions),
             "state": state,
             "preprocessing": {
                 k: v for k, v in state.items() if k.startswith(("transform.", "cond_scaler."))

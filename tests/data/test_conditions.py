@@ -1,0 +1,41 @@
+"""The condition layout: the compact range record and validation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from caloforge.data import Conditions
+from caloforge.data.conditions import condition_ranges
+
+
+def _tilted(theta_deg: list[float], phi_deg: list[float]) -> np.ndarray:
+    t, p = np.radians(theta_deg), np.radians(phi_deg)
+    return np.stack([np.sin(t) * np.cos(p), np.sin(t) * np.sin(p), np.cos(t)], axis=1)
+
+
+def test_condition_ranges_record_the_spread_of_every_condition() -> None:
+    cond = Conditions.create(
+        [2e3, 5e4, 1e3],
+        np.array([22, 11, 22]),
+        _tilted([5.0, 20.0, 0.0], [-90.0, 45.0, 0.0]),
+        [[-3.0, 1.0, 0.0], [4.0, -2.0, 0.0], [0.0, 7.5, 0.0]],
+    )
+    r = condition_ranges(cond)
+    assert r["particles"] == [11, 22]
+    assert r["energy"] == [1e3, 5e4]
+    assert r["theta"] == pytest.approx([0.0, math.radians(20.0)])
+    # the normal-incidence row has no azimuth: phi spans the tilted rows only
+    assert r["phi"] == pytest.approx([math.radians(-90.0), math.radians(45.0)])
+    assert r["impact_x"] == [-3.0, 4.0] and r["impact_y"] == [-2.0, 7.5]
+    assert r["showers"] == 3
+    assert all(type(v) in (float, int) for v in [*r["energy"], *r["particles"]])
+
+
+def test_condition_ranges_at_normal_incidence_have_no_azimuth() -> None:
+    r = condition_ranges(Conditions.create([1e3, 2e3], "gamma"))
+    assert r["theta"] == [0.0, 0.0] and r["phi"] is None
+    with pytest.raises(ValueError, match="no rows"):
+        condition_ranges(Conditions.create(np.zeros(0) + 1.0).select(slice(0, 0)))
