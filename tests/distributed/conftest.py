@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from caloforge.geometry import Detector
-from caloforge.models.testing import toy_detector
+from caloforge.testing import toy_detector
 
 
 @pytest.fixture(scope="session")

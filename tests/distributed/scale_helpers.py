@@ -12,7 +12,7 @@ import numpy as np
 
 from caloforge.data import Conditions, write_showers
 from caloforge.geometry import Detector
-from caloforge.models.testing import toy_showers
+from caloforge.testing import toy_showers
 
 HAS_GEANT4 = importlib.util.find_spec("geant4_pybind") is not None
 HAS_DASK = importlib.util.find_spec("distributed") is not None

@@ -10,8 +10,8 @@ import pytest
 from scale_helpers import HAS_DASK, HAS_GEANT4
 
 from caloforge.data import ShowerFile
-from caloforge.models.testing import tiny_g4_detector
 from caloforge.simulate import SimulationConfig, simulate
+from caloforge.testing import tiny_g4_detector
 
 pytestmark = [
     pytest.mark.skipif(not HAS_GEANT4, reason="needs the geant4 extra (geant4-pybind)"),

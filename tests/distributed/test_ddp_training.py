@@ -17,7 +17,7 @@ import torch
 from caloforge.data import write_showers
 from caloforge.geometry import Detector
 from caloforge.models import family_names, get_family
-from caloforge.models.testing import toy_showers
+from caloforge.testing import toy_showers
 from caloforge.train import load_checkpoint, train
 
 pytestmark = pytest.mark.slow

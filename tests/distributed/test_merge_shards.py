@@ -17,7 +17,7 @@ from caloforge.cli import app
 from caloforge.data import ShowerFile, write_showers
 from caloforge.distributed import MergeError, merge_showers
 from caloforge.geometry import Detector
-from caloforge.models.testing import toy_showers
+from caloforge.testing import toy_showers
 
 
 def _all(path: Path) -> dict[str, np.ndarray]:

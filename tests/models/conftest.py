@@ -9,7 +9,7 @@ import torch
 
 from caloforge.data import write_showers
 from caloforge.geometry import Detector
-from caloforge.models.testing import toy_detector, toy_showers
+from caloforge.testing import toy_detector, toy_showers
 
 # Small networks so that every family trains a few dozen steps in seconds. A new family
 # adds its entry here (a family without one runs with its defaults).

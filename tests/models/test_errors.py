@@ -12,7 +12,7 @@ import torch
 from caloforge.data import write_showers
 from caloforge.generate import generate_file
 from caloforge.models import UnknownFamilyError, get_family
-from caloforge.models.testing import TOY_DETECTOR_TOML, toy_detector, toy_showers
+from caloforge.testing import TOY_DETECTOR_TOML, toy_detector, toy_showers
 from caloforge.train import (
     CheckpointError,
     DetectorMismatchError,

@@ -12,7 +12,7 @@ import torch
 from caloforge.data import Conditions, write_showers
 from caloforge.generate import generate
 from caloforge.models import get_family
-from caloforge.models.testing import toy_showers
+from caloforge.testing import toy_showers
 from caloforge.train import load_model, train
 from caloforge.train.trainer import build_model
 

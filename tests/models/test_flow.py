@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from caloforge.models.flow import CouplingFlow, FlowConfig
-from caloforge.models.testing import toy_showers
 from caloforge.models.two_stage import (
     HitEnergyCoding,
     LayerEnergyFlow,
@@ -16,6 +15,7 @@ from caloforge.models.two_stage import (
     fit_two_stage,
     layer_energies,
 )
+from caloforge.testing import toy_showers
 
 
 def test_shape_coding_round_trip_keeps_hits_and_empty_cells(toy_det) -> None:

@@ -12,7 +12,7 @@ import torch
 from caloforge.data import Conditions
 from caloforge.geometry import Detector
 from caloforge.models.refiner import ClassifierRefiner, refiner_inputs
-from caloforge.models.testing import toy_detector, toy_showers
+from caloforge.testing import toy_detector, toy_showers
 
 Toy = tuple[Detector, np.ndarray, Conditions]
 

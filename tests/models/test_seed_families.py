@@ -18,7 +18,7 @@ from caloforge.geometry import load_detector
 from caloforge.models import get_family
 from caloforge.models.blocks import LatentKDE, PostProcessor, mmd
 from caloforge.models.gan3d import UnsupportedDetectorError, grid_shape
-from caloforge.models.testing import toy_showers
+from caloforge.testing import toy_showers
 from caloforge.train import load_model, train
 from caloforge.train.trainer import build_model
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from caloforge.models.testing import toy_detector, toy_showers
 from caloforge.models.transforms import ConditionScaler, ShowerTransform
+from caloforge.testing import toy_detector, toy_showers
 
 
 @pytest.mark.parametrize("kind", ["log", "logit", "none"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from caloforge.geometry import Detector
-from caloforge.models.testing import tiny_g4_detector
+from caloforge.testing import tiny_g4_detector
 
 HAS_GEANT4 = importlib.util.find_spec("geant4_pybind") is not None
 needs_geant4 = pytest.mark.skipif(not HAS_GEANT4, reason="needs the geant4 extra (geant4-pybind)")
@@ -35,7 +35,7 @@ def _private_cache(g4cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 tiny_detector = tiny_g4_detector
-"""6 x (2 mm Pb + 4 mm LAr), two readout layers of 4 x 4 cells (see caloforge.models.testing)."""
+"""6 x (2 mm Pb + 4 mm LAr), two readout layers of 4 x 4 cells (see caloforge.testing)."""
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from caloforge.data import ShowerFileError, write_showers
-from caloforge.models.testing import toy_detector, toy_showers
+from caloforge.testing import toy_detector, toy_showers
 from caloforge.train import TrainConfig, train
 from caloforge.train.trainer import lr_factor, resolve_device
 

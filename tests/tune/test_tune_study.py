@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from caloforge.data import write_showers
-from caloforge.models.testing import toy_detector, toy_showers
+from caloforge.testing import toy_detector, toy_showers
 from caloforge.tune import TuneSettings, _Pruning, tune
 
 TINY = [
