@@ -1,4 +1,4 @@
-"""Offline bremsstrahlung/photo-effect table variants against the shared reference (issue 3).
+"""Offline bremsstrahlung/photo-effect table variants against a Geant4 reference file.
 
 Usage:
     python benchmarks/brems_variants.py REF.h5 [--n 4000] [--workers 2] [--out DIR]
@@ -17,8 +17,8 @@ layer-0 energy fraction. Variants:
 * ``pe-binding``: ``full-coulomb`` brems and a photo-effect shell binding energy of
   ~13.6 eV Z^2 (K-shell-like) instead of 1 keV.
 
-The variants were first run on top of the version-1 tables (``full-coulomb``), hence the
-last two; the README quotes this script's output.
+The last two are variations of the version-1 tables (``full-coulomb``); docs/results.md
+quotes this script's output (REF: the atlas-pblar photon training file).
 
 About 1 minute per variant with 2 workers on an idle machine.
 """
@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("reference", type=Path)
     ap.add_argument("--n", type=int, default=4000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=Path("artifacts/brems_variants"))
+    ap.add_argument("--out", type=Path, default=Path("artifacts/benchmarks/brems_variants"))
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

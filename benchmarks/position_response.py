@@ -8,9 +8,8 @@ For every file, the energy-weighted centre (x, y) of the shower in one readout l
 shower was simulated or generated for: the slope of a straight-line fit of centre on
 impact (1 for a shower that follows the particle; 0 for one that ignores it), the
 correlation, and the RMS of the residuals, per axis. Geant4 (REF) sets the values a model
-should reproduce (the slope is below 1 because cells of 40 mm pull the centre towards
-cell centres). Used for the position constrainer of wgan-gp (issue 5,
-benchmarks/position_constrainer.sh).
+should reproduce (cells of 40 mm pull the centre towards cell centres). Used by
+benchmarks/position_constrainer.sh for the position constrainer of wgan-gp.
 """
 
 from __future__ import annotations

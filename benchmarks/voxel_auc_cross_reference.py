@@ -1,11 +1,14 @@
 """Voxel-classifier AUC of two generated samples against two Geant4 references, with
 three classifier seeds: how much of a voxel AUC is the generated sample, the reference,
-or the classifier fit (issue 7, session 4).
+or the classifier fit.
 
 Usage:
-    python benchmarks/voxel_auc_cross.py GEN_AT_VAL.h5 GEN_AT_FRESH.h5
-        [--val ../shared/data/atlas-pblar_gamma_val.h5]
-        [--fresh artifacts/sim/atlas-pblar_gamma_6k_v2.h5]
+    python benchmarks/voxel_auc_cross_reference.py GEN_AT_VAL.h5 GEN_AT_FRESH.h5
+        --val VAL.h5 --fresh INDEPENDENT.h5
+
+GEN_AT_VAL.h5 and GEN_AT_FRESH.h5: one model's showers generated at the conditions of the
+validation file (VAL.h5) and of an independent Geant4 file (INDEPENDENT.h5, as in
+benchmarks/independent_reference.sh).
 
 Prints one line per (reference, generated sample): the headline AUC, its error and each
 classifier's mean AUC; at most 5,000 showers of each file.
@@ -23,8 +26,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("gen_at_val")
     p.add_argument("gen_at_fresh")
-    p.add_argument("--val", default="../shared/data/atlas-pblar_gamma_val.h5")
-    p.add_argument("--fresh", default="artifacts/sim/atlas-pblar_gamma_6k_v2.h5")
+    p.add_argument("--val", required=True, help="the validation file")
+    p.add_argument("--fresh", required=True, help="an independent Geant4 file")
     a = p.parse_args()
     refs = {"val": a.val, "fresh": a.fresh}
     gens = {"gen@val": a.gen_at_val, "gen@fresh": a.gen_at_fresh}

@@ -1,7 +1,7 @@
-"""Generate from one checkpoint with several sampler settings, timing each (issue 7).
+"""Generate from one checkpoint with several sampler settings, timing each.
 
 Usage:
-    python benchmarks/sota_generate.py CKPT REF.h5 OUTDIR NAME:key=value,key=value ...
+    python benchmarks/sampler_variants.py CKPT REF.h5 OUTDIR NAME:key=value,key=value ...
 
 Each ``NAME:overrides`` variant replaces fields of the model config (e.g.
 ``ode10:sample_steps=10``, ``student:sampler=student``, ``base:`` for none), generates

@@ -1,6 +1,6 @@
 """Quick response/resolution table of generated vs reference showers (no classifier).
 
-Usage: python benchmarks/train_quick_metrics.py REF.h5 GEN1.h5 [GEN2.h5 ...]
+Usage: python benchmarks/response_resolution.py REF.h5 GEN1.h5 [GEN2.h5 ...]
 
 Per incident-energy bin: mean E_vis/E_inc and its relative error vs the reference, and
 the relative resolution sigma(E_vis/E_inc)/mean with its ratio to the reference; then the
@@ -9,7 +9,7 @@ mean layer energy fractions. The complete validation is ``caloforge evaluate``.
 
 from __future__ import annotations
 
-import sys
+import argparse
 from itertools import pairwise
 
 import numpy as np
@@ -31,7 +31,12 @@ def summary(path: str) -> tuple[list[tuple[float, float, int]], np.ndarray]:
     return rows, (layers / np.maximum(layers.sum(1, keepdims=True), 1e-12)).mean(0)
 
 
-def main(argv: list[str]) -> None:
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("reference", help="Geant4 reference file")
+    ap.add_argument("generated", nargs="+", help="generated files")
+    args = ap.parse_args()
+    argv = [args.reference, *args.generated]
     ref_rows, ref_frac = summary(argv[0])
     print(f"reference {argv[0]}: layer fractions {np.round(ref_frac, 4).tolist()}")
     print(f"{'bin [GeV]':>10} {'N':>5} {'ref <r>':>8} {'ref res':>8}")
@@ -57,4 +62,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

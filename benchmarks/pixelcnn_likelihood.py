@@ -1,6 +1,6 @@
-"""Exact log-likelihood of held-out showers under a ``pixelcnn`` checkpoint (issue 7).
+"""Exact log-likelihood of held-out showers under a ``pixelcnn`` checkpoint.
 
-Usage: python benchmarks/sota_likelihood.py CKPT.pt SHOWERS.h5 [--max N]
+Usage: python benchmarks/pixelcnn_likelihood.py CKPT.pt SHOWERS.h5 [--max N]
 
 Prints the mean negative log-likelihood of the discretised showers (nats per shower and
 per voxel; classes as in ``caloforge.models.pixelcnn``) with its standard error.
