@@ -1,4 +1,4 @@
-"""Behaviour specific to the issue-6 families (layer-gan, gan3d, bib-ae), beyond the contract.
+"""Behaviour specific to the layer-gan, gan3d and bib-ae families, beyond the contract.
 
 Networks are tiny and the showers are TOY showers (not physics); presets are loaded from
 the package, no external data is needed.

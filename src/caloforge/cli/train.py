@@ -186,7 +186,7 @@ def generate(
 ) -> None:
     """Generate showers from a checkpoint, in the full-simulation file layout.
 
-    Example: caloforge generate --checkpoint artifacts/runs/vae/checkpoint.pt
+    Example: caloforge generate --checkpoint runs/vae/checkpoint.pt
     --conditions-from val.h5 -o gen.h5
     """
     import time

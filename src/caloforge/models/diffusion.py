@@ -17,8 +17,8 @@ pairs (``distill_teacher_steps`` midpoint steps, conditions drawn from a bank of
 conditions kept in the checkpoint, layer energies from the stage-1 flow, fixed seeds so
 that resume rebuilds it exactly) is generated once, and a small single-pass student MLP is
 regressed on it (knowledge distillation of the ODE map, arXiv:2101.02388). With
-``sampler="student"`` generation is one forward pass of the student (the speed target of
-issue 8).
+``sampler="student"`` generation is one forward pass of the student (the fastest
+sampler).
 
 References:
     arXiv:2210.02747 (flow matching), arXiv:2209.03003 (rectified flow),
