@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from caloforge.files import write_text
+
 
 class ConfigError(ValueError):
     """A configuration key is unknown or its value has the wrong type; one line."""
@@ -298,12 +300,7 @@ def config_from_dict(cls: type, data: Mapping[str, Any], source: str = "config")
 
 def save_config(path: str | Path, config: Any) -> Path:
     """Write the resolved configuration as JSON (atomic) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text(path, json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
 
 
 __all__ = [

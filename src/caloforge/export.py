@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ import torch
 from caloforge._optional import require
 from caloforge._version import __version__
 from caloforge.data import PDG_CODES, ShowerFile
+from caloforge.files import atomic_output, writes_output
 from caloforge.models import ShowerModel, get_family
 from caloforge.models.base import ExportNotSupportedError
 from caloforge.runtime import METADATA_KEY, ExportMetadata, OnnxGenerator, TrainedRange
@@ -170,6 +169,7 @@ class _Traced(torch.nn.Module):
         return self._inner[0](features, noise)
 
 
+@writes_output("output", inputs=("checkpoint", "data"))
 def export_onnx(
     checkpoint: str | Path,
     output: str | Path,
@@ -198,8 +198,6 @@ def export_onnx(
     onnx = require("onnx")
     require("onnxruntime")
     output = Path(output)
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
     ckpt = load_checkpoint(checkpoint)
     cls = get_family(str(ckpt["family"]))
     if cls.export_note:  # refused by the family itself: say why before loading weights
@@ -223,10 +221,8 @@ def export_onnx(
         trained_range=rng_range,
         caloforge_version=__version__,
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
-    try:
+    with atomic_output(output, overwrite=overwrite) as tmp_path:
+        tmp = str(tmp_path)
         with warnings.catch_warnings(), torch.no_grad():
             # the TorchScript-based exporter (no onnxscript needed) warns that it is legacy
             warnings.simplefilter("ignore")
@@ -268,11 +264,6 @@ def export_onnx(
         proto.producer_name = "caloforge"
         proto.producer_version = __version__
         onnx.save(proto, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     # the file as written must load in the torch-free runtime
     OnnxGenerator(output, threads=1)
     log.info("exported %s to %s (max |diff| %.3g MeV)", checkpoint, output, max_abs)

@@ -43,9 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -59,6 +57,7 @@ import torch
 from caloforge._optional import require
 from caloforge.config import ConfigError, load_config_file
 from caloforge.data import Conditions, ShowerFile
+from caloforge.files import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -585,16 +584,10 @@ def summarise_study(
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """``write(tmp)`` then rename: workers finishing together never leave a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``write(tmp)`` then rename; not locked: workers finishing together each write a
+    complete file and the last one stays."""
+    with atomic_output(path, overwrite=True, lock=False) as tmp:
+        write(tmp)
 
 
 def _plots(study: Any, folder: Path, names: list[str], n_complete: int) -> list[Path]:

@@ -16,18 +16,17 @@ Keys (format version 1), loaded with ``torch.load(weights_only=True)``:
 * ``info``: model description (parameter count, stored bytes), training data paths,
   last logged metrics.
 
-Writes are atomic (temporary file, then rename).
+Writes are atomic and locked (:mod:`caloforge.files`).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from caloforge.files import atomic_output
 from caloforge.geometry import Detector, detector_from_json
 from caloforge.geometry.loader import detector_to_dict
 
@@ -45,18 +44,12 @@ class DetectorMismatchError(ValueError):
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (adds ``format``/``format_version``) atomically to ``path``."""
+    """Write ``payload`` (adds ``format``/``format_version``) atomically to ``path``
+    (replacing it: callers check ``overwrite`` before their work)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, overwrite=True) as tmp:
         torch.save(data, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
