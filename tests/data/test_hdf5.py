@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import h5py
@@ -165,6 +166,25 @@ def test_missing_key(tmp_path: Path) -> None:
         f.create_dataset("showers", data=np.ones((2, 504)))
     with pytest.raises(ShowerFileError, match="missing dataset 'incident_energies'"):
         ShowerFile(path, DET)
+
+
+def test_group_in_place_of_a_dataset(tmp_path: Path) -> None:
+    path = tmp_path / "group.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("incident_energies", data=np.ones((2, 1)))
+        f.create_group("showers").create_dataset("data", data=np.ones((2, 504)))
+    with pytest.raises(ShowerFileError, match=r"group\.h5: 'showers' is an HDF5 group, not a"):
+        ShowerFile(path, DET)
+
+
+def test_write_leaves_no_lock_or_temporary_and_cleans_orphans(tmp_path: Path) -> None:
+    orphan = tmp_path / ".a.h5.999999999@elsewhere.0badc0de.tmp"  # another host's: kept
+    dead = tmp_path / f".a.h5.{2**22 + 1}@{socket.gethostname()}.0badc0de.tmp"
+    for p in (orphan, dead):
+        p.write_bytes(b"partial")
+    showers, cond = _random_showers(3)
+    write_showers(tmp_path / "a.h5", showers, cond, DET)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.h5", orphan.name])
 
 
 @pytest.mark.parametrize(

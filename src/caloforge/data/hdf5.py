@@ -11,14 +11,13 @@ Schema (version 1; see ``docs/architecture.md``):
   (JSON), ``config`` (JSON of the resolved configuration) and ``seed``.
 
 Files without ``detector`` (Challenge files) need the geometry from the caller.
-Writes are atomic: data go to a temporary file beside the target, renamed at the end.
+Writes are atomic and locked (:mod:`caloforge.files`): data go to a temporary file beside
+the target, renamed at the end; a second writer of the same file refuses.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from numpy.typing import NDArray
 
 from caloforge._version import __version__
 from caloforge.data.conditions import Conditions, particle_code
+from caloforge.files import AtomicFile
 from caloforge.geometry import (
     Detector,
     DetectorError,
@@ -50,14 +50,6 @@ class ShowerFileError(ValueError):
 
 # ---------------------------------------------------------------------------------------
 # writing
-def _atomic_target(path: Path, overwrite: bool) -> Path:
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: exists; pass --overwrite (overwrite=True) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 class ShowerWriter:
     """Append showers chunk by chunk to a new file, renamed into place on :meth:`close`.
 
@@ -75,31 +67,27 @@ class ShowerWriter:
         overwrite: bool = False,
         chunk_rows: int = 1000,
     ) -> None:
-        self.path = _atomic_target(Path(path), overwrite)
+        self._out = AtomicFile(path, overwrite=overwrite)
+        self.path = self._out.path
         self.detector = detector
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        self._tmp = Path(tmp)
-        self._file = h5py.File(self._tmp, "w")
         self._chunk = max(1, min(chunk_rows, max(1, 2**22 // (4 * detector.n_voxels))))
         self.n = 0
-        f = self._file
-        f.attrs["caloforge_schema"] = SCHEMA_VERSION
-        f.attrs["caloforge_version"] = __version__
-        f.attrs["detector"] = detector_to_json(detector)
-        f.attrs["units"] = "energy: MeV, length: mm"
-        for key, value in (attrs or {}).items():
-            f.attrs[key] = value if isinstance(value, str | int | float) else json.dumps(value)
-        self._make("incident_energies", (1,), np.float32)
-        self._make("showers", (detector.n_voxels,), np.float32)
-        self._make("particle", (), np.int32)
-        self._make("incident_direction", (3,), np.float32)
-        self._make("impact_point", (3,), np.float32)
+        try:
+            self._file = f = h5py.File(self._out.temp, "w")
+            f.attrs["caloforge_schema"] = SCHEMA_VERSION
+            f.attrs["caloforge_version"] = __version__
+            f.attrs["detector"] = detector_to_json(detector)
+            f.attrs["units"] = "energy: MeV, length: mm"
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value if isinstance(value, str | int | float) else json.dumps(value)
+            self._make("incident_energies", (1,), np.float32)
+            self._make("showers", (detector.n_voxels,), np.float32)
+            self._make("particle", (), np.int32)
+            self._make("incident_direction", (3,), np.float32)
+            self._make("impact_point", (3,), np.float32)
+        except BaseException:
+            self.abort()
+            raise
 
     def _make(self, key: str, tail: tuple[int, ...], dtype: type) -> None:
         self._file.create_dataset(
@@ -155,16 +143,19 @@ class ShowerWriter:
 
     def close(self) -> Path:
         """Finish the file and move it into place; returns the final path."""
-        if self._file:
-            self._file.close()
-        os.replace(self._tmp, self.path)
-        return self.path
+        try:
+            if self._file:
+                self._file.close()
+        except BaseException:
+            self._out.discard()
+            raise
+        return self._out.commit()
 
     def abort(self) -> None:
         """Drop the temporary file; the target is left untouched."""
         with suppress(Exception):
             self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        self._out.discard()
 
     def __enter__(self) -> ShowerWriter:
         return self
@@ -210,6 +201,16 @@ def _open(path: Path) -> h5py.File:
         return h5py.File(path, "r")
     except OSError as exc:
         raise ShowerFileError(f"{path}: cannot open HDF5 file: {exc}") from None
+
+
+def _dataset(path: Path, f: h5py.File, key: str) -> h5py.Dataset:
+    """Dataset ``key`` of an open file; missing, or a group in its place: one line."""
+    if key not in f:
+        raise ShowerFileError(f"{path}: missing dataset {key!r}")
+    node = f[key]
+    if not isinstance(node, h5py.Dataset):
+        raise ShowerFileError(f"{path}: {key!r} is an HDF5 group, not a dataset")
+    return node
 
 
 def _resolve_detector(path: Path, f: h5py.File, given: Detector | str | Path | None) -> Detector:
@@ -264,8 +265,7 @@ class ShowerFile:
         for p in map(Path, paths):
             with _open(p) as f:
                 for key in ("incident_energies", "showers"):
-                    if key not in f:
-                        raise ShowerFileError(f"{p}: missing dataset {key!r}")
+                    _dataset(p, f, key)
                 d = _resolve_detector(p, f, detector if det is None else det)
                 e, s = f["incident_energies"], f["showers"]
                 if e.ndim != 2 or e.shape[1] != 1:
@@ -310,9 +310,7 @@ class ShowerFile:
 
     def _read_part(self, part: _Part, start: int, stop: int, key: str) -> NDArray[Any]:
         with h5py.File(part.path, "r") as f:
-            if key not in f:
-                raise ShowerFileError(f"{part.path}: missing dataset {key!r}")
-            return f[key][start:stop]
+            return _dataset(part.path, f, key)[start:stop]
 
     def read(self, key: str, start: int = 0, stop: int | None = None) -> NDArray[Any]:
         """Rows ``start:stop`` of dataset ``key`` across all shards."""
