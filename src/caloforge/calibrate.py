@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from caloforge.files import writes_output
 from caloforge.generate import generate
 from caloforge.models.calibration import QuantileCalibration
 from caloforge.train.postfit import open_fit_source, write_fitted
@@ -36,6 +37,7 @@ class CalibrationResult:
     seconds: float
 
 
+@writes_output("out", inputs=("checkpoint", "data"))
 def calibrate(
     checkpoint: str | Path,
     data: str | Path,

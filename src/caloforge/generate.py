@@ -24,6 +24,7 @@ import torch
 from numpy.typing import NDArray
 
 from caloforge.data import Conditions, ShowerFile, write_showers
+from caloforge.files import writes_output
 from caloforge.geometry import Detector
 from caloforge.models import ShowerModel
 from caloforge.train.checkpoint import check_detector, load_checkpoint
@@ -77,6 +78,7 @@ def generate(
     return model.sample(conditions, g, batch_size=batch_size, progress=progress)
 
 
+@writes_output("out", inputs=("checkpoint", "conditions_from"))
 def generate_file(
     checkpoint: str | Path,
     out: str | Path,
@@ -108,15 +110,14 @@ def generate_file(
 
     Raises:
         ValueError: bad arguments; CheckpointError; DetectorMismatchError;
-        FileExistsError: ``out`` exists.
+        FileExistsError: ``out`` exists; OutputError: ``out`` is an input;
+        OutputLockedError: another process writes ``out``.
     """
     if (energy is None) == (conditions_from is None):
         raise ValueError("give exactly one of --energy and --conditions-from")
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
     ckpt = load_checkpoint(checkpoint)
     model, _ = load_model(ckpt, resolve_device(device), use_ema=use_ema)
     model.set_precision(precision)

@@ -25,6 +25,7 @@ import numpy as np
 
 from caloforge._optional import require
 from caloforge.evaluate.classifier import ClassifierConfig, train_mlp
+from caloforge.files import writes_output
 from caloforge.generate import generate
 from caloforge.models.refiner import ClassifierRefiner, refiner_inputs
 from caloforge.train.postfit import open_fit_source, write_fitted
@@ -45,6 +46,7 @@ class RefinementResult:
     seconds: float
 
 
+@writes_output("out", inputs=("checkpoint", "data"))
 def refine(
     checkpoint: str | Path,
     data: str | Path,

@@ -37,7 +37,7 @@ def test_refusals(
         fit(tiny_wgan, data, fitted, **kwargs)
     with pytest.raises(ValueError, match=f"already {done}"):
         fit(fitted, data, out, **kwargs)
-    with pytest.raises(ValueError, match="name of its own"):
+    with pytest.raises(ValueError, match="is also an input"):
         fit(tiny_wgan, data, tiny_wgan, overwrite=True, **kwargs)
     with pytest.raises(ValueError, match="fewer than the 999"):
         fit(tiny_wgan, data, out, n=999, **kwargs)

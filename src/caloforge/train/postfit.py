@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from caloforge.data import ShowerFile
+from caloforge.files import check_output
 from caloforge.models import ShowerModel
 from caloforge.train.checkpoint import check_detector, load_checkpoint, save_checkpoint
 from caloforge.train.trainer import load_model, open_data, resolve_device
@@ -55,15 +56,11 @@ def open_fit_source(
         device / overwrite: where to load the model; whether ``out`` may be replaced.
 
     Raises:
-        FileExistsError: ``out`` exists; ValueError: ``out`` is the input, bad ``n``, an
+        FileExistsError: ``out`` exists; ValueError: ``out`` is an input, bad ``n``, an
         input that already has the post-processor, too few showers; CheckpointError;
         DetectorMismatchError.
     """
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
-    if out.resolve() == Path(checkpoint).resolve():
-        raise ValueError(f"{out}: give the {done} checkpoint a name of its own")
+    check_output(out, overwrite=overwrite, inputs=(checkpoint, data))
     if n is not None and n < min_showers:
         raise ValueError(f"-n must be >= {min_showers}, got {n}")
     ckpt = load_checkpoint(checkpoint)
