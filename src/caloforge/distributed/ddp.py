@@ -69,6 +69,14 @@ def env_world_size() -> int:
         raise ValueError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not an integer") from None
 
 
+def writes_files() -> bool:
+    """Whether this process writes the run's files: rank 0 of a data-parallel run (from
+    the process group, else ``RANK`` set by ``torchrun``), or a single process."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return bool(torch.distributed.get_rank() == 0)
+    return os.environ.get("RANK", "0").strip() in ("", "0")
+
+
 def local_device(device: torch.device, ctx: DistContext) -> torch.device:
     """The device of this rank: ``cuda`` becomes ``cuda:LOCAL_RANK`` in a multi-GPU run."""
     if ctx.enabled and device.type == "cuda" and device.index is None:

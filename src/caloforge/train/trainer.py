@@ -44,6 +44,7 @@ from caloforge.config import (
 from caloforge.data import Conditions, ShowerFile, ShowerFileError
 from caloforge.data.conditions import condition_ranges
 from caloforge.distributed import ddp
+from caloforge.files import write_text, writes_output
 from caloforge.geometry import Detector
 from caloforge.geometry.loader import detector_to_json
 from caloforge.models import Batch, ModelConfig, ShowerModel, StepContext, get_family
@@ -381,9 +382,10 @@ def _truncate_log(path: Path, step: int) -> None:
         for ln in path.read_text().splitlines()
         if ln.strip() and json.loads(ln).get("step", 0) <= step
     ]
-    path.write_text("".join(ln + "\n" for ln in keep))
+    write_text(path, "".join(ln + "\n" for ln in keep))
 
 
+@writes_output("out", folder=True, when=ddp.writes_files)
 def train(
     family: str,
     data: str | Path | Sequence[str | Path] | ShowerFile,
@@ -422,7 +424,8 @@ def train(
         :class:`TrainResult`.
 
     Raises:
-        ConfigError, ShowerFileError, CheckpointError, DetectorMismatchError, FileExistsError.
+        ConfigError, ShowerFileError, CheckpointError, DetectorMismatchError, FileExistsError;
+        OutputLockedError: another process trains in ``out`` (its lock ``OUT.lock``).
     """
     owned = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     try:
