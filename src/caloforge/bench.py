@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from caloforge._version import __version__
 from caloforge.data import Conditions, ShowerFile
 from caloforge.geometry import Detector
+from caloforge.hardware import cpu_facts
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class BenchRow:
     flops_per_shower: float | None
     load: tuple[float, float, float]
     speedup: float | None = None
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -108,26 +110,22 @@ class BenchReport:
     def markdown(self) -> str:
         """A Markdown table (for the README), one line per measurement."""
         lines = [
-            "| model (file) | backend | detector (voxels) | batch | threads | ms/shower (median) "
-            "| spread (min-max) | showers/s | peak MB | MFLOP/shower | Geant4 ms/shower (mean) "
-            "| speed-up | load (1 min) |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| model (file) | backend | precision | detector (voxels) | batch | threads "
+            "| ms/shower (median) | spread (min-max) | showers/s | peak MB | MFLOP/shower "
+            "| Geant4 ms/shower (mean) | speed-up | load (1 min) |",
+            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in self.rows:
             g4 = self.geant4.get(r.detector)
             flops = f"{r.flops_per_shower / 1e6:.2f}" if r.flops_per_shower else "-"
+            g4_ms = f"{g4.ms_mean:.4g}" if g4 is not None else "-"
+            speedup = f"{r.speedup:.4g}" if r.speedup is not None else "-"
             lines.append(
                 f"| {r.family} ({Path(r.model.split(' ')[0]).name}) | {r.backend} "
-                f"| {r.detector} ({r.n_voxels}) | {r.batch} "
-                f"| {r.threads} | {r.ms_per_shower:.4g} | {r.ms_min:.3g}-{r.ms_max:.3g} "
+                f"| {r.precision} | {r.detector} ({r.n_voxels}) | {r.batch} | {r.threads} "
+                f"| {r.ms_per_shower:.4g} | {r.ms_min:.3g}-{r.ms_max:.3g} "
                 f"| {r.showers_per_s:.4g} | {r.peak_memory_mb:.0f} | {flops} "
-                f"| {g4.ms_mean:.4g} | {r.speedup:.4g} | {r.load[0]:.2f} |"
-                if g4 is not None and r.speedup is not None
-                else f"| {r.family} ({Path(r.model.split(' ')[0]).name}) | {r.backend} "
-                f"| {r.detector} ({r.n_voxels}) | "
-                f"{r.batch} | {r.threads} | {r.ms_per_shower:.4g} | {r.ms_min:.3g}-{r.ms_max:.3g} "
-                f"| {r.showers_per_s:.4g} | {r.peak_memory_mb:.0f} | {flops} | - | - "
-                f"| {r.load[0]:.2f} |"
+                f"| {g4_ms} | {speedup} | {r.load[0]:.2f} |"
             )
         for g in self.geant4.values():
             lines.append("")
@@ -137,13 +135,8 @@ class BenchReport:
                 f"(CPU time; median {g.ms_median:.4g}), load {g.load[0]:.2f}. Speed-up = "
                 "Geant4 mean / model median."
             )
-        m = self.machine
         lines.append("")
-        lines.append(
-            f"Machine: {m.get('cpu', '?')}, {m.get('cpus', '?')} logical CPUs; load average at "
-            f"start {m.get('load_start')}, at end {m.get('load_end')}; torch {m.get('torch')}, "
-            f"onnxruntime {m.get('onnxruntime')}."
-        )
+        lines.append(f"Machine: {machine_line(self.machine)}.")
         return "\n".join(lines) + "\n"
 
 
@@ -237,6 +230,7 @@ def _row(
     times: list[float],
     mem_mb: float,
     flops: float | None,
+    precision: str = "fp32",
 ) -> BenchRow:
     med = statistics.median(times)
     q = np.percentile(times, [25, 75]) if len(times) > 1 else np.array([med, med])
@@ -258,6 +252,7 @@ def _row(
         peak_memory_mb=mem_mb,
         flops_per_shower=flops,
         load=os.getloadavg(),
+        precision=precision,
     )
 
 
@@ -273,15 +268,16 @@ def bench_torch(
     min_showers: int = 256,
     seed: int = 0,
     untrained_detector: str | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
 ) -> list[BenchRow]:
     """Time a PyTorch checkpoint (inference mode, batched ``model.sample``).
 
     Arguments:
         untrained_detector: time an UNTRAINED model of the checkpoint's family and
             configuration on this detector instead (for the voxel-count scaling only).
-        precision: ``fp32`` or ``bf16`` (:meth:`ShowerModel.set_precision`); the backend
-            column then reads ``torch-bf16``.
+        precision: ``auto``, ``fp32`` or ``bf16`` (:meth:`ShowerModel.set_precision`);
+            the row records the precision chosen, and the backend reads ``torch-bf16``
+            for bfloat16.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -301,7 +297,7 @@ def bench_torch(
         det = load_detector(untrained_detector)
         model = build_model(ckpt["family"], model.config, det, seed=seed).to(dev).eval()
         label = f"{checkpoint} (untrained, {det.name})"
-    model.set_precision(precision)
+    precision = model.set_precision(precision)
     backend = "torch" if precision == "fp32" else f"torch-{precision}"
     det = model.detector
     spec = energy or _energy_of(ckpt, as_range=untrained_detector is not None)
@@ -331,7 +327,19 @@ def bench_torch(
         if dev.type == "cuda":
             mem = (torch.cuda.max_memory_allocated() - base) / 2**20
         rows.append(
-            _row(label, backend, ckpt["family"], det, str(dev), threads, b, times, mem, flops)
+            _row(
+                label,
+                backend,
+                ckpt["family"],
+                det,
+                str(dev),
+                threads,
+                b,
+                times,
+                mem,
+                flops,
+                precision,
+            )
         )
         log.info("torch %s batch %d: %.4g ms/shower", label, b, rows[-1].ms_per_shower)
     return rows
@@ -473,28 +481,37 @@ def geant4_timing(
     )
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info(threads: int | None = None) -> dict[str, Any]:
+    """The machine of a measurement: :class:`caloforge.hardware.CpuFacts` (CPU model, ISA
+    flags, torch's CPU capability, threads, native bfloat16, environment limits), versions
+    and the load average."""
     info: dict[str, Any] = {
-        "cpu": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
+        **cpu_facts().to_dict(),
         "python": platform.python_version(),
         "caloforge": __version__,
         "load_start": [round(v, 2) for v in os.getloadavg()],
     }
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    if threads is not None:
+        info["threads"] = threads
     for mod in ("torch", "onnxruntime"):
         try:
             info[mod] = __import__(mod).__version__
         except ImportError:
             info[mod] = None
     return info
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    """One line of :func:`machine_info`: CPU, ISA, torch capability, threads, bfloat16."""
+    env = "".join(f"; {k}={v}" for k, v in machine.get("env", {}).items())
+    return (
+        f"{machine.get('cpu', '?')}, {machine.get('cpus', '?')} logical CPUs; ISA "
+        f"{' '.join(machine.get('isa', [])) or '-'}; torch CPU capability "
+        f"{machine.get('torch_cpu_capability')}; {machine.get('threads')} threads; bfloat16 "
+        f"{'native' if machine.get('bf16_native') else 'not native'}{env}; torch "
+        f"{machine.get('torch')}, onnxruntime {machine.get('onnxruntime')}; load average at "
+        f"start {machine.get('load_start')}, at end {machine.get('load_end')}"
+    )
 
 
 def run_bench(
@@ -511,7 +528,7 @@ def run_bench(
     geant4_showers: int = 30,
     untrained_detector: str | None = None,
     seed: int = 0,
-    precision: str = "fp32",
+    precision: str = "auto",
 ) -> BenchReport:
     """Benchmark models (``.pt`` checkpoints or ``.onnx`` exports) and Geant4; see the
     module docstring.
@@ -534,8 +551,7 @@ def run_bench(
             raise ValueError(
                 f"{p}: unknown model format {p.suffix!r}; use a .pt checkpoint or an .onnx export"
             )
-    report = BenchReport(rows=[], machine=machine_info())
-    report.machine["threads"] = threads
+    report = BenchReport(rows=[], machine=machine_info(threads))
     dets: dict[str, tuple[Detector, Conditions]] = {}
     for m in models:
         p = Path(m)
@@ -550,7 +566,7 @@ def run_bench(
         if p.suffix == ".onnx":
             if device != "cpu":
                 raise ValueError(f"{p}: the ONNX runtime path is timed on cpu only (--device cpu)")
-            if precision != "fp32":
+            if precision == "bf16":
                 raise ValueError(f"{p}: --precision applies to .pt checkpoints, not ONNX exports")
             rows = bench_onnx(p, batches, **kw)
         else:
@@ -628,6 +644,7 @@ __all__ = [
     "bench_torch",
     "geant4_timing",
     "machine_info",
+    "machine_line",
     "onnx_dense_flops",
     "run_bench",
 ]

@@ -91,7 +91,7 @@ def generate_file(
     seed: int = 0,
     device: str = "cpu",
     use_ema: bool = True,
-    precision: str = "fp32",
+    precision: str = "auto",
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -105,7 +105,8 @@ def generate_file(
         conditions_from: reference file whose conditions are reused.
         particle: particle for ``energy`` conditions (default: the detector's gun).
         batch_size, seed, device, use_ema: sampling settings.
-        precision: ``fp32`` or ``bf16`` (:meth:`ShowerModel.set_precision`).
+        precision: ``auto`` (bfloat16 where the hardware has it natively), ``fp32`` or
+            ``bf16`` (:meth:`ShowerModel.set_precision`); the file records the one chosen.
         progress: called with (showers done, showers in all) after each batch.
 
     Raises:
@@ -120,7 +121,7 @@ def generate_file(
     out = Path(out)
     ckpt = load_checkpoint(checkpoint)
     model, _ = load_model(ckpt, resolve_device(device), use_ema=use_ema)
-    model.set_precision(precision)
+    precision = model.set_precision(precision)
     det = model.detector
     if conditions_from is not None:
         ref = open_data(conditions_from, det)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from caloforge.bench import BenchRow, PeakRSS, run_bench
+from caloforge.hardware import cpu_facts
 from fastsim.conftest import needs_geant4
 
 
@@ -70,6 +71,8 @@ def test_bad_input(tiny_wgan: Path, tmp_path: Path) -> None:
 def test_bf16_precision_is_for_checkpoints_not_exports(tiny_onnx: Path) -> None:
     with pytest.raises(ValueError, match="not ONNX exports"):
         run_bench([tiny_onnx], [1], geant4=False, precision="bf16")
+    report = run_bench([tiny_onnx], [2], repeats=1, warmup=0, min_showers=2, geant4=False)
+    assert [(r.backend, r.precision) for r in report.rows] == [("onnxruntime", "fp32")]
 
 
 def test_cli_bench_without_geant4(
@@ -100,7 +103,19 @@ def test_cli_bench_without_geant4(
     ]
     monkeypatch.setattr(sys, "argv", argv)
     main()  # returns normally on success
-    assert md.is_file() and len(json.loads(js.read_text())["rows"]) == 2
+    data = json.loads(js.read_text())
+    assert md.is_file() and len(data["rows"]) == 2
+    # the hardware of the figures: CPU model, ISA flags, torch capability, threads, precision
+    facts = cpu_facts()
+    machine = data["machine"]
+    assert machine["cpu"] == facts.model and machine["isa"] == facts.isa
+    assert machine["torch_cpu_capability"] == facts.torch_capability
+    assert machine["threads"] == 1 and machine["bf16_native"] == facts.native_bf16
+    assert [r["precision"] for r in data["rows"]] == ["fp32", "fp32"]  # wgan-gp under auto
+    out = capsys.readouterr().out
+    assert f"torch CPU capability {facts.torch_capability}" in out
+    assert f"ISA {' '.join(facts.isa)}" in out and "1 threads" in out
+    assert f"capability {facts.torch_capability}" in md.read_text()
     monkeypatch.setattr(sys, "argv", [*argv[:4], "--batch", "1,x"])
     with pytest.raises(SystemExit) as exc:
         main()
@@ -115,3 +130,15 @@ def test_bf16_rows_are_labelled(tiny_diffusion: Path) -> None:
     )
     assert [r.backend for r in report.rows] == ["torch-bf16"]
     assert report.rows[0].flops_per_shower is not None and report.rows[0].ms_per_shower > 0
+
+
+def test_auto_precision_follows_the_hardware(tiny_diffusion: Path, tiny_wgan: Path) -> None:
+    chosen = "bf16" if cpu_facts().native_bf16 else "fp32"
+    kw = dict(repeats=1, warmup=0, min_showers=4, geant4=False)
+    [row] = run_bench([tiny_diffusion], [4], **kw).rows  # type: ignore[arg-type]
+    assert row.precision == chosen and row.backend == (
+        "torch" if chosen == "fp32" else "torch-bf16"
+    )
+    # a family without bfloat16 networks runs float32 under auto instead of being refused
+    [row] = run_bench([tiny_wgan], [4], **kw).rows  # type: ignore[arg-type]
+    assert (row.precision, row.backend) == ("fp32", "torch")

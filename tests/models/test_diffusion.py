@@ -71,7 +71,7 @@ def test_step_count_and_student(toy_files, toy_det, tmp_path: Path) -> None:
         model.set_precision("fp32")
     with pytest.raises(ExportNotSupportedError, match="reduced precision"):
         model.export_module()
-    with pytest.raises(ValueError, match="not one of fp32, bf16"):
+    with pytest.raises(ValueError, match="not one of auto, fp32, bf16"):
         model.set_precision("fp16")
 
 

@@ -57,7 +57,10 @@ def bench(
     markdown: Path | None = typer.Option(None, "--markdown", help="Write a Markdown table."),
     seed: int = typer.Option(0, "--seed", help="Seed of conditions and noise."),
     precision: str = typer.Option(
-        "fp32", "--precision", help="fp32 | bf16: networks of .pt checkpoints in bfloat16."
+        "auto",
+        "--precision",
+        help="auto | fp32 | bf16: networks of .pt checkpoints in bfloat16 (auto: where the "
+        "hardware has native bfloat16).",
     ),
 ) -> None:
     """Time per shower, showers/s, peak memory and FLOPs of models, and the speed-up over Geant4.
@@ -65,7 +68,7 @@ def bench(
     Example: caloforge bench --checkpoint m.pt --checkpoint m.onnx --batch 1,128,1024,4096
     --threads 2 --json bench.json --markdown bench.md
     """
-    from caloforge.bench import run_bench
+    from caloforge.bench import machine_line, run_bench
 
     report = run_bench(
         [str(c) for c in checkpoint],
@@ -84,6 +87,7 @@ def bench(
     table = Table(
         "model",
         "backend",
+        "precision",
         "detector",
         "batch",
         "threads",
@@ -102,6 +106,7 @@ def bench(
         table.add_row(
             Path(r.model.split(" ")[0]).name + (" (untrained)" if "untrained" in r.model else ""),
             r.backend,
+            r.precision,
             f"{r.detector} ({r.n_voxels})",
             str(r.batch),
             str(r.threads),
@@ -121,9 +126,7 @@ def bench(
             f"mean {g.energy_mean_mev / 1000:.1f} GeV: "
             f"{g.ms_mean:.4g} ms/shower CPU (median {g.ms_median:.4g}); load {g.load[0]:.2f}"
         )
-    console.print(
-        f"load average: start {report.machine['load_start']}, end {report.machine['load_end']}"
-    )
+    console.print(f"machine: {machine_line(report.machine)}", highlight=False, soft_wrap=True)
     if json_out is not None:
         console.print(f"wrote {report.write_json(json_out)}")
     if markdown is not None:

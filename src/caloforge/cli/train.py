@@ -179,7 +179,10 @@ def generate(
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the raw weights, not their EMA."),
     precision: str = typer.Option(
-        "fp32", "--precision", help="fp32 | bf16: the family's networks in bfloat16."
+        "auto",
+        "--precision",
+        help="auto | fp32 | bf16: the family's networks in bfloat16 (auto: where the "
+        "hardware has native bfloat16).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),

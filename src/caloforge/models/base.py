@@ -52,6 +52,7 @@ from torch import Tensor, nn
 
 from caloforge.data import CONDITION_FEATURES, Conditions, condition_features
 from caloforge.geometry import Detector
+from caloforge.hardware import resolve_precision
 from caloforge.models.calibration import QuantileCalibration
 from caloforge.models.refiner import ClassifierRefiner
 from caloforge.models.transforms import ConditionScaler, ShowerTransform, TransformKind
@@ -288,26 +289,31 @@ class ShowerModel(nn.Module):
         tensors whatever its weights' dtype. Empty: the family runs in float32 only."""
         return []
 
-    def set_precision(self, precision: str) -> None:
+    def set_precision(self, precision: str) -> str:
         """Generate with the weights of :meth:`reduced_precision_modules` in ``precision``:
-        ``fp32`` or ``bf16`` (bfloat16 matrix products; conditions, stage-1 flows,
-        decoding and calibration stay float32). For generation only, not training; the
-        float32 weights are not kept (reload the checkpoint to go back).
+        ``auto``, ``fp32`` or ``bf16`` (bfloat16 matrix products; conditions, stage-1 flows,
+        decoding and calibration stay float32). ``auto`` takes bfloat16 only where the
+        hardware multiplies it natively and the family has such networks
+        (:func:`caloforge.hardware.resolve_precision`). For generation only, not training;
+        the float32 weights are not kept (reload the checkpoint to go back).
+
+        Returns:
+            The precision chosen: ``fp32`` or ``bf16``.
 
         Raises:
             ValueError: an unknown precision, ``bf16`` for a family without such networks,
             or ``fp32`` after ``bf16``.
         """
-        dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-        if precision not in dtypes:
-            raise ValueError(f"precision {precision!r} is not one of {', '.join(dtypes)}")
         modules = self.reduced_precision_modules()
-        if precision != "fp32" and not modules:
+        if precision == "bf16" and not modules:
             raise ValueError(f"model family {self.name!r} generates in fp32 only")
+        precision = resolve_precision(precision, self.device, reduced_networks=bool(modules))
         if precision == "fp32" and not self._float32():
             raise ValueError("the float32 weights are gone: reload the checkpoint for fp32")
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         for module in modules:
-            module.to(dtypes[precision])
+            module.to(dtype)
+        return precision
 
     def describe(self) -> dict[str, Any]:
         """Numbers worth reporting (parameter count; memory of stored data)."""
