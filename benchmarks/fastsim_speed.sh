@@ -17,11 +17,11 @@ CKPT=$1
 N=${2:-200}
 OUT=${OUT:-artifacts/benchmarks/fastsim}
 GUN=(--detector atlas-pblar --particle gamma --energy loguniform:1GeV,100GeV -n "$N" --seed 7
-     --workers 1 --overwrite -q)
+     --workers 1 --overwrite)
 mkdir -p "$OUT"
 uptime | tee "$OUT/uptime_start.txt"
 "${CF[@]}" export --checkpoint "$CKPT" -o "$OUT/model.onnx" --overwrite
-/usr/bin/time -v "${CF[@]}" simulate "${GUN[@]}" -o "$OUT/full.h5" 2> "$OUT/full.time"
+/usr/bin/time -v "${CF[@]}" simulate "${GUN[@]}" -q -o "$OUT/full.h5" 2> "$OUT/full.time"
 /usr/bin/time -v "${CF[@]}" simulate "${GUN[@]}" --fastsim "$OUT/model.onnx" -o "$OUT/fast.h5" \
     2> "$OUT/fast.time"
 "${CF[@]}" generate --checkpoint "$CKPT" --conditions-from "$OUT/fast.h5" -o "$OUT/gen.h5" \
