@@ -24,7 +24,7 @@ uptime | tee "$OUT/uptime_start.txt"
 /usr/bin/time -v "${CF[@]}" simulate "${GUN[@]}" -q -o "$OUT/full.h5" 2> "$OUT/full.time"
 /usr/bin/time -v "${CF[@]}" simulate "${GUN[@]}" --fastsim "$OUT/model.onnx" -o "$OUT/fast.h5" \
     2> "$OUT/fast.time"
-"${CF[@]}" generate --checkpoint "$CKPT" --conditions-from "$OUT/fast.h5" -o "$OUT/gen.h5" \
+"${CF[@]}" generate --checkpoint "$CKPT" --conditions-from "$OUT/fast.h5" -o "$OUT/gen.h5" --precision fp32 \
     --overwrite --quiet
 grep -h "Elapsed\|User time" "$OUT/full.time" "$OUT/fast.time"
 "${PY[@]}" - "$OUT" <<'PYEOF'

@@ -24,7 +24,7 @@ for k in 0.01 0; do
       --threads 1 --seed 1 --overwrite --quiet constrainer_weight=$k train.steps=100000 \
       train.max_time_min="$MIN" train.val_every=1000 train.checkpoint_every=1000
   "${CF[@]}" generate --checkpoint "$OUT/k$k/checkpoint.pt" --conditions-from "$OUT/val.h5" \
-      -o "$OUT/gen_k$k.h5" --seed 1 --overwrite -q
+      -o "$OUT/gen_k$k.h5" --seed 1 --precision fp32 --overwrite -q
 done
 "${PY[@]}" "$(dirname "$0")/position_response.py" "$OUT/val.h5" "$OUT/gen_k0.01.h5" \
     "$OUT/gen_k0.h5" | tee "$OUT/position_response.md"

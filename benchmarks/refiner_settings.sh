@@ -39,13 +39,13 @@ for spec in $REFINE; do
       --ensemble "$e" --quiet; }
   [[ -f $OUT/gen/$name.h5 ]] || { echo "== generate $name ($(date))"; "${CF[@]}" generate \
       --checkpoint "$OUT/$name.pt" --conditions-from "$VAL" -o "$OUT/gen/$name.h5" --seed 1 \
-      --quiet; }
+      --precision fp32 --quiet; }
   gens+=("$OUT/gen/$name.h5")
 done
 for m in $UNREFINED; do
   if [[ -f $SRC/gen/$m.h5 ]]; then gens+=("$SRC/gen/$m.h5"); continue; fi
   [[ -f $OUT/gen/$m.h5 ]] || "${CF[@]}" generate --checkpoint "$SRC/$m.pt" \
-      --conditions-from "$VAL" -o "$OUT/gen/$m.h5" --seed 1 --quiet
+      --conditions-from "$VAL" -o "$OUT/gen/$m.h5" --seed 1 --precision fp32 --quiet
   gens+=("$OUT/gen/$m.h5")
 done
 echo "== evaluate ($(date))"

@@ -71,7 +71,7 @@ for fam in $FAMILIES; do
 
   echo "== generate $fam ($(date))"
   "${CF[@]}" generate --checkpoint "$ckpt" --conditions-from "$VAL" -o "$OUT/$fam.h5" \
-      --seed 1 --overwrite --quiet
+      --seed 1 --precision fp32 --overwrite --quiet
   gens+=("$OUT/$fam.h5")
   if [[ $CALIBRATE == 1 && $fam != library ]]; then
     echo "== calibrate $fam ($(date))"
@@ -82,7 +82,7 @@ for fam in $FAMILIES; do
     "${CF[@]}" calibrate --checkpoint "$ckpt" --data "$TRAIN" -o "$run/calibrated.pt" \
         "${opts[@]}" --overwrite --quiet
     "${CF[@]}" generate --checkpoint "$run/calibrated.pt" --conditions-from "$VAL" \
-        -o "$OUT/${fam}_calibrated.h5" --seed 1 --overwrite --quiet
+        -o "$OUT/${fam}_calibrated.h5" --seed 1 --precision fp32 --overwrite --quiet
     gens+=("$OUT/${fam}_calibrated.h5")
   fi
 done

@@ -77,7 +77,7 @@ if has generate; then
   for m in teacher teacher_cal teacher_calk student student_cal student_calk; do
     [[ -f $OUT/$m.pt && ! -f $OUT/gen/$m.h5 ]] || continue
     "${CF[@]}" generate --checkpoint "$OUT/$m.pt" --conditions-from "$VAL" \
-        -o "$OUT/gen/$m.h5" --seed 1 --quiet
+        -o "$OUT/gen/$m.h5" --seed 1 --precision fp32 --quiet
   done
   for m in student student_cal student_calk; do
     [[ $BF16 == 1 && -f $OUT/$m.pt && ! -f $OUT/gen/${m}_bf16.h5 ]] || continue
