@@ -1,7 +1,7 @@
 """Checkpoint + conditions -> showers, written in the same HDF5 layout as full simulation.
 
 Conditions come either from an energy specification (``50GeV``,
-``loguniform:1GeV,100GeV``, ``list:...``; parsed by :mod:`caloforge.simulate.energy`,
+``loguniform:1GeV,100GeV``, ``list:...``; parsed by :mod:`caloforge.data.distributions`,
 the rest of the conditions from the detector's default gun) or from a reference file
 (``conditions_from``: its first N rows, so that ``caloforge evaluate REF GEN`` compares
 like with like). The output file records the generator (model family, checkpoint, step),
@@ -47,7 +47,7 @@ def energy_conditions(
     spec: str, n: int, detector: Detector, *, seed: int = 0, particle: str | int | None = None
 ) -> Conditions:
     """``n`` conditions with energies from ``spec`` (``50GeV``, ``loguniform:1GeV,100GeV``, ...)."""
-    from caloforge.simulate.energy import parse_energy
+    from caloforge.data.distributions import parse_energy
 
     parsed = parse_energy(spec, check_range=False)
     rng = np.random.default_rng(seed)

@@ -14,10 +14,10 @@ def test_defaults_from_the_gun(tiny: Detector) -> None:
     cfg = SimulationConfig(tiny, n=3)
     assert cfg.particle_name == "e-"
     assert cfg.resolved_physics == "em_opt0"
-    assert cfg.impact_centre == pytest.approx([2.5, 2.5])
     b = event_batch(cfg, cfg.event_indices())
     assert b.position[:, 2] == pytest.approx(-50.0)
     assert b.impact[:, :2] == pytest.approx(np.tile([2.5, 2.5], (3, 1)))
+    assert np.all(b.particle == 11)
 
 
 def test_hadrons_get_a_hadronic_list(tiny: Detector) -> None:
@@ -29,8 +29,14 @@ def test_hadrons_get_a_hadronic_list(tiny: Detector) -> None:
     [
         ({"particle": "mu-"}, "mu-"),
         ({"n": -1}, "n=-1"),
+        ({"n": 0}, "n=0"),
         ({"workers": 0}, "workers=0"),
-        ({"theta": 95.0}, "theta=95"),
+        ({"theta": 95.0}, "theta '95'"),
+        ({"theta": "uniform:0,90"}, r"theta 'uniform:0,90'.*\[0, 90\)"),
+        ({"phi": "uniform:0,360"}, "give theta too"),
+        ({"impact": "uniform:-500,0"}, "leaves the front face"),
+        ({"impact": "uniform:-5,5", "impact_spread": 2.0}, "already a distribution"),
+        ({"particle": "gamma:0.5,e-:0.4"}, "sum to 0.9"),
         ({"shard": (3, 3)}, "shard"),
         ({"physics": "QGSP"}, "QGSP"),
         ({"energy": "0.5GeV"}, "0.5GeV"),
@@ -59,6 +65,49 @@ def test_events_depend_only_on_seed_and_index(tiny: Detector) -> None:
         SimulationConfig(tiny, energy="uniform:1GeV,100GeV", n=10, seed=8), np.arange(10)
     )
     assert not np.allclose(full.energy, other.energy)
+
+
+def test_mixture_angles_and_impact_are_drawn_per_event(tiny: Detector) -> None:
+    cfg = SimulationConfig(
+        tiny,
+        particle="gamma,e-,e+",
+        energy="loguniform:1GeV,10GeV",
+        theta="uniform:0,20",
+        phi="uniform:0,360",
+        impact="uniform:-10,10/list:-1,1",
+        n=300,
+        seed=3,
+    )
+    b = event_batch(cfg, np.arange(300))
+    counts = np.array([np.sum(b.particle == p) for p in (22, 11, -11)])
+    assert counts.sum() == 300 and counts.min() > 70  # equal parts within noise
+    theta = np.degrees(np.arccos(b.direction[:, 2]))
+    assert theta.min() >= 0 and theta.max() <= 20 and theta.std() > 4
+    phi = np.degrees(np.arctan2(b.direction[:, 1], b.direction[:, 0]))
+    assert phi.min() < -150 and phi.max() > 150
+    assert np.linalg.norm(b.direction, axis=1) == pytest.approx(1.0)
+    assert np.abs(b.impact[:, 0]).max() <= 10 and b.impact[:, 0].std() > 4
+    assert b.impact[:, 1].tolist() == [-1.0, 1.0] * 150
+    # one event depends only on (seed, index): drawn alone or among others
+    alone = event_batch(cfg, np.array([123]))
+    for key in ("energy", "particle", "direction", "impact", "g4_seed"):
+        assert np.array_equal(getattr(alone, key)[0], getattr(b, key)[123]), key
+    assert cfg.particle_names == ("gamma", "e-", "e+") and not cfg.is_hadronic
+    assert SimulationConfig(tiny, particle="gamma,pi+").resolved_physics == "FTFP_BERT"
+
+
+def test_fixed_conditions_draw_only_the_energy(tiny: Detector) -> None:
+    """Runs without spread conditions keep the events (and the resume key) of earlier
+    versions: the energy is the only draw from each event's generator."""
+    cfg = SimulationConfig(tiny, energy="uniform:1GeV,100GeV", n=5, theta=10.0, phi=30.0, seed=4)
+    b = event_batch(cfg, np.arange(5))
+    for i in range(5):
+        rng = np.random.default_rng(
+            int(np.random.SeedSequence([4, i]).generate_state(2, dtype=np.uint32)[1])
+        )
+        assert b.energy[i] == rng.uniform(1e3, 1e5)
+    d = cfg.to_dict()
+    assert (d["theta"], d["phi"], d["impact"], d["impact_spread"]) == (10.0, 30.0, None, 0.0)
 
 
 def test_shards_partition_the_events(tiny: Detector) -> None:

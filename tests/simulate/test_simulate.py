@@ -119,3 +119,44 @@ def test_every_preset_simulates(preset: str, tmp_path: Path) -> None:
     data = _read(simulate(SimulationConfig(preset, energy="1GeV", n=1), tmp_path / "p.h5"))
     assert data["showers"].shape[1] == load_detector(preset).n_voxels
     assert 0 < data["showers"].sum() <= data["energy_active"].sum() * (1 + 1e-5)
+
+
+def test_spread_conditions_and_a_mixture_in_one_run_and_in_shards(
+    tiny: Detector, tmp_path: Path
+) -> None:
+    """A particle mixture is shot within one Geant4 run; each event's particle, direction
+    and impact point are written, and shards hold exactly the events of the single run."""
+    base = dict(
+        particle="gamma,e-,e+",
+        energy="uniform:1GeV,2GeV",
+        theta="uniform:0,30",
+        phi="uniform:0,360",
+        impact="uniform:-8,8",
+        n=6,
+        seed=11,
+    )
+    ref = _read(simulate(SimulationConfig(tiny, chunk_size=6, **base), tmp_path / "all.h5"))
+    cond = SimulationConfig(tiny, **base).conditions.conditions(11, np.arange(6))
+    assert np.array_equal(ref["particle"], cond.particle)
+    assert len(set(ref["particle"].tolist())) > 1
+    np.testing.assert_allclose(ref["incident_direction"], cond.direction, rtol=1e-6)
+    np.testing.assert_allclose(ref["impact_point"], cond.impact, atol=1e-5)
+    # a photon event of the mixture is the same event as in a run of photons alone
+    photons = _read(
+        simulate(SimulationConfig(tiny, **{**base, "particle": "gamma"}), tmp_path / "g.h5")
+    )
+    is_photon = ref["particle"] == 22
+    assert np.array_equal(photons["showers"][is_photon], ref["showers"][is_photon])
+    assert not np.array_equal(photons["showers"][~is_photon], ref["showers"][~is_photon])
+    shards = [
+        _read(
+            simulate(
+                SimulationConfig(tiny, shard=(k, 2), chunk_size=2, **base), tmp_path / f"{k}.h5"
+            )
+        )
+        for k in range(2)
+    ]
+    for key in ("showers", "particle", "incident_direction", "impact_point"):
+        merged = np.empty_like(ref[key])
+        merged[0::2], merged[1::2] = shards[0][key], shards[1][key]
+        assert np.array_equal(merged, ref[key]), key

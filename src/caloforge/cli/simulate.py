@@ -11,6 +11,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from caloforge.cli._app import app, console
 
 
+def number_or_text(text: str) -> float | str:
+    """A plain number as a float (recorded as before), anything else as written."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def point_or_text(text: str | None) -> tuple[float, float] | str | None:
+    """``"x,y"`` of two plain numbers as a point (recorded as before), else as written."""
+    if text is None:
+        return None
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        return text
+    return x, y
+
+
 def _shard(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
@@ -28,7 +47,13 @@ def simulate(
         "atlas-pblar", "--detector", "-d", help="Preset name or detector file."
     ),
     particle: str | None = typer.Option(
-        None, "--particle", "-p", help="e-, e+, gamma, pi+, pi- (default: the preset's gun)."
+        None,
+        "--particle",
+        "-p",
+        help=(
+            "e-, e+, gamma, pi+, pi-, or a per-event mixture: gamma,e-,e+ (equal parts) | "
+            "gamma:0.5,e-:0.25,e+:0.25 (default: the preset's gun)."
+        ),
     ),
     energy: str = typer.Option(
         "10GeV",
@@ -44,17 +69,27 @@ def simulate(
         1, "--workers", "-j", help="Worker processes (one Geant4 run manager each)."
     ),
     seed: int = typer.Option(1, "--seed", help="Run seed; event i's seed derives from (seed, i)."),
-    theta: float | None = typer.Option(
-        None, "--theta", help="Polar incidence angle, degrees (default: the gun's)."
+    theta: str | None = typer.Option(
+        None,
+        "--theta",
+        help="Polar incidence angle, degrees in [0, 90): 10 | uniform:0,20 | list:0,10 "
+        "(default: the gun's direction).",
     ),
-    phi: float = typer.Option(0.0, "--phi", help="Azimuthal incidence angle, degrees."),
+    phi: str | None = typer.Option(
+        None,
+        "--phi",
+        help="Azimuthal incidence angle, degrees: 30 | uniform:0,360 (needs --theta).",
+    ),
     impact: str | None = typer.Option(
-        None, "--impact", help="Impact point on the front face 'x,y' in mm."
+        None,
+        "--impact",
+        help="Impact point on the front face, mm: x,y | uniform:-20,20 (each axis) | "
+        "uniform:-20,20/0 (x/y) (default: the gun's).",
     ),
     impact_spread: float = typer.Option(
         0.0,
         "--impact-spread",
-        help="Spread the impact point uniformly over a square of this width, mm.",
+        help="Spread a fixed impact point uniformly over a square of this width, mm.",
     ),
     physics: str | None = typer.Option(
         None,
@@ -113,13 +148,6 @@ def simulate(
     from caloforge.simulate import SimulationConfig
     from caloforge.simulate import simulate as run
 
-    xy: tuple[float, float] | None = None
-    if impact is not None:
-        try:
-            x, y = (float(v) for v in impact.split(","))
-        except ValueError:
-            raise ValueError(f"--impact {impact!r}: expected 'x,y' in mm") from None
-        xy = (x, y)
     config = SimulationConfig(
         detector=detector,
         particle=particle,
@@ -127,9 +155,9 @@ def simulate(
         n=n,
         seed=seed,
         workers=workers,
-        theta=theta,
-        phi=phi,
-        impact=xy,
+        theta=number_or_text(theta) if theta is not None else None,
+        phi=number_or_text(phi) if phi is not None else 0.0,
+        impact=point_or_text(impact),
         impact_spread=impact_spread,
         physics=physics,
         chunk_size=chunk_size,

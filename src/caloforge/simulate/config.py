@@ -7,7 +7,6 @@ workers, the chunk size, sharding or interruptions.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from caloforge.data.conditions import PDG_CODES
+from caloforge.data.distributions import ConditionSpec, EnergySpec, condition_spec
 from caloforge.geometry import Detector, detector_to_dict, load_detector
-from caloforge.simulate.energy import EnergySpec, parse_energy
 
 PARTICLES = ("e-", "e+", "gamma", "pi+", "pi-")
 """Particles the Geant4 backend can shoot."""
@@ -33,16 +31,19 @@ class SimulationConfig:
 
     Arguments:
         detector: a :class:`~caloforge.geometry.Detector`, a preset name or a file.
-        particle: ``"e-"``, ``"e+"``, ``"gamma"``, ``"pi+"``, ``"pi-"``; ``None``: the
-            detector's gun.
-        energy: energy specification (see :mod:`caloforge.simulate.energy`).
+        particle: ``"e-"``, ``"e+"``, ``"gamma"``, ``"pi+"``, ``"pi-"`` or a per-event mixture
+            (``"gamma,e-,e+"``, ``"gamma:0.5,e-:0.25,e+:0.25"``); ``None``: the detector's gun.
+        energy: energy distribution (see :mod:`caloforge.data.distributions`).
         n: number of events.
         seed: run seed; event ``i`` uses seeds derived from ``(seed, i)``.
         workers: worker processes (one Geant4 run manager each).
-        theta, phi: incidence angles in degrees (``None``: the gun's direction).
-        impact: (x, y) impact point on the front face z = 0, mm (``None``: from the gun).
-        impact_spread: full width of the square over which the impact point is spread
-            uniformly, mm (0: fixed).
+        theta, phi: incidence angles in degrees, numbers or distribution strings
+            (``"uniform:0,20"``); ``theta=None``: the gun's direction.
+        impact: impact point on the front face z = 0, mm: ``(x, y)``, ``"x,y"`` or a
+            distribution string per axis (``"uniform:-20,20"``, ``"DISTX/DISTY"``);
+            ``None``: from the gun.
+        impact_spread: full width of the square over which a fixed impact point is
+            spread uniformly, mm (0: fixed).
         physics: physics list (see :data:`PHYSICS_LISTS`); ``None``: the detector's,
             upgraded to FTFP_BERT for hadrons.
         production_cut: range cut, mm (``None``: the detector's).
@@ -63,9 +64,9 @@ class SimulationConfig:
     n: int = 100
     seed: int = 1
     workers: int = 1
-    theta: float | None = None
-    phi: float = 0.0
-    impact: tuple[float, float] | None = None
+    theta: float | str | None = None
+    phi: float | str = 0.0
+    impact: tuple[float, float] | str | None = None
     impact_spread: float = 0.0
     physics: str | None = None
     production_cut: float | None = None
@@ -76,33 +77,27 @@ class SimulationConfig:
     shard: tuple[int, int] | None = None
     measure_leakage: bool = False
     fastsim: str | Path | None = None
-    _spec: EnergySpec = field(init=False, repr=False, compare=False)
+    _conditions: ConditionSpec = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.detector, Detector):
             object.__setattr__(self, "detector", load_detector(self.detector))
-        object.__setattr__(self, "_spec", parse_energy(self.energy))
-        if self.particle is not None and self.particle not in PARTICLES:
-            raise ValueError(
-                f"particle {self.particle!r} is not supported; use one of {', '.join(PARTICLES)}"
-            )
-        if self.particle_name not in PARTICLES:
-            raise ValueError(
-                f"gun particle {self.particle_name!r} is not supported; "
-                f"use one of {', '.join(PARTICLES)}"
-            )
+        spec = condition_spec(
+            self.det,
+            energy=self.energy,
+            particle=self.particle,
+            theta=self.theta,
+            phi=self.phi,
+            impact=self.impact,
+            impact_spread=self.impact_spread,
+        )
+        object.__setattr__(self, "_conditions", spec)
         for name in ("n", "workers", "chunk_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == "n" else 1):
-                raise ValueError(
-                    f"{name}={value!r} must be an integer >= {0 if name == 'n' else 1}"
-                )
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an integer >= 1")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed={self.seed!r} must be a non-negative integer")
-        if self.theta is not None and not 0.0 <= self.theta < 90.0:
-            raise ValueError(f"theta={self.theta!r} must be in [0, 90) degrees")
-        if self.impact_spread < 0:
-            raise ValueError(f"impact_spread={self.impact_spread!r} must be >= 0 mm")
         if self.physics is not None and self.physics not in PHYSICS_LISTS:
             raise ValueError(f"physics={self.physics!r} is not one of {', '.join(PHYSICS_LISTS)}")
         if self.production_cut is not None and self.production_cut <= 0:
@@ -131,16 +126,27 @@ class SimulationConfig:
         return self.detector
 
     @property
+    def conditions(self) -> ConditionSpec:
+        """The distributions of the events' conditions."""
+        return self._conditions
+
+    @property
     def energy_spec(self) -> EnergySpec:
-        return self._spec
+        return self._conditions.energy
 
     @property
     def particle_name(self) -> str:
+        """The particle, or the mixture as written (``"gamma,e-,e+"``)."""
         return self.particle if self.particle is not None else self.det.gun.particle
 
     @property
+    def particle_names(self) -> tuple[str, ...]:
+        """Every particle this run shoots."""
+        return self._conditions.particles.names
+
+    @property
     def is_hadronic(self) -> bool:
-        return self.particle_name in HADRONS
+        return any(p in HADRONS for p in self.particle_names)
 
     @property
     def resolved_physics(self) -> str:
@@ -158,28 +164,6 @@ class SimulationConfig:
             if self.production_cut is not None
             else self.det.physics.production_cut
         )
-
-    @property
-    def direction(self) -> NDArray[np.float64]:
-        """Unit incidence direction."""
-        if self.theta is None:
-            d = np.asarray(self.det.gun.direction, dtype=np.float64)
-            return d / np.linalg.norm(d)
-        t, p = math.radians(self.theta), math.radians(self.phi)
-        return np.array([math.sin(t) * math.cos(p), math.sin(t) * math.sin(p), math.cos(t)])
-
-    @property
-    def impact_centre(self) -> NDArray[np.float64]:
-        """Centre of the impact point on the front face (x, y), mm."""
-        if self.impact is not None:
-            return np.asarray(self.impact, dtype=np.float64)
-        pos = np.asarray(self.det.gun.position, dtype=np.float64)
-        d = np.asarray(self.det.gun.direction, dtype=np.float64)
-        if pos[2] >= 0 or d[2] <= 0:
-            raise ValueError(
-                f"detector {self.det.name!r}: the gun must start upstream (z < 0) and point to +z"
-            )
-        return pos[:2] + d[:2] * (-pos[2] / d[2])
 
     @property
     def start_distance(self) -> float:
@@ -215,6 +199,7 @@ class EventBatch:
     Arguments:
         index: global event indices.
         energy: kinetic energy, MeV.
+        particle: PDG code.
         direction: (n, 3) unit direction.
         impact: (n, 3) impact point on the front face (z = 0), mm.
         position: (n, 3) gun start position, mm.
@@ -223,6 +208,7 @@ class EventBatch:
 
     index: NDArray[np.int64]
     energy: NDArray[np.float64]
+    particle: NDArray[np.int64]
     direction: NDArray[np.float64]
     impact: NDArray[np.float64]
     position: NDArray[np.float64]
@@ -234,27 +220,14 @@ class EventBatch:
 
 def event_batch(config: SimulationConfig, indices: NDArray[np.int64]) -> EventBatch:
     """Conditions and seeds of the events ``indices``: a pure function of (seed, index)."""
-    n = len(indices)
-    energy = np.empty(n)
-    impact = np.zeros((n, 3))
-    seeds = np.empty(n, dtype=np.int64)
-    centre = config.impact_centre
-    d = config.direction
-    for j, i in enumerate(indices):
-        ss = np.random.SeedSequence([config.seed, int(i)])
-        g4s, np_seed = ss.generate_state(2, dtype=np.uint32)
-        seeds[j] = int(g4s) & 0x7FFFFFFF or 1
-        rng = np.random.default_rng(int(np_seed))
-        energy[j] = config.energy_spec.sample(rng, int(i))
-        shift = rng.uniform(-0.5, 0.5, size=2) * config.impact_spread
-        impact[j, :2] = centre + (shift if config.impact_spread > 0 else 0.0)
-    direction = np.broadcast_to(d, (n, 3)).copy()
-    position = impact - direction * (config.start_distance / d[2])
+    cond, seeds = config.conditions.draw(config.seed, indices)
+    position = cond.impact - cond.direction * (config.start_distance / cond.direction[:, 2:3])
     return EventBatch(
-        np.asarray(indices, dtype=np.int64), energy, direction, impact, position, seeds
+        np.asarray(indices, dtype=np.int64),
+        cond.energy,
+        cond.particle,
+        cond.direction,
+        cond.impact,
+        position,
+        seeds,
     )
-
-
-def particle_pdg(name: str) -> int:
-    """PDG code of a supported particle name."""
-    return PDG_CODES[name]

@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from caloforge.data.conditions import Conditions
 from caloforge.data.hdf5 import ShowerWriter
-from caloforge.simulate.config import SimulationConfig, event_batch, particle_pdg
+from caloforge.simulate.config import EventBatch, SimulationConfig, event_batch
 from caloforge.simulate.g4data import G4DataSetup, resolve_g4data
 from caloforge.simulate.scoring import choose_pitch
 from caloforge.simulate.worker import ChunkResult, WorkerSpec, init_worker, run_chunk
@@ -66,13 +66,7 @@ def _chunks(indices: NDArray[np.int64], size: int) -> list[NDArray[np.int64]]:
     return [indices[s : s + size] for s in range(0, len(indices), size)]
 
 
-def _save_chunk(
-    path: Path,
-    result: ChunkResult,
-    energy: NDArray[np.float64],
-    direction: NDArray[np.float64],
-    impact: NDArray[np.float64],
-) -> None:
+def _save_chunk(path: Path, result: ChunkResult, batch: EventBatch) -> None:
     arrays: dict[str, Any] = {k: getattr(result, k) for k in EXTRA_COLUMNS}
     for key in OPTIONAL_COLUMNS:
         if getattr(result, key) is not None:
@@ -83,9 +77,10 @@ def _save_chunk(
             f,
             index=result.index,
             showers=result.showers,
-            energy=energy,
-            direction=direction,
-            impact=impact,
+            energy=batch.energy,
+            particle=batch.particle,
+            direction=batch.direction,
+            impact=batch.impact,
             **arrays,
         )
     os.replace(tmp, path)
@@ -180,7 +175,7 @@ def simulate(
         spec = WorkerSpec(config, setup, pitch)
         with closing(_run_parallel(spec, [(k, chunks[k]) for k in pending], config)) as results:
             for k, result, batch in results:
-                _save_chunk(paths[k], result, batch.energy, batch.direction, batch.impact)
+                _save_chunk(paths[k], result, batch)
                 done += len(result.index)
                 if progress is not None:
                     progress(done, total)
@@ -205,15 +200,14 @@ def simulate(
     with ShowerWriter(
         output, config.det, attrs=attrs, overwrite=overwrite, chunk_rows=config.chunk_size
     ) as w:
-        pdg = particle_pdg(config.particle_name)
         for path in paths:
             with np.load(path) as z:
-                cond = Conditions(
-                    z["energy"],
-                    np.full(len(z["energy"]), pdg, dtype=np.int64),
-                    z["direction"],
-                    z["impact"],
+                particle = (  # chunks of earlier versions hold no particle: a single one
+                    z["particle"]
+                    if "particle" in z.files
+                    else np.full(len(z["energy"]), config.conditions.particles.codes[0])
                 )
+                cond = Conditions(z["energy"], particle, z["direction"], z["impact"])
                 extras = {k: z[k] for k in (*EXTRA_COLUMNS, *OPTIONAL_COLUMNS) if k in z.files}
                 w.append(z["showers"], cond, extras=extras)
     shutil.rmtree(folder, ignore_errors=True)

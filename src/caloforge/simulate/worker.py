@@ -27,8 +27,6 @@ from caloforge.simulate.scoring import FineGrid, VoxelMapper, make_grid
 
 logger = logging.getLogger(__name__)
 
-_G4_PARTICLE = {"e-": "e-", "e+": "e+", "gamma": "gamma", "pi+": "pi+", "pi-": "pi-"}
-
 
 @dataclass(frozen=True)
 class WorkerSpec:
@@ -82,6 +80,7 @@ class Geant4App:
         self._escaped = 0.0
         self.seed = cfg.seed
         self.fastsim: Any = None
+        self._definitions: dict[int, Any] = {}
         self.fast_counts: list[tuple[int, int]] = []
         if cfg.fastsim is not None:
             from caloforge.fastsim.hook import FastSimHook
@@ -167,7 +166,8 @@ class Geant4App:
 
     # ---- per event ------------------------------------------------------------------------
     def begin_event(self, event: Any, gun: Any) -> None:
-        """Seed Geant4 for this event and shoot its particle."""
+        """Seed Geant4 for this event and shoot its particle (set per event: a mixture
+        is shot within one run)."""
         g4 = self.g4
         assert self.batch is not None
         j = event.GetEventID()
@@ -176,14 +176,21 @@ class Geant4App:
         g4.HepRandom.setTheSeed(int(self.batch.g4_seed[j]))
         if self.fastsim is not None:
             self.fastsim.begin_event(self.seed, int(self.batch.index[j]))
-        table = g4.G4ParticleTable.GetParticleTable()
-        gun.SetParticleDefinition(table.FindParticle(_G4_PARTICLE[self.particle]))
+        gun.SetParticleDefinition(self._definition(int(self.batch.particle[j])))
         gun.SetParticleEnergy(float(self.batch.energy[j]) * g4.MeV)
         d = self.batch.direction[j]
         p = self.batch.position[j]
         gun.SetParticleMomentumDirection(g4.G4ThreeVector(*map(float, d)))
         gun.SetParticlePosition(g4.G4ThreeVector(*(float(v) * g4.mm for v in p)))
         gun.GeneratePrimaryVertex(event)
+
+    def _definition(self, pdg: int) -> Any:
+        if pdg not in self._definitions:
+            found = self.g4.G4ParticleTable.GetParticleTable().FindParticle(pdg)
+            if found is None:
+                raise RuntimeError(f"Geant4 has no particle with PDG code {pdg}")
+            self._definitions[pdg] = found
+        return self._definitions[pdg]
 
     def end_event(self, event: Any) -> None:
         """Read the hits maps once and sum the fine cells into readout voxels."""
@@ -208,9 +215,8 @@ class Geant4App:
         self.rows.append((voxels, e_act, e_abs, time.process_time() - self._t0, self._escaped))
 
     # ---- per chunk ------------------------------------------------------------------------
-    def run(self, particle: str, batch: EventBatch) -> ChunkResult:
+    def run(self, batch: EventBatch) -> ChunkResult:
         """Simulate the events of ``batch`` (one Geant4 run)."""
-        self.particle = particle
         self.batch = batch
         self.rows = []
         self.fast_counts = []
@@ -252,7 +258,6 @@ def quiet_stdout() -> None:
 
 
 _APP: Geant4App | None = None
-_PARTICLE = ""
 
 
 def _exit_with_parent(interval: float = 1.0) -> None:
@@ -270,16 +275,15 @@ def _exit_with_parent(interval: float = 1.0) -> None:
 
 def init_worker(spec: WorkerSpec) -> None:
     """Process-pool initializer: build this process's Geant4 application."""
-    global _APP, _PARTICLE
+    global _APP
     _exit_with_parent()
     if spec.quiet:
         quiet_stdout()
     _APP = Geant4App(spec)
-    _PARTICLE = spec.config.particle_name
 
 
 def run_chunk(batch: EventBatch) -> ChunkResult:
     """Simulate one chunk in this worker process (after :func:`init_worker`)."""
     if _APP is None:
         raise RuntimeError("run_chunk called in a process without a Geant4 application")
-    return _APP.run(_PARTICLE, batch)
+    return _APP.run(batch)
