@@ -1,0 +1,121 @@
+"""``run_bench``: every model and batch size, the Geant4 baseline and the machine."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from caloforge.bench.conditions import bench_conditions, detector_and_energy
+from caloforge.bench.geant4 import geant4_timing
+from caloforge.bench.machine import machine_info
+from caloforge.bench.onnx_backend import bench_onnx
+from caloforge.bench.report import BenchReport, BenchRow
+from caloforge.bench.torch_backend import bench_torch
+from caloforge.data import Conditions
+from caloforge.geometry import Detector
+
+log = logging.getLogger(__name__)
+
+
+DEFAULT_BATCHES = (1, 10, 128, 1024, 4096)
+
+
+def run_bench(
+    models: Sequence[str | Path],
+    batches: Sequence[int] = DEFAULT_BATCHES,
+    *,
+    device: str = "cpu",
+    threads: int = 1,
+    repeats: int = 5,
+    warmup: int = 2,
+    min_showers: int = 256,
+    energy: str | None = None,
+    geant4: bool = True,
+    geant4_showers: int = 30,
+    untrained_detector: str | None = None,
+    seed: int = 0,
+    precision: str = "auto",
+) -> BenchReport:
+    """Benchmark models (``.pt`` checkpoints or ``.onnx`` exports) and Geant4; see the
+    module docstring.
+
+    Raises:
+        ValueError: bad batch sizes, repeats, or a model file that is neither.
+        CheckpointError / RuntimeModelError: unreadable model files.
+    """
+    if not models:
+        raise ValueError("give at least one --checkpoint")
+    if not batches or any(b < 1 for b in batches):
+        raise ValueError(f"batch sizes must be >= 1, got {list(batches)}")
+    if repeats < 1 or warmup < 0 or threads < 1:
+        raise ValueError("repeats and threads must be >= 1 and warm-up >= 0")
+    for m in models:
+        p = Path(m)
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: no such model file")
+        if p.suffix not in (".pt", ".onnx"):
+            raise ValueError(
+                f"{p}: unknown model format {p.suffix!r}; use a .pt checkpoint or an .onnx export"
+            )
+    report = BenchReport(rows=[], machine=machine_info(threads))
+    dets: dict[str, tuple[Detector, Conditions]] = {}
+    for m in models:
+        p = Path(m)
+        kw: dict[str, Any] = dict(
+            threads=threads,
+            repeats=repeats,
+            warmup=warmup,
+            min_showers=min_showers,
+            seed=seed,
+            energy=energy,
+        )
+        if p.suffix == ".onnx":
+            if device != "cpu":
+                raise ValueError(f"{p}: the ONNX runtime path is timed on cpu only (--device cpu)")
+            if precision == "bf16":
+                raise ValueError(f"{p}: --precision applies to .pt checkpoints, not ONNX exports")
+            rows = bench_onnx(p, batches, **kw)
+        else:
+            rows = bench_torch(
+                p,
+                batches,
+                device=device,
+                untrained_detector=untrained_detector,
+                precision=precision,
+                **kw,
+            )
+        report.rows.extend(rows)
+        if rows and rows[0].detector not in dets:
+            det, spec = detector_and_energy(p, untrained_detector)
+            spec = energy or spec
+            dets[det.name] = (det, bench_conditions(det, geant4_showers, spec, seed=seed + 1))
+    if geant4:
+        for name, (det, cond) in dets.items():
+            from caloforge.data.conditions import PDG_CODES
+
+            names = {v: k for k, v in PDG_CODES.items()}
+            particle = names.get(int(cond.particle[0]))
+            log.info("Geant4: %d showers of %s", len(cond), name)
+            report.geant4[name] = geant4_timing(det, cond.energy, particle=particle, seed=seed + 1)
+        rows = []
+        for r in report.rows:
+            g = report.geant4.get(r.detector)
+            rows.append(
+                BenchRow(
+                    **{
+                        **asdict(r),
+                        "load": r.load,
+                        "speedup": g.ms_mean / r.ms_per_shower if g else None,
+                    }
+                )
+            )
+        report.rows = rows
+    report.machine["load_end"] = [round(v, 2) for v in os.getloadavg()]
+    return report
+
+
+__all__ = ["DEFAULT_BATCHES", "run_bench"]

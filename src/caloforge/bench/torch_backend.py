@@ -1,0 +1,113 @@
+"""Timing a PyTorch checkpoint (``.pt``): batched ``model.sample`` in inference mode."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from caloforge.bench.conditions import bench_conditions, energy_of, take
+from caloforge.bench.report import BenchRow
+from caloforge.bench.timing import make_row, time_calls
+from caloforge.data import Conditions
+
+log = logging.getLogger(__name__)
+
+
+def bench_torch(
+    checkpoint: str | Path,
+    batches: Sequence[int],
+    *,
+    energy: str | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+    repeats: int = 5,
+    warmup: int = 2,
+    min_showers: int = 256,
+    seed: int = 0,
+    untrained_detector: str | None = None,
+    precision: str = "auto",
+) -> list[BenchRow]:
+    """Time a PyTorch checkpoint (inference mode, batched ``model.sample``).
+
+    Arguments:
+        untrained_detector: time an UNTRAINED model of the checkpoint's family and
+            configuration on this detector instead (for the voxel-count scaling only).
+        precision: ``auto``, ``fp32`` or ``bf16`` (:meth:`ShowerModel.set_precision`);
+            the row records the precision chosen, and the backend reads ``torch-bf16``
+            for bfloat16.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from caloforge.train.checkpoint import load_checkpoint
+    from caloforge.train.trainer import load_model, resolve_device
+
+    torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(checkpoint)
+    model, _ = load_model(ckpt, dev)
+    label = str(checkpoint)
+    if untrained_detector is not None:
+        from caloforge.geometry import load_detector
+        from caloforge.train.trainer import build_model
+
+        det = load_detector(untrained_detector)
+        model = build_model(ckpt["family"], model.config, det, seed=seed).to(dev).eval()
+        label = f"{checkpoint} (untrained, {det.name})"
+    precision = model.set_precision(precision)
+    backend = "torch" if precision == "fp32" else f"torch-{precision}"
+    det = model.detector
+    spec = energy or energy_of(ckpt, as_range=untrained_detector is not None)
+    cond_all = bench_conditions(det, max(batches), spec, seed=seed)
+    flops: float | None = None
+    with torch.inference_mode():
+        n_f = min(64, max(batches))
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model.sample(take(cond_all, n_f), _gen(torch, dev, seed))
+        flops = counter.get_total_flops() / n_f
+    rows = []
+    for b in batches:
+        cond = take(cond_all, b)
+        gen = _gen(torch, dev, seed)
+
+        def call(cond: Conditions = cond, gen: Any = gen, b: int = b) -> None:
+            with torch.inference_mode():
+                model.sample(cond, gen, batch_size=b)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        times, mem = time_calls(call, b, repeats, warmup, min_showers)
+        if dev.type == "cuda":
+            mem = (torch.cuda.max_memory_allocated() - base) / 2**20
+        rows.append(
+            make_row(
+                label,
+                backend,
+                ckpt["family"],
+                det,
+                str(dev),
+                threads,
+                b,
+                times,
+                mem,
+                flops,
+                precision,
+            )
+        )
+        log.info("torch %s batch %d: %.4g ms/shower", label, b, rows[-1].ms_per_shower)
+    return rows
+
+
+def _gen(torch: Any, dev: Any, seed: int) -> Any:
+    g = torch.Generator(device=dev)
+    g.manual_seed(seed)
+    return g
+
+
+__all__ = ["bench_torch"]
