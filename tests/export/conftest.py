@@ -116,24 +116,24 @@ def training_file(ckpt: Path) -> str:
 @pytest.fixture(scope="session")
 def calibrated(tiny_wgan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny wgan-gp calibrated in 2 energy bins (``caloforge calibrate``)."""
-    from caloforge.calibrate import calibrate
+    from caloforge.postprocess import calibrate
 
     out = tmp_path_factory.mktemp("calibrated") / "calibrated.pt"
     result = calibrate(tiny_wgan, training_file(tiny_wgan), out, bins=2, levels=65, seed=1)
-    assert result.path == out and result.n_showers == 256 and result.bins == 2
+    assert result.path == out and result.n_showers == 256 and result.record["bins"] == 2
     return out
 
 
 @pytest.fixture(scope="session")
 def refined(tiny_wgan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny wgan-gp with a 2-classifier refiner, 8 candidates (``caloforge refine``)."""
-    from caloforge.refine import refine
+    from caloforge.postprocess import refine
 
     out = tmp_path_factory.mktemp("refined") / "refined.pt"
     result = refine(
         tiny_wgan, training_file(tiny_wgan), out, candidates=8, hidden=16, ensemble=2, seed=1
     )
-    assert result.path == out and result.n_showers == 256 and result.candidates == 8
+    assert result.path == out and result.n_showers == 256 and result.record["candidates"] == 8
     # a model trained 6 steps is easy to tell from its data
-    assert result.held_out_auc > 0.8
+    assert result.record["held_out_auc"] > 0.8
     return out

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from tests.export.conftest import training_file
 
-from caloforge.calibrate import calibrate
 from caloforge.data import ShowerFile
 from caloforge.export import export
 from caloforge.generate import generate
+from caloforge.postprocess import calibrate
 from caloforge.runtime import OnnxGenerator
 from caloforge.train import load_checkpoint, load_model
 
@@ -23,7 +23,7 @@ def test_calibrated_model_has_the_training_hit_fractions(tiny_wgan: Path, calibr
     data, cond = ref.showers(), ref.conditions()
     plain, _ = load_model(tiny_wgan)
     model, ckpt = load_model(calibrated)
-    assert plain.calibration is None and model.calibration is not None
+    assert plain.postprocessors == [] and list(model.postprocessing) == ["calibration"]
     assert ckpt["calibration"]["showers"] == 256
     assert ckpt["step"] == load_checkpoint(tiny_wgan)["step"]
     before = generate(plain, cond, seed=3)

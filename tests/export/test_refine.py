@@ -15,7 +15,7 @@ from caloforge.data import ShowerFile
 from caloforge.export import export
 from caloforge.generate import generate
 from caloforge.models.base import ExportNotSupportedError
-from caloforge.refine import refine
+from caloforge.postprocess import refine
 from caloforge.train import load_checkpoint, load_model
 
 
@@ -24,9 +24,9 @@ def test_refined_model_moves_towards_the_data(tiny_wgan: Path, refined: Path) ->
     data, cond = ref.showers(), ref.conditions()
     plain, _ = load_model(tiny_wgan)
     model, ckpt = load_model(refined)
-    assert plain.refiner is None and model.refiner is not None
+    assert plain.postprocessors == [] and list(model.postprocessing) == ["refiner"]
     assert ckpt["refiner"]["candidates"] == 8 and ckpt["refiner"]["source"] == str(tiny_wgan)
-    assert len(model.refiner.nets) == 2
+    assert len(model.postprocessing["refiner"].nets) == 2
     assert ckpt["step"] == load_checkpoint(tiny_wgan)["step"]
     before = generate(plain, cond, seed=3)
     after = generate(model, cond, seed=3, batch_size=100)  # 12 conditions x 8 per pass

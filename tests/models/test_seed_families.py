@@ -16,7 +16,7 @@ import torch
 from caloforge.data import write_showers
 from caloforge.geometry import load_detector
 from caloforge.models import get_family
-from caloforge.models.blocks import LatentKDE, PostProcessor, mmd
+from caloforge.models.blocks import DecoderHead, LatentKDE, mmd
 from caloforge.models.gan3d import UnsupportedDetectorError, grid_shape
 from caloforge.testing import toy_showers
 from caloforge.train import load_model, train
@@ -180,7 +180,7 @@ def test_bib_ae_trains_critic_and_mmd_and_shares_the_vae_pieces(toy_files, tmp_p
         overrides=[*TINY["bib-ae"], *FAST, "steps=10", "kde_points=100"],
     )
     model, ckpt = load_model(result.checkpoint)
-    assert isinstance(model.postprocessor, PostProcessor) and isinstance(model.kde, LatentKDE)
+    assert isinstance(model.postprocessor, DecoderHead) and isinstance(model.kde, LatentKDE)
     assert ckpt["state"]["kde._extra_state"]["points"].shape == (100, 4)
     assert set(ckpt["trainer"]["optimizers"]) == {"vae", "postprocessor", "critic"}
     losses = [

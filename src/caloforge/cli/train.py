@@ -246,7 +246,7 @@ def calibrate(
     Example: caloforge calibrate --checkpoint runs/diffusion/best.pt --data train.h5
     -o runs/diffusion/calibrated.pt
     """
-    from caloforge.calibrate import calibrate as calibrate_checkpoint
+    from caloforge.postprocess import calibrate as calibrate_checkpoint
 
     bar, progress = _count_bar("calibrate", quiet)
     with bar:
@@ -268,7 +268,7 @@ def calibrate(
     if not quiet:
         console.print(
             f"wrote {result.path}: calibrated on {result.n_showers} showers in "
-            f"{result.bins} energy bins ({result.seconds:.1f} s)"
+            f"{result.record['bins']} energy bins ({result.seconds:.1f} s)"
         )
 
 
@@ -301,7 +301,7 @@ def refine(
     Example: caloforge refine --checkpoint runs/diffusion/calibrated.pt --data train.h5
     -o runs/diffusion/refined.pt --candidates 8
     """
-    from caloforge.refine import refine as refine_checkpoint
+    from caloforge.postprocess import refine as refine_checkpoint
 
     bar, progress = _count_bar("refine", quiet)
     with bar:
@@ -324,6 +324,6 @@ def refine(
     if not quiet:
         console.print(
             f"wrote {result.path}: refiner trained on {result.n_showers} showers, "
-            f"{result.candidates} candidates per condition, held-out AUC "
-            f"{result.held_out_auc:.3f} ({result.seconds:.1f} s)"
+            f"{result.record['candidates']} candidates per condition, held-out AUC "
+            f"{result.record['held_out_auc']:.3f} ({result.seconds:.1f} s)"
         )

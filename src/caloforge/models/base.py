@@ -22,14 +22,14 @@ A family is a subclass of :class:`ShowerModel` (an ``nn.Module``) with
   that cannot be exported leaves them out (or sets ``export_note`` to say why) and
   :meth:`export_module` raises :class:`ExportNotSupportedError`.
 
-A trained model may carry a post-processor, ``calibration``
-(:class:`~caloforge.models.calibration.QuantileCalibration`, fitted after training by
-:func:`caloforge.calibrate.calibrate`): :meth:`sample` and the export module apply it to
-every family's showers alike, and the export noise then has one uniform rank per voxel
-(and one more) after the family's own noise (:attr:`ShowerModel.export_noise_shape`).
-It may also carry a ``refiner`` (:class:`~caloforge.models.refiner.ClassifierRefiner`,
-trained by :func:`caloforge.refine.refine`): :meth:`sample` then draws several showers per
-condition and keeps one; such a model does not export.
+A trained model may carry post-processors (:mod:`caloforge.postprocess`: the quantile
+calibration, the classifier refiner, ...), fitted after training and held in one ordered
+dict, :attr:`ShowerModel.postprocessing` (state keys ``postprocessing.<name>.*``):
+:meth:`sample` and the export module apply them in order to every family's showers alike.
+The export noise then carries each one's :attr:`~caloforge.postprocess.PostProcessor.noise_size`
+numbers after the family's own noise (:attr:`ShowerModel.export_noise_shape`); a model
+with a post-processor that does not export (its ``export_note``) is refused with that line.
+:meth:`ShowerModel.load_checkpoint_state` attaches the post-processors a checkpoint holds.
 
 Preprocessing (:class:`~caloforge.models.transforms.ShowerTransform`,
 :class:`~caloforge.models.transforms.ConditionScaler`) is learned in
@@ -41,7 +41,7 @@ Data-sized state (stored showers, latents) goes through ``get_extra_state`` /
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -53,9 +53,9 @@ from torch import Tensor, nn
 from caloforge.data import CONDITION_FEATURES, Conditions, condition_features
 from caloforge.geometry import Detector
 from caloforge.hardware import resolve_precision
-from caloforge.models.calibration import QuantileCalibration
-from caloforge.models.refiner import ClassifierRefiner
 from caloforge.models.transforms import ConditionScaler, ShowerTransform, TransformKind
+from caloforge.postprocess.base import GeneratedBatch, PostProcessor
+from caloforge.postprocess.registry import current_layout, postprocessors_in
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,8 @@ class ExportedGenerator(nn.Module):
         features: (B, F) UNSCALED condition features in the model's layout
             (:func:`caloforge.data.condition_features` with ``model.condition_names``).
         noise: (B, *model.export_noise_shape) standard normal noise: the family's noise
-            (``model.noise_shape``), flattened and followed by ``n_voxels + 1`` values for
-            the calibration's uniform ranks when the model is calibrated.
+            (``model.noise_shape``), flattened and followed by the noise of each
+            post-processor that takes some (``noise_size``), in order.
 
     Returns:
         (B, V) showers in MeV, non-negative (same post-processing as
@@ -160,14 +160,18 @@ class ExportedGenerator(nn.Module):
         m = self.model
         cond = m.cond_scaler(features)
         energy = 1000.0 * torch.exp(features[:, self.log_energy_column])  # log(E / GeV) -> MeV
-        if m.calibration is None:
-            return torch.clamp(m.generate_from_noise(cond, energy, noise), min=0.0)
-        shape = m.noise_shape or ()
-        n = math.prod(shape)
-        family_noise = noise[:, :n].reshape(-1, *shape)
-        uniform = 0.5 * (1.0 + torch.erf(noise[:, n:] / math.sqrt(2.0)))  # normal -> uniform
+        if m.export_noise_shape == m.noise_shape:  # no post-processor noise: as it comes
+            family_noise, start = noise, 0
+        else:
+            shape = m.noise_shape or ()
+            start = math.prod(shape)
+            family_noise = noise[:, :start].reshape(-1, *shape)
         showers = torch.clamp(m.generate_from_noise(cond, energy, family_noise), min=0.0)
-        return m.calibration(showers, energy, uniform)
+        for post in m.postprocessors:
+            size = post.noise_size
+            showers = post.process_noise(showers, energy, noise[:, start : start + size])
+            start += size
+        return showers
 
 
 class ShowerModel(nn.Module):
@@ -196,8 +200,8 @@ class ShowerModel(nn.Module):
             self.n_voxels, config.transform, config.alpha, config.standardise
         )
         self.cond_scaler = ConditionScaler(self.n_cond)
-        self.calibration: QuantileCalibration | None = None
-        self.refiner: ClassifierRefiner | None = None
+        self.postprocessing = nn.ModuleDict()
+        """Post-processors by name, in the order they apply (fitted after training)."""
         self.build()
 
     # ---- to implement ------------------------------------------------------------------
@@ -236,12 +240,50 @@ class ShowerModel(nn.Module):
 
     @property
     def export_noise_shape(self) -> tuple[int, ...] | None:
-        """Per-shower noise of the export module: :attr:`noise_shape`, or with a
-        calibration its flattened size plus ``n_voxels + 1`` (the calibration's ranks)."""
+        """Per-shower noise of the export module: :attr:`noise_shape`, or, when
+        post-processors take noise, its flattened size plus theirs."""
         shape = self.noise_shape
-        if shape is None or self.calibration is None:
+        extra = sum(post.noise_size for post in self.postprocessors)
+        if shape is None or not extra:
             return shape
-        return (math.prod(shape) + self.n_voxels + 1,)
+        return (math.prod(shape) + extra,)
+
+    # ---- post-processing ---------------------------------------------------------------
+    @property
+    def postprocessors(self) -> list[PostProcessor]:
+        """The post-processors, in the order they apply."""
+        return [post for post in self.postprocessing.values() if isinstance(post, PostProcessor)]
+
+    def add_postprocessor(self, post: PostProcessor) -> None:
+        """Append ``post``, applied after those already there.
+
+        Raises:
+            ValueError: the model already has a post-processor of that name.
+        """
+        if post.name in self.postprocessing:
+            raise ValueError(f"the model already has a post-processor {post.name!r}")
+        self.postprocessing[post.name] = post.to(self.device)
+
+    def load_checkpoint_state(self, state: Mapping[str, Tensor]) -> None:
+        """Load a checkpoint's ``state`` (strict): first attach, unfitted and shaped from
+        their tensors, the post-processors it holds, in order. The layout of checkpoints
+        written before ``postprocessing`` (``calibration.*``, ``refiner.*``) is read too.
+
+        Raises:
+            RuntimeError, KeyError: the tensors do not fit the model.
+        """
+        state = current_layout(state)
+        for post in postprocessors_in(state):
+            self.add_postprocessor(post)
+        self.load_state_dict(state)
+
+    def postprocess(self, showers: Tensor, batch: GeneratedBatch) -> Tensor:
+        """Apply the post-processors in order to (B, V) non-negative showers in MeV
+        (``batch``: their rows); each keeps one of its ``draws`` adjacent rows."""
+        for post in self.postprocessors:
+            showers = post.process(showers, batch)
+            batch = batch.every(post.draws)
+        return showers
 
     def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
         """Like :meth:`generate` with the randomness given as ``noise`` (B, *noise_shape),
@@ -264,12 +306,9 @@ class ShowerModel(nn.Module):
         """
         if self.noise_shape is None:
             raise ExportNotSupportedError(self._export_refusal())
-        if self.refiner is not None:
-            raise ExportNotSupportedError(
-                "a refined model cannot be exported: its refiner picks among candidate "
-                "showers by observables computed in numpy; export the checkpoint it was "
-                "refined from (its 'refiner' record names it)"
-            )
+        for post in self.postprocessors:
+            if post.export_note:
+                raise ExportNotSupportedError(post.export_note)
         if not self._float32():
             raise ExportNotSupportedError(
                 "the model runs in reduced precision (set_precision): export a freshly "
@@ -370,22 +409,15 @@ class ShowerModel(nn.Module):
             generator.seed()
         cond = self.cond_scaler(self.condition_tensor(conditions).to(device))
         energy = torch.as_tensor(conditions.energy, dtype=torch.float32, device=device)
-        k = 1 if self.refiner is None else self.refiner.n_candidates
+        k = math.prod(post.draws for post in self.postprocessors)
         step = max(1, batch_size // k)  # showers per forward pass stay about batch_size
         out = []
         for start in range(0, len(conditions), step):
             rows = np.repeat(np.arange(start, min(start + step, len(conditions))), k)
             index = torch.as_tensor(rows, device=device)
             showers = torch.clamp(self.generate(cond[index], energy[index], generator), min=0.0)
-            if self.calibration is not None:
-                uniform = torch.rand(
-                    len(showers), self.n_voxels + 1, generator=generator, device=device
-                )
-                showers = self.calibration(showers, energy[index], uniform)
-            if self.refiner is not None:
-                showers = self.refiner.choose(
-                    showers, conditions.select(rows), self.detector, generator
-                )
+            batch = GeneratedBatch(energy[index], conditions.select(rows), self.detector, generator)
+            showers = self.postprocess(showers, batch)
             out.append(showers.float().cpu())
             if progress is not None:
                 progress(min(start + step, len(conditions)))

@@ -1,4 +1,4 @@
-"""``bib-ae``: Bounded-Information-Bottleneck autoencoder (BIB-AE) with post-processor and
+"""``bib-ae``: Bounded-Information-Bottleneck autoencoder (BIB-AE) with decoder head and
 KDE latent sampling.
 
 The BIB-AE (Voloshynovskiy et al., arXiv:1912.00830; for calorimeter showers Buhmann et
@@ -16,8 +16,9 @@ KL term) with two more terms in the autoencoder loss:
 
 Then, as in ``vae`` and with its code (this class derives from
 :class:`~caloforge.models.vae.VAE`; the pieces live in :mod:`caloforge.models.blocks`):
-the post-processor network correcting the per-cell energy spectrum, and sampling the
-decoder from a KDE of the encoded training latents (``latent_sampling="kde"``).
+the decoder head (the papers' post-processor network) correcting the per-cell energy
+spectrum, and sampling the decoder from a KDE of the encoded training latents
+(``latent_sampling="kde"``).
 
 References:
     arXiv:1912.00830 (BIB-AE), arXiv:2005.05334 (Getting high), arXiv:2102.12491
@@ -70,13 +71,13 @@ class BIBAEConfig(VAEConfig):
 
 
 class BIBAE(VAE):
-    """BIB-AE: VAE + reconstruction critic + latent MMD, then the ``vae`` post-processor and
+    """BIB-AE: VAE + reconstruction critic + latent MMD, then the ``vae`` decoder head and
     KDE latent sampling; see the module docstring."""
 
     name: ClassVar[str] = "bib-ae"
     summary: ClassVar[str] = (
         "BIB-AE: VAE with an adversarial critic on the reconstruction and a latent MMD "
-        "regulariser, with the post-processor and KDE latent sampling of vae"
+        "regulariser, with the decoder head and KDE latent sampling of vae"
     )
     references: ClassVar[tuple[str, ...]] = ("1912.00830", "2005.05334", "2102.12491")
     config_class: ClassVar[type[ModelConfig]] = BIBAEConfig
@@ -132,7 +133,7 @@ class BIBAE(VAE):
             "wasserstein": float(w_dist.detach()),
             "gp": float(gp.detach()),
         }
-        return out | self.train_postprocessor(rec, batch, cond, ctx)
+        return out | self.train_decoder_head(rec, batch, cond, ctx)
 
 
 __all__ = ["BIBAE", "BIBAEConfig"]

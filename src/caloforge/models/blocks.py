@@ -1,11 +1,11 @@
-"""Building blocks shared by several families: MLPs, gradient penalty, post-processor,
+"""Building blocks shared by several families: MLPs, gradient penalty, decoder head,
 latent density (KDE) sampler and a kernel two-sample loss.
 
 References:
     Gulrajani et al., Improved training of Wasserstein GANs, arXiv:1704.00028
     (gradient penalty). Buhmann et al., Getting high: high fidelity simulation of
     high granularity calorimeters with high speed, arXiv:2005.05334, and Decoding photons,
-    arXiv:2102.12491 (post-processor network correcting the per-cell energy spectrum,
+    arXiv:2102.12491 (the post-processor network correcting the per-cell energy spectrum,
     sampling the decoder from a density estimate of the encoded training latents).
     Gretton et al., A kernel two-sample test, JMLR 13 (2012) (MMD).
 """
@@ -111,13 +111,14 @@ def mmd(a: Tensor, b: Tensor, bandwidths: Sequence[float] = (0.1, 0.3, 1.0, 3.0)
     return out
 
 
-class PostProcessor(nn.Module):
+class DecoderHead(nn.Module):
     """Residual network correcting generated showers cell by cell: ``x + f(x, c)``.
 
     Starts as the identity (zero-initialised last layer). Trained with
-    :func:`postprocessor_loss` on generated showers (detached) against real ones, as the
-    BIB-AE post-processor (arXiv:2005.05334, 2102.12491) that fixes the per-cell energy
-    spectrum which a decoder trained with a pixel-wise loss smears out.
+    :func:`decoder_head_loss` on generated showers (detached) against real ones, as the
+    BIB-AE post-processor network (arXiv:2005.05334, 2102.12491) that fixes the per-cell
+    energy spectrum which a decoder trained with a pixel-wise loss smears out. It is part
+    of the family and trained with it (not a :mod:`caloforge.postprocess` post-processor).
 
     Arguments:
         n_voxels: shower size. n_cond: number of condition features. hidden: widths.
@@ -131,7 +132,7 @@ class PostProcessor(nn.Module):
         return x + self.net(torch.cat([x, cond], dim=1))
 
 
-def postprocessor_loss(
+def decoder_head_loss(
     corrected: Tensor,
     generated: Tensor,
     real: Tensor,
@@ -140,7 +141,7 @@ def postprocessor_loss(
     n_values: int = 1024,
     identity_weight: float = 0.1,
 ) -> tuple[Tensor, dict[str, float]]:
-    """Loss of the post-processor on one batch (network space).
+    """Loss of the decoder head on one batch (network space).
 
     Terms: MMD between the pooled cell-value spectra of ``corrected`` and ``real`` (random
     ``n_values`` cells each); squared differences of the per-cell mean and standard
@@ -231,12 +232,12 @@ def log_normal_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 
 __all__ = [
     "ConditionalCritic",
+    "DecoderHead",
     "LatentKDE",
-    "PostProcessor",
+    "decoder_head_loss",
     "gradient_penalty",
     "log_normal_kl",
     "mlp",
     "mmd",
-    "postprocessor_loss",
     "wgan_critic_loss",
 ]

@@ -6,8 +6,7 @@ subclass plus one line in :data:`FAMILIES`.
 
 from __future__ import annotations
 
-import importlib
-
+from caloforge._registry import load_registered
 from caloforge.models.base import ShowerModel
 
 FAMILIES: dict[str, str] = {
@@ -39,15 +38,7 @@ def get_family(name: str) -> type[ShowerModel]:
     Raises:
         UnknownFamilyError: naming the known families.
     """
-    if name not in FAMILIES:
-        raise UnknownFamilyError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
-    module, _, attr = FAMILIES[name].partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    if not (isinstance(cls, type) and issubclass(cls, ShowerModel)) or cls.name != name:
-        raise TypeError(
-            f"registry entry {name!r} -> {FAMILIES[name]} is not a ShowerModel named {name!r}"
-        )
-    return cls
+    return load_registered(FAMILIES, name, ShowerModel, "model family", UnknownFamilyError)
 
 
 def describe_families() -> list[tuple[str, str, tuple[str, ...]]]:

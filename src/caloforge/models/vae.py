@@ -1,4 +1,4 @@
-"""``vae``: conditional variational autoencoder with a post-processor and KDE latent sampling.
+"""``vae``: conditional variational autoencoder with a decoder head and KDE latent sampling.
 
 An encoder maps (shower, conditions) to a diagonal Gaussian posterior over ``latent_dim``
 latents; a decoder maps (latent, conditions) back to the shower in network space. Trained
@@ -7,7 +7,8 @@ weighted KL term (arXiv:1312.6114). Two additions from the BIB-AE work
 (arXiv:2005.05334, arXiv:2102.12491), shared with ``bib-ae`` through
 :mod:`caloforge.models.blocks`:
 
-* a post-processor network (:class:`~caloforge.models.blocks.PostProcessor`), trained on
+* a decoder head (:class:`~caloforge.models.blocks.DecoderHead`, the papers'
+  "post-processor" network, trained with the family), trained on
   the decoder's (detached) reconstructions to match the per-cell energy spectrum and the
   per-cell mean and spread of the real showers;
 * sampling the decoder from a kernel density estimate of the encoded training latents
@@ -16,7 +17,7 @@ weighted KL term (arXiv:1312.6114). Two additions from the BIB-AE work
   its prior, and decoding prior samples gives less realistic showers.
 
 References:
-    arXiv:1312.6114 (VAE), arXiv:2005.05334 and arXiv:2102.12491 (post-processor, KDE
+    arXiv:1312.6114 (VAE), arXiv:2005.05334 and arXiv:2102.12491 (post-processor network, KDE
     latent sampling).
 """
 
@@ -32,7 +33,7 @@ from torch import Tensor
 
 from caloforge.data import Conditions
 from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
-from caloforge.models.blocks import LatentKDE, PostProcessor, log_normal_kl, mlp, postprocessor_loss
+from caloforge.models.blocks import DecoderHead, LatentKDE, decoder_head_loss, log_normal_kl, mlp
 from caloforge.models.two_stage import LayerEnergyStage
 
 
@@ -42,18 +43,21 @@ class VAEConfig(ModelConfig):
 
     Arguments:
         latent_dim: latent dimension.
-        encoder_hidden / decoder_hidden / pp_hidden: MLP widths.
+        encoder_hidden / decoder_hidden: MLP widths.
         beta: weight of the KL term.
         latent_sampling: ``"kde"`` (density of encoded training latents) or ``"prior"``.
         kde_points: encoded training showers kept for the KDE.
         kde_bandwidth: KDE width factor (None: Scott's rule).
-        postprocessor: train and apply the post-processor.
-        pp_start: step from which the post-processor trains.
-        pp_identity_weight: weight of the post-processor's stay-close-to-input term.
-        pp_values: cell values drawn per batch for the spectrum MMD of the post-processor.
+        postprocessor: train and apply the decoder head (the key, its ``pp_*`` settings,
+            its optimiser and its weights keep the papers' name, so that configurations
+            and checkpoints stay valid).
+        pp_hidden: widths of the decoder head.
+        pp_start: step from which the decoder head trains.
+        pp_identity_weight: weight of the decoder head's stay-close-to-input term.
+        pp_values: cell values drawn per batch for the spectrum MMD of the decoder head.
         layer_stage: learn the layer energies with a stage-1 spline flow
             (:class:`~caloforge.models.two_stage.LayerEnergyStage`), condition encoder,
-            decoder and post-processor on them, and rescale each generated layer to them.
+            decoder and decoder head on them, and rescale each generated layer to them.
         layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``).
     """
 
@@ -75,11 +79,11 @@ class VAEConfig(ModelConfig):
 
 
 class VAE(ShowerModel):
-    """Conditional VAE + post-processor + KDE latent sampling; see the module docstring."""
+    """Conditional VAE + decoder head + KDE latent sampling; see the module docstring."""
 
     name: ClassVar[str] = "vae"
     summary: ClassVar[str] = (
-        "conditional variational autoencoder with a post-processor network and sampling "
+        "conditional variational autoencoder with a decoder head network and sampling "
         "from a KDE of encoded training latents (or the prior)"
     )
     references: ClassVar[tuple[str, ...]] = ("1312.6114", "2005.05334", "2102.12491")
@@ -95,7 +99,7 @@ class VAE(ShowerModel):
         self.encoder = mlp(self.n_voxels + self.n_ctx, c.encoder_hidden, 2 * c.latent_dim)
         self.decoder = mlp(c.latent_dim + self.n_ctx, c.decoder_hidden, self.n_voxels)
         self.postprocessor = (
-            PostProcessor(self.n_voxels, self.n_ctx, c.pp_hidden) if c.postprocessor else None
+            DecoderHead(self.n_voxels, self.n_ctx, c.pp_hidden) if c.postprocessor else None
         )
         self.kde = LatentKDE(c.latent_dim, c.kde_points, c.kde_bandwidth)
 
@@ -149,12 +153,12 @@ class VAE(ShowerModel):
         kl = log_normal_kl(mu, logvar)
         ctx.optimize("vae", rec_loss + c.beta * kl)
         out = logs | {"reconstruction": float(rec_loss.detach()), "kl": float(kl.detach())}
-        return out | self.train_postprocessor(rec, batch, cond, ctx)
+        return out | self.train_decoder_head(rec, batch, cond, ctx)
 
-    def train_postprocessor(
+    def train_decoder_head(
         self, rec: Tensor, batch: Batch, cond: Tensor, ctx: StepContext
     ) -> dict[str, float]:
-        """One post-processor step on the (detached) reconstructions ``rec`` of ``batch``
+        """One decoder-head step on the (detached) reconstructions ``rec`` of ``batch``
         with network conditions ``cond`` (from step ``pp_start`` on; shared with
         ``bib-ae``); returns its loss terms."""
         c = self.config
@@ -162,7 +166,7 @@ class VAE(ShowerModel):
             return {}
         generated = rec.detach()
         corrected = self.postprocessor(generated, cond)
-        loss, terms = postprocessor_loss(
+        loss, terms = decoder_head_loss(
             corrected,
             generated,
             batch.x,
@@ -193,7 +197,7 @@ class VAE(ShowerModel):
     def _decode_showers(
         self, z: Tensor, cond: Tensor, energy: Tensor, stage_noise: Tensor | None
     ) -> Tensor:
-        """Latents -> showers in MeV: stage 1 (if any), decoder, post-processor, rescaling."""
+        """Latents -> showers in MeV: stage 1 (if any), decoder, decoder head, rescaling."""
         z1 = None
         if self.stage1 is not None and stage_noise is not None:
             z1 = self.stage1.sample(cond, stage_noise)

@@ -48,8 +48,6 @@ from caloforge.files import write_text, writes_output
 from caloforge.geometry import Detector
 from caloforge.geometry.loader import detector_to_json
 from caloforge.models import Batch, ModelConfig, ShowerModel, StepContext, get_family
-from caloforge.models.calibration import QuantileCalibration
-from caloforge.models.refiner import ClassifierRefiner
 from caloforge.train.checkpoint import (
     CheckpointError,
     check_detector,
@@ -208,12 +206,8 @@ def load_model(
     except ValueError as exc:
         raise CheckpointError(f"{source}: stored model config: {exc}") from None
     model = cls(config, checkpoint_detector(ckpt, source))
-    if any(k.startswith("calibration.") for k in ckpt["state"]):
-        model.calibration = QuantileCalibration.from_state(ckpt["state"])
-    if any(k.startswith("refiner.") for k in ckpt["state"]):
-        model.refiner = ClassifierRefiner.from_state(ckpt["state"])
     try:
-        model.load_state_dict(ckpt["state"])
+        model.load_checkpoint_state(ckpt["state"])
     except (RuntimeError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise CheckpointError(

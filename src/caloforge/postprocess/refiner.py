@@ -27,21 +27,55 @@ Details:
   through :meth:`ShowerModel.sample` (``generate``, ``evaluate``, ``bench``), not through
   an ONNX export.
 
-The module is a submodule ``refiner`` of a :class:`~caloforge.models.base.ShowerModel`
-(state keys ``refiner.*``); :func:`caloforge.refine.refine` trains it on a checkpoint.
+It is the post-processor ``refiner`` (state keys ``postprocessing.refiner.*``);
+:func:`caloforge.postprocess.refine` (``caloforge refine``) trains it on a checkpoint:
+the model generates one shower for each training shower's conditions, and the classifier
+learns to tell them from the training showers (80 % to fit, 20 % held out for early
+stopping and the reported AUC).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
+from caloforge._optional import require
 from caloforge.data import Conditions
 from caloforge.geometry import Detector
+from caloforge.postprocess.base import FitSamples, GeneratedBatch, PostProcessor
+
+if TYPE_CHECKING:
+    from caloforge.models.base import ShowerModel
+
+
+@dataclass(frozen=True)
+class RefinerSettings:
+    """Settings of the classifier refiner.
+
+    Arguments:
+        candidates: showers drawn per condition at generation (>= 2).
+        hidden: width of the classifier.
+        ensemble: classifiers trained with seeds ``seed, seed + 1, ...`` (logits averaged).
+        threshold: hit threshold of the observables, MeV.
+        threads: torch threads of the classifier fit.
+    """
+
+    candidates: int = 8
+    hidden: int = 128
+    ensemble: int = 1
+    threshold: float = 0.0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        ClassifierRefiner(1, self.hidden, self.candidates, self.threshold, self.ensemble)
 
 
 def refiner_inputs(
@@ -57,7 +91,7 @@ def refiner_inputs(
     return high_level_inputs(features, conditions)
 
 
-class ClassifierRefiner(nn.Module):
+class ClassifierRefiner(PostProcessor):
     """Keep one of ``candidates`` showers per condition, weighted by ``exp(-logit)``.
 
     Arguments:
@@ -68,6 +102,19 @@ class ClassifierRefiner(nn.Module):
         ensemble: classifiers whose logits are averaged (trained with different seeds).
     """
 
+    name: ClassVar[str] = "refiner"
+    summary: ClassVar[str] = (
+        "draws several showers per condition and keeps one, weighted by a classifier "
+        "trained against the training showers"
+    )
+    done: ClassVar[str] = "refined"
+    settings_class: ClassVar[type[Any]] = RefinerSettings
+    min_showers: ClassVar[int] = 200
+    export_note: ClassVar[str] = (
+        "a refined model cannot be exported: its refiner picks among candidate showers by "
+        "observables computed in numpy; export the checkpoint it was refined from (its "
+        "'refiner' record names it)"
+    )
     mean: Tensor
     std: Tensor
     candidates: Tensor
@@ -92,22 +139,63 @@ class ClassifierRefiner(nn.Module):
         self.register_buffer("threshold", torch.tensor(float(threshold)))
 
     @classmethod
-    def from_state(cls, state: dict[str, Tensor], prefix: str = "refiner.") -> ClassifierRefiner:
-        """An untrained module shaped like the ``prefix*`` entries of a state dict."""
-        hidden, n_inputs = state[prefix + "nets.0.0.weight"].shape
-        ensemble = sum(
-            1 for k in state if k.startswith(prefix + "nets.") and k.endswith(".0.weight")
-        )
+    def from_state(cls, state: Mapping[str, Tensor]) -> ClassifierRefiner:
+        hidden, n_inputs = state["nets.0.0.weight"].shape
+        ensemble = sum(1 for k in state if k.startswith("nets.") and k.endswith(".0.weight"))
         return cls(
             int(n_inputs),
             int(hidden),
-            int(state[prefix + "candidates"]),
-            float(state[prefix + "threshold"]),
+            int(state["candidates"]),
+            float(state["threshold"]),
             ensemble,
         )
 
+    @classmethod
+    def fit_to(
+        cls, model: ShowerModel, samples: FitSamples, settings: Any, *, seed: int = 0
+    ) -> tuple[ClassifierRefiner, dict[str, Any]]:
+        """Train the classifier(s) on the training showers against the model's.
+
+        Raises:
+            ValueError: non-finite observables.
+        """
+        from caloforge.evaluate.classifier import ClassifierConfig, train_mlp
+
+        s: RefinerSettings = settings
+        det, cond, count = model.detector, samples.conditions, len(samples.showers)
+        x_data = refiner_inputs(samples.showers, cond, det, s.threshold)
+        x_model = refiner_inputs(samples.generated, cond, det, s.threshold)
+        if not (np.isfinite(x_data).all() and np.isfinite(x_model).all()):
+            raise ValueError("non-finite observables in the model's or data's showers")
+        # the same split for both classes: a condition is in training or held out for both
+        held_out = np.random.default_rng(seed).permutation(count) < count // 5
+        x = np.concatenate([x_data, x_model])
+        y = np.concatenate([np.zeros(count), np.ones(count)])
+        val = np.concatenate([held_out, held_out])
+        mean, std = x[~val].mean(axis=0), x[~val].std(axis=0)
+        std[std == 0] = 1.0
+        z = (x - mean) / std
+        cfg = replace(ClassifierConfig(), n_threads=s.threads, mlp_hidden=s.hidden)
+        refiner = cls(x.shape[1], s.hidden, s.candidates, s.threshold, s.ensemble)
+        for i, net in enumerate(refiner.nets):
+            fitted = train_mlp(z[~val], y[~val], z[val], y[val], cfg, seed + i)
+            net.load_state_dict(fitted.state_dict())
+        refiner.mean.copy_(refiner.mean.new_tensor(mean))
+        refiner.std.copy_(refiner.std.new_tensor(std))
+        logits = refiner.logits(x[val]).numpy()
+        auc = float(require("sklearn.metrics").roc_auc_score(y[val], logits))
+        record = {
+            "kind": "classifier-resampling",
+            "candidates": s.candidates,
+            "hidden": s.hidden,
+            "ensemble": s.ensemble,
+            "threshold": s.threshold,
+            "held_out_auc": auc,
+        }
+        return refiner, record
+
     @property
-    def n_candidates(self) -> int:
+    def draws(self) -> int:
         return int(self.candidates)
 
     def logits(self, inputs: NDArray[np.float64]) -> Tensor:
@@ -117,6 +205,9 @@ class ClassifierRefiner(nn.Module):
         x = (x - self.mean) / self.std
         with torch.no_grad():
             return torch.stack([net(x).squeeze(1) for net in self.nets]).mean(0)
+
+    def process(self, showers: Tensor, batch: GeneratedBatch) -> Tensor:
+        return self.choose(showers, batch.conditions, batch.detector, batch.generator)
 
     def choose(
         self,
@@ -136,7 +227,7 @@ class ClassifierRefiner(nn.Module):
         Returns:
             (B, V) the kept showers.
         """
-        k = self.n_candidates
+        k = self.draws
         if len(showers) % k:
             raise ValueError(f"{len(showers)} showers are not a multiple of {k} candidates")
         inputs = refiner_inputs(showers.cpu().numpy(), conditions, detector, float(self.threshold))
@@ -147,4 +238,4 @@ class ClassifierRefiner(nn.Module):
         return showers[rows]
 
 
-__all__ = ["ClassifierRefiner", "refiner_inputs"]
+__all__ = ["ClassifierRefiner", "RefinerSettings", "refiner_inputs"]

@@ -38,24 +38,53 @@ Details:
   copy training showers. It does not fix correlations: what a classifier still sees after
   it is the model's.
 
-The module is a submodule ``calibration`` of a :class:`~caloforge.models.base.ShowerModel`
-(state keys ``calibration.*`` in the checkpoint); :func:`caloforge.calibrate.calibrate`
-fits it on a trained checkpoint.
+It is the post-processor ``calibration`` (state keys ``postprocessing.calibration.*`` in
+the checkpoint); :func:`caloforge.postprocess.calibrate` (``caloforge calibrate``) fits it
+on a trained checkpoint. It exports: the ranks are standard normal noise turned into
+uniform numbers inside the graph.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
+from caloforge.postprocess.base import FitSamples, GeneratedBatch, PostProcessor
+
+if TYPE_CHECKING:
+    from caloforge.models.base import ShowerModel
+
 _TINY = 1e-30
 
 
-class QuantileCalibration(nn.Module):
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """Settings of the quantile calibration.
+
+    Arguments:
+        bins / levels / grid: energy bins, quantile levels of the data's table and points
+            of the model's CDF table.
+        keep_layers: rescale each calibrated layer to the model's layer energy (for models
+            whose layer energies are already right, e.g. with a stage-1 flow).
+    """
+
+    bins: int = 8
+    levels: int = 257
+    grid: int = 1024
+    keep_layers: bool = False
+
+    def __post_init__(self) -> None:
+        QuantileCalibration(1, self.bins, self.levels, self.grid)  # checks the sizes
+
+
+class QuantileCalibration(PostProcessor):
     """Per-voxel, energy-binned quantile map ``x -> Q_data(F_model(x))`` (see module doc).
 
     Arguments:
@@ -67,6 +96,12 @@ class QuantileCalibration(nn.Module):
         keep_layers: rescale each calibrated layer to the model's layer energy.
     """
 
+    name: ClassVar[str] = "calibration"
+    summary: ClassVar[str] = (
+        "per-voxel quantile map onto the training data's distributions, binned in energy"
+    )
+    done: ClassVar[str] = "calibrated"
+    settings_class: ClassVar[type[Any]] = CalibrationSettings
     layer_map: Tensor
     keep_layers: Tensor
     log_energy_centres: Tensor
@@ -107,22 +142,49 @@ class QuantileCalibration(nn.Module):
         self.register_buffer("data_quantiles", torch.zeros(n_bins, n_voxels, n_levels))
 
     @classmethod
-    def from_state(
-        cls, state: dict[str, Tensor], prefix: str = "calibration."
-    ) -> QuantileCalibration:
-        """An unfitted module shaped like the ``prefix*`` entries of a state dict."""
-        n_bins, n_voxels, n_grid = state[prefix + "model_cdf"].shape
-        n_levels = state[prefix + "data_quantiles"].shape[2]
-        layers = state[prefix + "layer_map"].argmax(dim=1).tolist()
-        keep = bool(state[prefix + "keep_layers"])
+    def from_state(cls, state: Mapping[str, Tensor]) -> QuantileCalibration:
+        n_bins, n_voxels, n_grid = state["model_cdf"].shape
         return cls(
             int(n_voxels),
             int(n_bins),
-            int(n_levels),
+            int(state["data_quantiles"].shape[2]),
             int(n_grid),
-            layer_of_voxel=layers,
-            keep_layers=keep,
+            layer_of_voxel=state["layer_map"].argmax(dim=1).tolist(),
+            keep_layers=bool(state["keep_layers"]),
         )
+
+    @classmethod
+    def fit_to(
+        cls, model: ShowerModel, samples: FitSamples, settings: Any, *, seed: int = 0
+    ) -> tuple[QuantileCalibration, dict[str, Any]]:
+        """Tabulate the model's and the training showers' voxel distributions."""
+        s: CalibrationSettings = settings
+        calib = cls(
+            model.n_voxels,
+            s.bins,
+            s.levels,
+            s.grid,
+            layer_of_voxel=model.detector.voxel_layer.tolist(),
+            keep_layers=s.keep_layers,
+        )
+        energy = samples.conditions.energy
+        calib.fit(samples.generated, energy, samples.showers, energy)
+        return calib, {"kind": "quantile", **asdict(s)}
+
+    @property
+    def noise_size(self) -> int:
+        """A rank per voxel and the choice between neighbouring energy bins."""
+        return int(self.model_cdf.shape[1]) + 1
+
+    def process(self, showers: Tensor, batch: GeneratedBatch) -> Tensor:
+        uniform = torch.rand(
+            len(showers), self.noise_size, generator=batch.generator, device=showers.device
+        )
+        return self(showers, batch.energy, uniform)
+
+    def process_noise(self, showers: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        uniform = 0.5 * (1.0 + torch.erf(noise / math.sqrt(2.0)))  # normal -> uniform
+        return self(showers, energy, uniform)
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(
@@ -281,4 +343,4 @@ def _lookup(table: Tensor, size: int, row: Tensor, position: Tensor) -> Tensor:
     return a + (b - a) * (position - i)
 
 
-__all__ = ["QuantileCalibration"]
+__all__ = ["CalibrationSettings", "QuantileCalibration"]

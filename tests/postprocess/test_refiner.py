@@ -11,7 +11,7 @@ import torch
 
 from caloforge.data import Conditions
 from caloforge.geometry import Detector
-from caloforge.models.refiner import ClassifierRefiner, refiner_inputs
+from caloforge.postprocess.refiner import ClassifierRefiner, refiner_inputs
 from caloforge.testing import toy_detector, toy_showers
 
 Toy = tuple[Detector, np.ndarray, Conditions]
@@ -63,10 +63,9 @@ def test_errors_and_state_round_trip(toy: Toy) -> None:
     with pytest.raises(ValueError, match="not a multiple of 4"):
         refiner.choose(torch.zeros(6, 48), cond.select(slice(0, 6)), det)
     refiner.mean.fill_(3.0)
-    state = {f"refiner.{k}": v for k, v in refiner.state_dict().items()}
-    copy = ClassifierRefiner.from_state(state)
+    copy = ClassifierRefiner.from_state(refiner.state_dict())
     copy.load_state_dict(refiner.state_dict())
-    assert copy.n_candidates == 4 and float(copy.threshold) == pytest.approx(0.01)
+    assert copy.draws == 4 and float(copy.threshold) == pytest.approx(0.01)
     assert len(copy.nets) == 3
     x = np.random.default_rng(0).normal(size=(7, 5))
     assert torch.equal(copy.logits(x), refiner.logits(x))

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.stats import ks_2samp
 
-from caloforge.models.calibration import QuantileCalibration
+from caloforge.postprocess.calibration import QuantileCalibration
 
 
 def sample(kind: str, energy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -100,9 +100,8 @@ def test_fit_errors_name_the_problem() -> None:
 
 
 def test_state_round_trip(fitted: QuantileCalibration) -> None:
-    state = {f"calibration.{k}": v for k, v in fitted.state_dict().items()}
-    again = QuantileCalibration.from_state(state)
-    again.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items()})
+    again = QuantileCalibration.from_state(fitted.state_dict())
+    again.load_state_dict(fitted.state_dict())
     rng = np.random.default_rng(7)
     e = energies(100, rng)
     x = sample("model", e, rng)
@@ -123,8 +122,7 @@ def test_keep_layers_rescales_each_layer_to_the_model_energy() -> None:
         np.testing.assert_allclose(after[both], before[both], rtol=1e-5)
     with pytest.raises(ValueError, match="keep_layers needs"):
         QuantileCalibration(3, keep_layers=True)
-    state = {f"calibration.{k}": v for k, v in calib.state_dict().items()}
-    again = QuantileCalibration.from_state(state)
+    again = QuantileCalibration.from_state(calib.state_dict())
     assert bool(again.keep_layers) and again.layer_map.shape == (3, 2)
 
 
