@@ -1,0 +1,183 @@
+"""The run manifest's environment record and the model card written beside it.
+
+The card follows the form of the field's model zoos: what the model is and what it was
+trained on, its conditioning, its figures against the validation (or test) file with the
+Geant4-vs-Geant4 floor beside them, its speed with the hardware stated, its limits, and how
+to rebuild it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from caloforge._version import __version__
+from caloforge.recipes.spec import Recipe
+
+MODEL_CARD = "MODEL_CARD.md"
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment() -> dict[str, Any]:
+    """Versions (caloforge, torch, Geant4 bindings, ONNX Runtime) and the machine."""
+    from caloforge.bench import machine_info
+
+    return {
+        "versions": {
+            "caloforge": __version__,
+            "torch": _version("torch"),
+            "numpy": _version("numpy"),
+            "geant4-pybind": _version("geant4-pybind"),
+            "onnxruntime": _version("onnxruntime"),
+        },
+        "machine": machine_info(),
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+    }
+
+
+def _auc(section: Mapping[str, Any] | None) -> str:
+    if not section or section.get("auc") is None:
+        return "-"
+    err = section.get("auc_err")
+    text = f"{section['auc']:.3f}" + (f" ± {err:.3f}" if err is not None else "")
+    n = section.get("train_per_class") or section.get("n_train")
+    return text + (f" ({n} per class)" if n else "")
+
+
+def evaluation_rows(run: Path, stages: Mapping[str, Any]) -> list[str]:
+    """Markdown rows: model, voxel AUC, high-level AUC, per evaluate stage."""
+    rows = []
+    for name, entry in stages.items():
+        if entry.get("kind") != "evaluate" or entry.get("status") != "done":
+            continue
+        path = run / name / "metrics.json"
+        if not path.is_file():
+            continue
+        metrics = json.loads(path.read_text())
+        for model, comp in metrics.get("comparisons", {}).items():
+            clf = comp.get("classifier", {})
+            rows.append(
+                f"| {name} | {model} | {_auc(clf.get('voxel'))} | {_auc(clf.get('high_level'))} |"
+            )
+    return rows
+
+
+def speed_rows(run: Path, stages: Mapping[str, Any]) -> list[str]:
+    """Markdown rows from every bench stage's report: model, batch, ms/shower, Geant4."""
+    rows = []
+    for name, entry in stages.items():
+        if entry.get("kind") != "bench" or entry.get("status") != "done":
+            continue
+        path = run / f"{name}.json"
+        if not path.is_file():
+            continue
+        report = json.loads(path.read_text())
+        g4 = (report.get("geant4") or {}).get("ms_per_shower")
+        for row in report.get("rows", []):
+            ms = row.get("ms_per_shower")
+            rows.append(
+                f"| {Path(str(row.get('model', '?'))).name} | {row.get('batch')} | "
+                f"{row.get('precision', 'fp32')} | {ms:.4g} | "
+                + (f"{g4:.4g} |" if g4 else "- |")
+            )
+    return rows
+
+
+def _recipe_ref(recipe: Recipe) -> str:
+    """The recipe's name when it is a shipped one, else its file."""
+    from caloforge.recipes.spec import builtin_recipes
+
+    shipped = builtin_recipes().get(recipe.name)
+    return recipe.name if shipped is not None and shipped == recipe.path else str(recipe.path)
+
+
+def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
+    """Write ``MODEL_CARD.md`` in ``run`` from the recipe and the manifest; returns its path."""
+    from caloforge.files import write_text
+
+    env = manifest.get("environment", {})
+    machine = env.get("machine", {})
+    recorded = manifest.get("stages", {})
+    order = [n for n in recorded if n.startswith("data-")] + [s.name for s in recipe.stages]
+    stages = {n: recorded[n] for n in order if n in recorded}
+    lines = [f"# {recipe.name}", ""]
+    if recipe.description:
+        lines += [recipe.description, ""]
+    lines += [
+        "## Training data",
+        f"- detector: `{recipe.detector}`",
+    ]
+    for split, path in manifest.get("data", {}).items():
+        sha = manifest.get("hashes", {}).get(str(Path(path).resolve()), {}).get("sha256", "")
+        lines.append(f"- {split}: `{path}`" + (f" (sha256 {sha[:12]})" if sha else ""))
+    if recipe.data.simulate is not None:
+        sim = recipe.data.simulate
+        lines.append(
+            f"- simulated with `caloforge simulate`: particle {sim.particle}, energy "
+            f"{sim.energy}, seeds {sim.seed} (train), {sim.seed + 1} (val), {sim.seed + 2} (test)"
+        )
+    lines += ["", "## Stages", "", "| stage | kind | status | wall time |", "|---|---|---|---|"]
+    for name, entry in stages.items():
+        wall = entry.get("wall_s")
+        lines.append(
+            f"| {name} | {entry.get('kind')} | {entry.get('status')} | "
+            + (f"{wall / 60:.1f} min |" if wall is not None else "- |")
+        )
+    evals = evaluation_rows(run, stages)
+    if evals:
+        lines += [
+            "",
+            "## Fidelity",
+            "",
+            "Two-sample classifier AUCs (0.5: indistinguishable from Geant4); the floor row is "
+            "Geant4 against Geant4.",
+            "",
+            "| evaluate stage | sample | voxel AUC | high-level AUC |",
+            "|---|---|---|---|",
+            *evals,
+        ]
+    speed = speed_rows(run, stages)
+    if speed:
+        lines += [
+            "",
+            "## Speed",
+            "",
+            f"Measured on {machine.get('cpu', 'an unrecorded CPU')}, "
+            f"{env.get('threads') or machine.get('cpus')} threads.",
+            "",
+            "| model | batch | precision | ms/shower | Geant4 ms/shower |",
+            "|---|---|---|---|---|",
+            *speed,
+        ]
+    versions = env.get("versions", {})
+    lines += [
+        "",
+        "## Limits",
+        "- valid only inside the trained range of the training data above (caloforge "
+        "`generate` warns outside it) and for this detector;",
+        "- figures hold for the reference file they name and the classifier settings in its "
+        "`metrics.json`.",
+        "",
+        "## Reproduce",
+        "```",
+        f"caloforge recipe run {_recipe_ref(recipe)} --out RUN",
+        "```",
+        "Stage commands, in order:",
+        "```",
+        *(" ".join(c) for e in stages.values() for c in e.get("commands", [])),
+        "```",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
+        "",
+    ]
+    return write_text(run / MODEL_CARD, "\n".join(lines))

@@ -1,0 +1,210 @@
+"""Recipes: parsing and refusals, and a tiny recipe run through the console script (train ->
+calibrate -> evaluate -> export -> bench on TOY showers), rerun to check that up-to-date
+stages are skipped and ``--from`` redoes one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from caloforge.data import write_showers
+from caloforge.testing import toy_detector, toy_showers
+from caloforge.recipes import RecipeError, builtin_recipes, load_recipe, parse_recipe
+from caloforge.recipes.runner import check_recipe
+
+CALOFORGE = Path(sys.executable).parent / "caloforge"
+
+TINY_WGAN = (
+    'latent_dim = 8, generator_hidden = "32,32", critic_hidden = "32", '
+    'constrainer_hidden = "16", n_critic = 1, "train.batch_size" = 64, "train.steps" = 6, '
+    '"train.log_every" = 3, "train.val_every" = 6, "train.val_showers" = 64, '
+    '"train.finalize_showers" = 200'
+)
+
+
+def _cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CALOFORGE), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "250"},
+        cwd=cwd,
+    )
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(detector file, train file, val file) of TOY showers."""
+    folder = tmp_path_factory.mktemp("toy")
+    det = toy_detector(folder)
+    s, c = toy_showers(det, 256, seed=1, impact_spread=5.0)
+    train = write_showers(folder / "train.h5", s, c, det)
+    s, c = toy_showers(det, 128, seed=2, impact_spread=5.0)
+    val = write_showers(folder / "val.h5", s, c, det)
+    return folder / "toy-3x4x4.toml", train, val
+
+
+def _recipe_text(det: Path, train: Path, val: Path, stages: str) -> str:
+    head = (
+        f'name = "toy"\ndetector = "{det}"\n\n[data]\ntrain = "{train}"\nval = "{val}"\n\n'
+    )
+    return head + stages
+
+
+TINY_STAGES = f"""
+[[stages]]
+name = "model"
+kind = "train"
+family = "wgan-gp"
+threads = 1
+config = {{ {TINY_WGAN} }}
+
+[[stages]]
+name = "cal"
+kind = "calibrate"
+from = "model"
+bins = 2
+
+[[stages]]
+name = "validate"
+kind = "evaluate"
+models = ["model", "cal"]
+classifier_seeds = 1
+
+[[stages]]
+name = "onnx"
+kind = "export"
+from = "cal"
+parity = 16
+
+[[stages]]
+name = "speed"
+kind = "bench"
+models = ["cal"]
+batch = "1,16"
+repeats = 1
+geant4 = false
+"""
+
+
+def test_shipped_recipes_parse_and_their_configs_resolve() -> None:
+    names = builtin_recipes()
+    assert "atlas-pblar-gamma" in names
+    for name in names:
+        recipe = load_recipe(name)
+        assert recipe.stages and recipe.detector == "atlas-pblar"
+        check_recipe(recipe.with_files({}))  # family and config keys of every train stage
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        ('[[stages]]\nkind = "train"\nfamily = "vae"\nfoo = 1\n', "unknown key 'foo'"),
+        ('[[stages]]\nkind = "cook"\n', "kind = 'cook'"),
+        ('[[stages]]\nkind = "calibrate"\nfrom = "nothing"\n', "'nothing' is not an earlier"),
+        ('[[stages]]\nkind = "train"\nfamily = "vae"\nseed = "x"\n', "seed = 'x': expected int"),
+        ('[[stages]]\nkind = "evaluate"\nmodels = []\n', "models is required"),
+        ("colour = 1\n", "unknown key 'colour'"),
+    ],
+)
+def test_bad_recipe_names_file_and_key(tmp_path: Path, fragment: str, expected: str) -> None:
+    path = tmp_path / "bad.toml"
+    text = 'name = "x"\ndetector = "atlas-pblar"\n[data]\ntrain = "a.h5"\nval = "b.h5"\n'
+    path.write_text(fragment + text if fragment.startswith("colour") else text + fragment)
+    with pytest.raises(RecipeError, match=expected) as err:
+        load_recipe(path)
+    assert str(path) in str(err.value)
+
+
+def test_unknown_config_key_is_refused_before_anything_runs(
+    tmp_path: Path, toy_data: tuple[Path, Path, Path]
+) -> None:
+    stages = '[[stages]]\nkind = "train"\nfamily = "vae"\nconfig = { latent_dimm = 3 }\n'
+    path = tmp_path / "r.toml"
+    path.write_text(_recipe_text(*toy_data, stages))
+    line = _one_line_error(_cli("recipe", "run", path, "--out", tmp_path / "run"))
+    assert "latent_dimm" in line and str(path) in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_of_another_detector_is_refused(tmp_path: Path, toy_data: tuple[Path, Path, Path]) -> None:
+    _, train, val = toy_data
+    path = tmp_path / "r.toml"
+    stages = '[[stages]]\nkind = "train"\nfamily = "library"\n'
+    path.write_text(_recipe_text(Path("atlas-pblar"), train, val, stages))
+    line = _one_line_error(_cli("recipe", "run", path, "--out", tmp_path / "run"))
+    assert str(train) in line and "atlas-pblar" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_recipe_and_stage(tmp_path: Path) -> None:
+    line = _one_line_error(_cli("recipe", "run", "no-such-recipe"))
+    assert "no-such-recipe" in line
+    line = _one_line_error(
+        _cli("recipe", "run", "atlas-pblar-gamma", "--until", "nope", "--out", tmp_path / "r")
+    )
+    assert "'nope'" in line and "teacher" in line
+
+
+def test_list_and_show() -> None:
+    proc = _cli("recipe", "list")
+    assert proc.returncode == 0 and "atlas-pblar-gamma" in proc.stdout
+    proc = _cli("recipe", "show", "atlas-pblar-gamma")
+    assert proc.returncode == 0 and 'kind = "distill"' in proc.stdout
+
+
+def test_parse_keeps_settings_typed(tmp_path: Path) -> None:
+    text = (
+        'name = "x"\ndetector = "atlas-pblar"\n[data.simulate]\nparticle = "gamma"\n'
+        'energy = "10GeV"\ntrain = 10\nval = 5\nseed = 7\n'
+        '[[stages]]\nname = "m"\nkind = "train"\nfamily = "vae"\nconfig = { latent_dim = 4 }\n'
+        '[[stages]]\nkind = "calibrate"\nfrom = "m"\nkeep_layers = true\nbins = 3\n'
+    )
+    recipe = parse_recipe(text, tmp_path / "x.toml")
+    assert recipe.data.simulate is not None and recipe.data.simulate.split_seed("val") == 8
+    assert recipe.stage("calibrate").settings == {"from": "m", "keep_layers": True, "bins": 3}
+    assert recipe.stage("m").config == {"latent_dim": 4}
+    assert recipe.with_files({"train": tmp_path / "t.h5"}).data.simulate.showers["train"] == 0
+
+
+@pytest.mark.slow
+def test_tiny_recipe_runs_skips_and_redoes(tmp_path: Path, toy_data: tuple[Path, Path, Path]) -> None:
+    path = tmp_path / "toy.toml"
+    path.write_text(_recipe_text(*toy_data, TINY_STAGES))
+    run = tmp_path / "run"
+    proc = _cli("recipe", "run", path, "--out", run)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert [manifest["stages"][s]["status"] for s in ("model", "cal", "validate", "onnx", "speed")] \
+        == ["done"] * 5
+    assert manifest["environment"]["versions"]["torch"]
+    metrics = json.loads((run / "validate" / "metrics.json").read_text())
+    assert {"validate-model", "validate-cal"} <= set(metrics["comparisons"])
+    assert (run / "onnx.onnx").is_file() and (run / "speed.json").is_file()
+    card = (run / "MODEL_CARD.md").read_text()
+    assert "## Fidelity" in card and "## Speed" in card and "caloforge train" in card
+    stamp = (run / "cal.pt").stat().st_mtime_ns
+
+    again = _cli("recipe", "run", path, "--out", run)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("up to date, skipped") == 5
+    assert (run / "cal.pt").stat().st_mtime_ns == stamp
+
+    redo = _cli("recipe", "run", path, "--out", run, "--from", "cal", "--until", "cal")
+    assert redo.returncode == 0, redo.stderr
+    assert "[2/5] cal (calibrate): running" in redo.stdout
+    assert (run / "cal.pt").stat().st_mtime_ns != stamp
