@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from caloforge.data import write_showers
-from caloforge.testing import toy_detector, toy_showers
 from caloforge.recipes import RecipeError, builtin_recipes, load_recipe, parse_recipe
 from caloforge.recipes.runner import check_recipe
+from caloforge.testing import toy_detector, toy_showers
 
 CALOFORGE = Path(sys.executable).parent / "caloforge"
 
@@ -141,7 +141,9 @@ def test_unknown_config_key_is_refused_before_anything_runs(
     assert not (tmp_path / "run").exists()
 
 
-def test_data_of_another_detector_is_refused(tmp_path: Path, toy_data: tuple[Path, Path, Path]) -> None:
+def test_data_of_another_detector_is_refused(
+    tmp_path: Path, toy_data: tuple[Path, Path, Path]
+) -> None:
     _, train, val = toy_data
     path = tmp_path / "r.toml"
     stages = '[[stages]]\nkind = "train"\nfamily = "library"\n'
@@ -158,6 +160,23 @@ def test_unknown_recipe_and_stage(tmp_path: Path) -> None:
         _cli("recipe", "run", "atlas-pblar-gamma", "--until", "nope", "--out", tmp_path / "r")
     )
     assert "'nope'" in line and "teacher" in line
+
+
+def test_failing_stage_keeps_earlier_outputs_and_says_how_to_rerun(
+    tmp_path: Path, toy_data: tuple[Path, Path, Path]
+) -> None:
+    stages = TINY_STAGES.split("[[stages]]\nname = \"validate\"")[0].replace("bins = 2", "bins = 0")
+    path = tmp_path / "r.toml"
+    path.write_text(_recipe_text(*toy_data, stages))
+    run = tmp_path / "run"
+    proc = _cli("recipe", "run", path, "--out", run)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "stage 'cal' failed" in last and f"recipe run {path} --out {run}" in last
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stages"]["model"]["status"] == "done"
+    assert manifest["stages"]["cal"]["status"] == "failed"
+    assert (run / "model" / "checkpoint.pt").is_file() and not (run / "cal.pt").exists()
 
 
 def test_list_and_show() -> None:
@@ -182,15 +201,17 @@ def test_parse_keeps_settings_typed(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_tiny_recipe_runs_skips_and_redoes(tmp_path: Path, toy_data: tuple[Path, Path, Path]) -> None:
+def test_tiny_recipe_runs_skips_and_redoes(
+    tmp_path: Path, toy_data: tuple[Path, Path, Path]
+) -> None:
     path = tmp_path / "toy.toml"
     path.write_text(_recipe_text(*toy_data, TINY_STAGES))
     run = tmp_path / "run"
     proc = _cli("recipe", "run", path, "--out", run)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((run / "manifest.json").read_text())
-    assert [manifest["stages"][s]["status"] for s in ("model", "cal", "validate", "onnx", "speed")] \
-        == ["done"] * 5
+    stages = ("model", "cal", "validate", "onnx", "speed")
+    assert [manifest["stages"][s]["status"] for s in stages] == ["done"] * 5
     assert manifest["environment"]["versions"]["torch"]
     metrics = json.loads((run / "validate" / "metrics.json").read_text())
     assert {"validate-model", "validate-cal"} <= set(metrics["comparisons"])

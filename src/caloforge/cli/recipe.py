@@ -100,6 +100,6 @@ def run(
         run_recipe(recipe, folder, until=until, redo=redo, quiet=True, on_event=show_event)
     except StageFailed as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        raise SystemExit(exc.exit_code) from None
     if not quiet:
         console.print(f"run folder: {folder} (manifest.json, MODEL_CARD.md)")

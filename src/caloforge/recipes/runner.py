@@ -246,7 +246,6 @@ def _run_locked(
             plan = plan_stage(recipe, recipe.stage(name), run, data, quiet)
         key = stage_key(plan, run, cache)
         record = manifest["stages"].get(name)
-        event = StageEvent(name, kind, "start", index, len(todo))
         if name != redo and not _needs_run(record, key, plan):
             if on_event:
                 on_event(StageEvent(name, kind, "skip", index, len(todo)))
@@ -260,7 +259,7 @@ def _run_locked(
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock"))
             commands = _commands(plan, mode, kind)
-            entry = {
+            entry: dict[str, Any] = {
                 "kind": kind,
                 "key": key,
                 "status": "running",

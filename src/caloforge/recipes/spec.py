@@ -30,12 +30,13 @@ Every bad key or value raises :class:`RecipeError` naming the file and the key.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 SPLITS = ("train", "val", "test")
 """Data splits a recipe may name: training, validation (model selection), independent test."""
@@ -315,7 +316,9 @@ def _stage(where: str, table: Any, earlier: list[Stage]) -> Stage:
     if settings.get("reference", "val") not in ("val", "test"):
         raise RecipeError(f"{where} ({name}): reference = {settings['reference']!r}: val or test")
     if settings.get("checkpoint", "last") not in ("last", "best"):
-        raise RecipeError(f"{where} ({name}): checkpoint = {settings['checkpoint']!r}: last or best")
+        raise RecipeError(
+            f"{where} ({name}): checkpoint = {settings['checkpoint']!r}: last or best"
+        )
     return Stage(name=name, kind=kind, settings=settings, config=dict(config))
 
 
