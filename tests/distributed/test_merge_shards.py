@@ -4,6 +4,7 @@ concatenated; bad inputs give one-line errors. TOY shower files only."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from caloforge.cli import app
 from caloforge.data import ShowerFile, write_showers
 from caloforge.distributed import MergeError, merge_showers
+from caloforge.files import OutputError
 from caloforge.geometry import Detector
 from caloforge.testing import toy_showers
 
@@ -68,8 +70,11 @@ def test_bad_inputs_give_one_line_errors(toy_det: Detector, tmp_path: Path) -> N
     extra = write_showers(tmp_path / "x.h5", s, c, toy_det, extras={"cpu_time": np.ones(4)})
     with pytest.raises(MergeError, match="columns"):
         merge_showers(tmp_path / "m.h5", [a, extra])
-    with pytest.raises(MergeError, match="also an input"):
+    with pytest.raises(OutputError, match="also an input"):
         merge_showers(a, [a, extra], overwrite=True)
+    os.link(a, tmp_path / "same-inode.h5")
+    with pytest.raises(OutputError, match="also an input"):
+        merge_showers(tmp_path / "same-inode.h5", [a, extra], overwrite=True)
     with pytest.raises(MergeError, match="no input"):
         merge_showers(tmp_path / "m.h5", [])
     other = dataclasses.replace(toy_det, name="toy-renamed")

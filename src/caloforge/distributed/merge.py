@@ -5,7 +5,8 @@ The N shard outputs of a run (``caloforge simulate --shard k/N``) hold the event
 configuration apart from the shard, the number of workers and the chunk size), the merged
 file holds the events in their original order ``0..n-1``, identical to the single-process
 run; any other set of files is concatenated in the order given. Memory is bounded by
-one block of rows per input; the output is written atomically.
+one block of rows per input; the output is written atomically, under its lock, and may
+not be one of the inputs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from caloforge.data import Conditions, ShowerFile, ShowerWriter
+from caloforge.files import claim_output
 from caloforge.geometry import Detector
 from caloforge.geometry.loader import detector_to_json
 
@@ -117,19 +119,31 @@ def merge_showers(
         :class:`MergeResult`.
 
     Raises:
-        MergeError: no input, the output among the inputs, other detectors or columns.
-        ShowerFileError: an unreadable input. FileExistsError: the output exists.
+        MergeError: no input, other detectors or columns. OutputError: the output is one
+        of the inputs (same path or same inode), or a folder. ShowerFileError: an
+        unreadable input. FileExistsError: the output exists. OutputLockedError: another
+        process writes the output.
     """
     out = Path(output)
     if not inputs:
         raise MergeError("no input file to merge")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: exists; pass --overwrite (overwrite=True) to replace it")
-    paths = [Path(p) for p in inputs]
-    if any(p.resolve() == out.resolve() for p in paths):
-        raise MergeError(f"{out}: the output is also an input")
     if order not in ("auto", "concat"):
         raise MergeError(f"order {order!r} is not 'auto' or 'concat'")
+    paths = [Path(p) for p in inputs]
+    with claim_output(out, overwrite=overwrite, inputs=paths):
+        return _merge(out, paths, overwrite=overwrite, detector=detector, order=order, block=block)
+
+
+def _merge(
+    out: Path,
+    paths: list[Path],
+    *,
+    overwrite: bool,
+    detector: Detector | str | Path | None,
+    order: Literal["auto", "concat"],
+    block: int,
+) -> MergeResult:
+    """:func:`merge_showers` holding the output's lock."""
     files = [ShowerFile(p, detector) for p in paths]
     det = files[0].detector
     ref_det, ref_cols = detector_to_json(det), _extras(files[0])

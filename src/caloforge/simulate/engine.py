@@ -4,10 +4,12 @@ The events of a run are numbered ``0..n-1``; event ``i``'s conditions and Geant4
 depend only on ``(seed, i)``. Events are simulated in chunks of ``chunk_size`` by worker
 processes (spawned, one serial Geant4 run manager each). Each finished chunk is written
 atomically into a parts folder next to the output (``.NAME.parts``); a restarted run
-reuses the finished chunks, so an interruption loses at most the chunks in flight. At the
-end the chunks are streamed, in event order, into the HDF5 output (atomic rename) and the
-parts folder is removed. ``shard=(k, N)`` keeps the events ``i % N == k``: the N shard
-outputs together hold exactly the events of the single run.
+reuses the finished chunks (a chunk that cannot be read back is simulated again, with a
+warning), so an interruption loses at most the chunks in flight. At the end the chunks are
+streamed, in event order, into the HDF5 output (atomic rename) and the parts folder is
+removed. The run holds the output's lock (:mod:`caloforge.files`) from start to end: a
+second run on the same output refuses at once. ``shard=(k, N)`` keeps the events
+``i % N == k``: the N shard outputs together hold exactly the events of the single run.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from caloforge.data.conditions import Conditions
 from caloforge.data.hdf5 import ShowerWriter
+from caloforge.files import atomic_output, claim_output, clean_orphans, write_text
 from caloforge.simulate.config import EventBatch, SimulationConfig, event_batch
 from caloforge.simulate.g4data import G4DataSetup, resolve_g4data
 from caloforge.simulate.scoring import choose_pitch
@@ -45,6 +46,8 @@ ProgressCallback = Callable[[int, int], None]
 EXTRA_COLUMNS = ("energy_active", "energy_absorber", "energy_leaked", "cpu_time")
 OPTIONAL_COLUMNS = ("energy_escaped", "fastsim_fast", "fastsim_full")
 """Columns written when recorded: leakage validation, fast simulation counts per event."""
+CHUNK_KEYS = ("showers", "energy", "direction", "impact", *EXTRA_COLUMNS)
+"""Per-event arrays every chunk file holds."""
 
 
 def parts_dir(output: Path) -> Path:
@@ -71,8 +74,8 @@ def _save_chunk(path: Path, result: ChunkResult, batch: EventBatch) -> None:
     for key in OPTIONAL_COLUMNS:
         if getattr(result, key) is not None:
             arrays[key] = getattr(result, key)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
+    # the run's output lock covers its parts folder
+    with atomic_output(path, overwrite=True, lock=False) as tmp, tmp.open("wb") as f:
         np.savez(
             f,
             index=result.index,
@@ -83,7 +86,28 @@ def _save_chunk(path: Path, result: ChunkResult, batch: EventBatch) -> None:
             impact=batch.impact,
             **arrays,
         )
-    os.replace(tmp, path)
+
+
+def _chunk_done(path: Path, index: NDArray[np.int64]) -> bool:
+    """Whether ``path`` holds the finished chunk of events ``index``; a chunk that cannot
+    be read back whole is removed with a warning (its events are simulated again)."""
+    if not path.exists():
+        return False
+    problem = ""
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}  # reads every member (zip CRC checks)
+        if "index" not in arrays or not np.array_equal(arrays["index"], index):
+            problem = "other events than expected"
+        elif any(len(arrays.get(k, ())) != len(index) for k in CHUNK_KEYS):
+            problem = "columns of the wrong length"
+    except Exception as exc:  # zip, pickle, format or I/O errors: unreadable
+        problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+    if not problem:
+        return True
+    logger.warning("%s: unreadable chunk (%s); simulating its events again", path, problem)
+    path.unlink(missing_ok=True)
+    return False
 
 
 def _prepare_parts(folder: Path, fingerprint: str, overwrite: bool) -> None:
@@ -94,6 +118,7 @@ def _prepare_parts(folder: Path, fingerprint: str, overwrite: bool) -> None:
         except (OSError, ValueError):
             found = None
         if found == fingerprint:
+            clean_orphans(folder)
             return
         if not overwrite:
             raise FileExistsError(
@@ -102,7 +127,7 @@ def _prepare_parts(folder: Path, fingerprint: str, overwrite: bool) -> None:
             )
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    manifest.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    write_text(manifest, json.dumps({"fingerprint": fingerprint}) + "\n", lock=False)
 
 
 def _check_physics(config: SimulationConfig, setup: G4DataSetup) -> None:
@@ -140,6 +165,8 @@ def simulate(
 
     Raises:
         FileExistsError: the output exists and ``overwrite`` is false.
+        OutputLockedError: another process writes the same output.
+        OutputError: the output is a folder or the ``fastsim`` model.
         ValueError: a bad configuration, or hadrons/EM option 4 asked for in offline mode.
 
     Example:
@@ -147,8 +174,18 @@ def simulate(
         >>> simulate(cfg, "showers.h5")  # doctest: +SKIP
     """
     output = Path(output_path)
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output}: exists; pass overwrite=True (--overwrite) to replace it")
+    with claim_output(output, overwrite=overwrite, inputs=[config.fastsim]):
+        return _simulate(config, output, overwrite=overwrite, progress=progress)
+
+
+def _simulate(
+    config: SimulationConfig,
+    output: Path,
+    *,
+    overwrite: bool,
+    progress: ProgressCallback | None,
+) -> Path:
+    """:func:`simulate` holding the output's lock."""
     setup = resolve_g4data(
         config.g4_data,
         hadronic=config.resolved_physics.startswith("FTFP_BERT"),
@@ -162,7 +199,7 @@ def simulate(
     folder = parts_dir(output)
     _prepare_parts(folder, _fingerprint(config, setup, pitch), overwrite)
     paths = [folder / f"chunk-{k:06d}.npz" for k in range(len(chunks))]
-    pending = [k for k, p in enumerate(paths) if not p.exists()]
+    pending = [k for k, p in enumerate(paths) if not _chunk_done(p, chunks[k])]
     total = len(indices)
     done = total - sum(len(chunks[k]) for k in pending)
     if done:
