@@ -24,6 +24,62 @@ CONDITION_FEATURES = ("log_energy", "particle", "theta", "phi", "impact_x", "imp
 incidence angles (rad); ``impact_*`` in mm."""
 
 
+DIRECTION_TOLERANCE = 1e-3
+"""Largest accepted | |direction| - 1 | of a stored direction (float32 storage: ~1e-7)."""
+
+CONDITION_FIELDS = ("energy", "particle", "direction", "impact")
+
+
+class ConditionError(ValueError):
+    """A condition value is invalid; ``field`` and ``row`` say where (the first bad row)."""
+
+    def __init__(self, field: str, row: int, problem: str) -> None:
+        super().__init__(f"{field} row {row} {problem}")
+        self.field, self.row, self.problem = field, row, problem
+
+
+def check_conditions(
+    energy: NDArray[np.floating],
+    particle: NDArray[np.integer],
+    direction: NDArray[np.floating],
+    impact: NDArray[np.floating],
+    *,
+    unit: bool = True,
+) -> None:
+    """Validate condition columns, vectorised: energies finite and positive, PDG codes
+    known, directions finite and of unit length (within :data:`DIRECTION_TOLERANCE`;
+    ``unit=False``: only not zero), impact points finite.
+
+    Raises:
+        ConditionError: naming the field (one of :data:`CONDITION_FIELDS`) and its first
+            bad row, checked in that order.
+    """
+
+    def first(bad: NDArray[np.bool_]) -> int | None:
+        return int(np.argmax(bad)) if bad.any() else None
+
+    if (i := first(~np.isfinite(energy) | ~(energy > 0))) is not None:
+        raise ConditionError(
+            "energy", i, f"is {float(energy[i])}: energies must be finite and positive (MeV)"
+        )
+    if (i := first(~np.isin(particle, list(PARTICLE_NAMES)))) is not None:
+        raise ConditionError(
+            "particle",
+            i,
+            f"is {int(particle[i])}: unknown PDG code; known: {sorted(PARTICLE_NAMES)}",
+        )
+    for field, values in (("direction", direction), ("impact", impact)):
+        if (i := first(~np.isfinite(values).all(axis=1))) is not None:
+            raise ConditionError(field, i, f"is {values[i].tolist()}: values must be finite")
+    norm = np.linalg.norm(direction, axis=1)
+    bad = np.abs(norm - 1.0) > DIRECTION_TOLERANCE if unit else ~(norm > 0)
+    if (i := first(bad)) is not None:
+        need = f"unit length (within {DIRECTION_TOLERANCE:g})" if unit else "a non-zero length"
+        raise ConditionError(
+            "direction", i, f"has length {float(norm[i]):.6g}: directions must have {need}"
+        )
+
+
 def particle_code(name_or_code: str | int) -> int:
     """PDG code of a particle name (``"gamma"``) or code; ValueError if unknown."""
     if isinstance(name_or_code, str):
@@ -70,21 +126,26 @@ class Conditions:
         direction: ArrayLike = (0.0, 0.0, 1.0),
         impact: ArrayLike = (0.0, 0.0, 0.0),
     ) -> Conditions:
-        """Broadcast scalars / single vectors to N showers and validate the energies."""
+        """Broadcast scalars / single vectors to N showers, validate them
+        (:func:`check_conditions`; directions need only be non-zero) and normalise the
+        directions.
+
+        Raises:
+            ConditionError: naming the field and the first bad row.
+        """
         e = np.atleast_1d(np.asarray(energy, dtype=np.float64)).reshape(-1)
-        if not np.all(np.isfinite(e)) or np.any(e <= 0):
-            bad = e[~(np.isfinite(e) & (e > 0))][0]
-            raise ValueError(f"incident energy must be finite and positive, got {float(bad)} MeV")
         n = len(e)
         if isinstance(particle, str | int):
             p = np.full(n, particle_code(particle), dtype=np.int64)
         else:
             items = np.asarray(particle).reshape(-1)
-            codes = [particle_code(v if isinstance(v, str) else int(v)) for v in items.tolist()]
-            p = np.broadcast_to(np.asarray(codes, dtype=np.int64), (n,)).copy()
+            if items.dtype.kind in "US":
+                items = np.asarray([particle_code(str(v)) for v in items.tolist()])
+            p = np.broadcast_to(items.astype(np.int64), (n,)).copy()
         d = np.broadcast_to(np.asarray(direction, dtype=np.float64), (n, 3)).copy()
-        d /= np.linalg.norm(d, axis=1, keepdims=True)
         i = np.broadcast_to(np.asarray(impact, dtype=np.float64), (n, 3)).copy()
+        check_conditions(e, p, d, i, unit=False)
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
         return cls(e, p, d, i)
 
     def select(self, index: slice | NDArray[np.int64] | NDArray[np.bool_]) -> Conditions:

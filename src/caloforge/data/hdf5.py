@@ -29,7 +29,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from caloforge._version import __version__
-from caloforge.data.conditions import Conditions, particle_code
+from caloforge.data.conditions import (
+    CONDITION_FIELDS,
+    ConditionError,
+    Conditions,
+    check_conditions,
+    particle_code,
+)
 from caloforge.files import AtomicFile
 from caloforge.geometry import (
     Detector,
@@ -42,6 +48,8 @@ from caloforge.geometry.loader import detector_to_json
 
 SCHEMA_VERSION = 1
 CONDITION_KEYS = ("incident_energies", "particle", "incident_direction", "impact_point")
+_DATASET = dict(zip(CONDITION_FIELDS, CONDITION_KEYS, strict=True))
+"""Dataset of each condition field."""
 
 
 class ShowerFileError(ValueError):
@@ -326,17 +334,13 @@ class ShowerFile:
         return np.concatenate(out)
 
     def conditions(self, start: int = 0, stop: int | None = None) -> Conditions:
-        """Conditions of rows ``start:stop``; absent datasets default to the file's gun."""
+        """Conditions of rows ``start:stop``; absent datasets default to the file's gun.
+
+        Every column is validated (:func:`~caloforge.data.conditions.check_conditions`:
+        finite, energies positive, PDG codes known, directions of unit length); the
+        first bad value raises :class:`ShowerFileError` naming file, dataset and row.
+        """
         energy = self.read("incident_energies", start, stop).reshape(-1).astype(np.float64)
-        path = self._parts[0].path
-        bad = ~np.isfinite(energy) | (energy <= 0)
-        if bad.any():
-            i = int(np.argmax(bad)) + start
-            raise ShowerFileError(
-                f"{path}: 'incident_energies' row {i} is {float(energy[i - start])}: "
-                "energies must be "
-                "finite and positive (MeV)"
-            )
         keys = set(self.keys())
         n = len(energy)
         gun = self.detector.gun
@@ -344,35 +348,54 @@ class ShowerFile:
             particle: Any = self.read("particle", start, stop).astype(np.int64)
         else:
             particle = self.attrs.get("particle", gun.particle)
-        try:
-            particle = np.broadcast_to(
-                np.asarray(particle_code(particle) if isinstance(particle, str) else particle), (n,)
-            )
-        except ValueError as exc:
-            raise ShowerFileError(f"{path}: particle: {exc}") from None
-        direction = (
-            self.read("incident_direction", start, stop)
-            if "incident_direction" in keys
-            else gun.direction
-        )
-        if "impact_point" in keys:
-            impact: Any = self.read("impact_point", start, stop)
+            try:
+                code = particle_code(particle if isinstance(particle, str) else int(particle))
+            except ValueError as exc:
+                raise ShowerFileError(
+                    f"{self._parts[0].path}: attribute 'particle': {exc}"
+                ) from None
+            particle = np.full(n, code, dtype=np.int64)
+        if "incident_direction" in keys:
+            direction = self.read("incident_direction", start, stop).astype(np.float64)
         else:
-            g = np.asarray(gun.position)
-            d = np.asarray(gun.direction)
-            impact = g - d * g[2] / d[2]
-        return Conditions.create(energy, particle, direction, impact)
+            d = np.asarray(gun.direction, dtype=np.float64)
+            direction = np.broadcast_to(d / np.linalg.norm(d), (n, 3))
+        if "impact_point" in keys:
+            impact = self.read("impact_point", start, stop).astype(np.float64)
+        else:
+            g = np.asarray(gun.position, dtype=np.float64)
+            d = np.asarray(gun.direction, dtype=np.float64)
+            impact = np.broadcast_to(g - d * g[2] / d[2], (n, 3))
+        for key, value in (("incident_direction", direction), ("impact_point", impact)):
+            if value.shape != (n, 3):
+                raise ShowerFileError(
+                    f"{self._parts[0].path}: {key!r} has shape {value.shape}, expected ({n}, 3)"
+                )
+        try:
+            check_conditions(energy, particle, direction, impact)
+        except ConditionError as exc:
+            path, row = self._locate(start + exc.row)
+            raise ShowerFileError(
+                f"{path}: {_DATASET[exc.field]!r} row {row} {exc.problem}"
+            ) from None
+        unit = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+        return Conditions(energy, particle, unit, impact.copy())
+
+    def _locate(self, row: int) -> tuple[Path, int]:
+        """(file, row in that file) of a row of the concatenated shards."""
+        k = int(np.searchsorted(self._offsets, row, side="right")) - 1
+        return self._parts[k].path, row - int(self._offsets[k])
 
     def showers(self, start: int = 0, stop: int | None = None) -> NDArray[np.float32]:
         """Showers of rows ``start:stop`` (MeV), checked for NaN, inf and negative values."""
         s = self.read("showers", start, stop).astype(np.float32, copy=False)
         finite = np.isfinite(s)
         if not finite.all() or (s < 0).any():
-            row = int(np.argmax(~finite.all(axis=1) | (s < 0).any(axis=1))) + start
-            what = "NaN/inf" if not finite.all() else "negative"
-            raise ShowerFileError(
-                f"{self._parts[0].path}: 'showers' row {row} holds {what} energies"
+            path, row = self._locate(
+                int(np.argmax(~finite.all(axis=1) | (s < 0).any(axis=1))) + start
             )
+            what = "NaN/inf" if not finite.all() else "negative"
+            raise ShowerFileError(f"{path}: 'showers' row {row} holds {what} energies")
         return s
 
     def iter_chunks(self, size: int = 10_000) -> Iterator[tuple[NDArray[np.float32], Conditions]]:
