@@ -13,7 +13,8 @@ import torch
 
 from caloforge.data import write_showers
 from caloforge.testing import toy_detector, toy_showers
-from caloforge.tune import TuneSettings, _Pruning, tune
+from caloforge.tune import TuneSettings, tune
+from caloforge.tune.pruning import Pruning
 
 TINY = [
     "encoder_hidden=16",
@@ -96,10 +97,10 @@ def test_median_rule_prunes_a_worse_trial() -> None:
             )
         )  # fmt: skip
     settings = TuneSettings(prune_startup=3, prune_warmup=0)
-    good = _Pruning(study.ask(dist), settings, "val_score")
+    good = Pruning(study.ask(dist), settings, "val_score")
     good.on_log({"step": 10, "val": {"val_score": 0.15}})  # better than the median: goes on
-    bad = _Pruning(study.ask(dist), settings, "val_score")
+    bad = Pruning(study.ask(dist), settings, "val_score")
     with pytest.raises(optuna.TrialPruned):
         bad.on_log({"step": 10, "val": {"val_score": 0.9}})
-    early = _Pruning(study.ask(dist), TuneSettings(prune_startup=4), "val_score")
+    early = Pruning(study.ask(dist), TuneSettings(prune_startup=4), "val_score")
     early.on_log({"step": 10, "val": {"val_score": 0.9}})  # too few finished trials yet
