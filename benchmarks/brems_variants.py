@@ -9,7 +9,7 @@ Each variant writes its own offline data folder (the default tables, with the
 showers of the same energies: mean visible/incident energy, number of hit cells, and
 layer-0 energy fraction. Variants:
 
-* ``default``: the tables of ``caloforge.simulate.g4data`` (Coulomb correction faded in
+* ``default``: the tables of ``caloforge.simulate.offline_tables`` (Coulomb correction faded in
   between 2 and 50 MeV);
 * ``full-coulomb``: the full Coulomb correction at every energy (the tables before v2);
 * ``no-coulomb``: no Coulomb correction below 1 GeV;
@@ -34,24 +34,24 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from caloforge.simulate import SimulationConfig, g4data, simulate
+from caloforge.simulate import SimulationConfig, g4data, offline_tables, simulate
 
 
 def _brems(weight: Callable[[np.ndarray], np.ndarray] | None, boost: float = 1.0):
     def write(root: Path) -> None:
-        saved = g4data.coulomb_weight, g4data.tsai_k_dsigma_dk
+        saved = offline_tables.coulomb_weight, offline_tables.tsai_k_dsigma_dk
         try:
             if weight is not None:
-                g4data.coulomb_weight = weight
+                offline_tables.coulomb_weight = weight
             if boost != 1.0:
                 base = saved[1]
-                g4data.tsai_k_dsigma_dk = lambda z, t, k: (
+                offline_tables.tsai_k_dsigma_dk = lambda z, t, k: (
                     base(z, t, k) * np.where(t < 10.0, boost, 1.0)
                 )
-            for z in range(1, g4data.Z_MAX + 1):
-                (root / "brem_SB" / f"br{z}").write_text(g4data.brem_sb_table(z))
+            for z in range(1, offline_tables.Z_MAX + 1):
+                (root / "brem_SB" / f"br{z}").write_text(offline_tables.brem_sb_table(z))
         finally:
-            g4data.coulomb_weight, g4data.tsai_k_dsigma_dk = saved
+            offline_tables.coulomb_weight, offline_tables.tsai_k_dsigma_dk = saved
 
     return write
 
@@ -59,8 +59,8 @@ def _brems(weight: Callable[[np.ndarray], np.ndarray] | None, boost: float = 1.0
 def _pe_binding(root: Path) -> None:
     _brems(np.ones_like)(root)
     phot = root / "epics2017" / "phot"
-    for z in range(1, g4data.Z_MAX + 1):
-        binding = max(13.6e-6 * 0.9 * z * z, g4data.PE_EMIN)
+    for z in range(1, offline_tables.Z_MAX + 1):
+        binding = max(13.6e-6 * 0.9 * z * z, offline_tables.PE_EMIN)
         text = f"1 1 1e30\n{binding:.6e} 0 0 0 0 0 0\n"
         (phot / f"pe-high-{z}.dat").write_text(text)
         (phot / f"pe-low-{z}.dat").write_text(text)

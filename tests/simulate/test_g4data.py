@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from caloforge.simulate import g4data
-from caloforge.simulate.g4data import G4DataError, brem_sb_table, resolve_g4data, tsai_k_dsigma_dk
+from caloforge.simulate import g4data, offline_tables
+from caloforge.simulate.g4data import G4DataError, resolve_g4data
+from caloforge.simulate.offline_tables import brem_sb_table, tsai_k_dsigma_dk
 
 from .conftest import needs_geant4
 
@@ -20,7 +21,7 @@ def test_brems_reaches_e_over_x0_at_high_energy() -> None:
     """Integral of k dsigma/dk over y = k/E gives E/X0: Pb X0 = 6.37 g/cm^2 (PDG)."""
     e = 1e5  # 100 GeV: complete screening, the regime where X0 is defined
     y = np.linspace(1e-6, 1 - 1e-9, 20001)
-    kds = tsai_k_dsigma_dk(82, np.full_like(y, e), y * (e + g4data.ELECTRON_MASS))
+    kds = tsai_k_dsigma_dk(82, np.full_like(y, e), y * (e + offline_tables.ELECTRON_MASS))
     inv_x0 = np.trapezoid(kds, y) * 1e-27 * AVOGADRO / 207.2  # mb -> cm^2, per g/cm^2
     assert 1 / inv_x0 == pytest.approx(6.37, rel=0.02)
 
@@ -28,13 +29,13 @@ def test_brems_reaches_e_over_x0_at_high_energy() -> None:
 def test_coulomb_correction_fades_in_between_2_and_50_mev(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    weight = g4data.coulomb_weight(np.array([0.5, 2.0, 10.0, 50.0, 1e4]))
+    weight = offline_tables.coulomb_weight(np.array([0.5, 2.0, 10.0, 50.0, 1e4]))
     assert weight[0] == 0.0 and weight[1] == 0.0
     assert weight[2] == pytest.approx(np.log(5) / np.log(25))
     assert weight[3] == pytest.approx(1.0) and weight[4] == 1.0
     y = np.array([0.3])
     faded = {t: tsai_k_dsigma_dk(82, np.array([t]), y * t)[0] for t in (5.0, 500.0)}
-    monkeypatch.setattr(g4data, "coulomb_weight", lambda t: np.ones_like(t))
+    monkeypatch.setattr(offline_tables, "coulomb_weight", lambda t: np.ones_like(t))
     full = {t: tsai_k_dsigma_dk(82, np.array([t]), y * t)[0] for t in (5.0, 500.0)}
     # the correction lowers the cross section: less so at 5 MeV, unchanged above 50 MeV
     assert faded[5.0] > 1.05 * full[5.0]
@@ -43,9 +44,9 @@ def test_coulomb_correction_fades_in_between_2_and_50_mev(
 
 def test_brem_table_format() -> None:
     lines = brem_sb_table(82).splitlines()
-    assert lines[0] == f"2 {len(g4data.SB_KAPPA)} {len(g4data.SB_LOG_T)}"
+    assert lines[0] == f"2 {len(offline_tables.SB_KAPPA)} {len(offline_tables.SB_LOG_T)}"
     table = np.array([[float(v) for v in line.split()] for line in lines[3:]])
-    assert table.shape == (len(g4data.SB_LOG_T), len(g4data.SB_KAPPA))
+    assert table.shape == (len(offline_tables.SB_LOG_T), len(offline_tables.SB_KAPPA))
     assert np.all(np.isfinite(table)) and np.all(table >= 0)
     # chi = beta^2/Z^2 k dsigma/dk: a few mb at high energy for Pb (Seltzer-Berger: ~5-12)
     assert 3.0 < table[-1, 0] < 15.0

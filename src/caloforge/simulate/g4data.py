@@ -10,40 +10,20 @@ modes, and the choice is recorded in every output file:
 ``offline``
     caloforge generates, once, in a cache folder it owns (default
     ``~/.cache/caloforge/g4data-<geant4 version>``, or ``$CALOFORGE_G4DATA_CACHE``), the
-    minimal data that ``G4EmStandardPhysics`` (option 0) insists on reading, from physics
-    formulas and Geant4's own data-free parameterisations:
-
-    * ``G4EMLOW/brem_SB/br{Z}``: Seltzer-Berger bremsstrahlung tables replaced by Tsai's
-      screened Bethe-Heitler cross section with Thomas-Fermi screening (the physics of
-      ``G4eBremsstrahlungRelModel`` without LPM); the Coulomb correction, a high-energy
-      correction, is faded in between 2 and 50 MeV as in Seltzer and Berger's own
-      interpolation (see :func:`coulomb_weight`);
-    * ``G4EMLOW/epics2017/phot/pe-*``: photo-effect cross section from Geant4's Sandia
-      parameterisation (``G4SandiaTable``), one shell, always tabulated;
-    * ``G4EMLOW/epics2017/rayl/re-cs-{Z}.dat``: Rayleigh scattering with zero cross
-      section (switched off);
-    * ``G4ENSDFSTATE/ENSDFSTATE.dat``: empty; every other data set: an empty directory;
-    * with ``approximate_hadronic``: ``G4PARTICLEXS`` placeholder cross sections
-      (geometric, energy independent), enough for FTFP_BERT to run qualitatively.
-
+    minimal data that ``G4EmStandardPhysics`` (option 0) insists on reading; the tables
+    and the physics formulas behind them are in :mod:`caloforge.simulate.offline_tables`.
     Hadrons are refused in offline mode unless ``approximate_hadronic=True``.
 
 Geant4 must see the variables before ``import geant4_pybind`` (the import otherwise asks
 on stdin whether to download the data): :func:`apply_environment` sets them, and is
 called in the worker processes before the import. The calling process never imports
 Geant4.
-
-References:
-    Y.-S. Tsai, Rev. Mod. Phys. 46 (1974) 815; F. Biggs, R. Lighthill, Sandia report
-    SAND 87-0070 (1988); Geant4 Physics Reference Manual, "Bremsstrahlung" and
-    "Photoelectric effect".
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import multiprocessing as mp
 import os
 import shutil
@@ -53,7 +33,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
+from caloforge.simulate.offline_tables import (
+    Z_MAX,
+    write_em_tables,
+    write_particlexs_placeholders,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +79,6 @@ HADRONIC_DATASETS = (
     "G4ABLA",
 )
 """Data sets that hadronic physics (FTFP_BERT) needs, named in the offline refusal."""
-
-Z_MAX = 100
-"""Tables are generated for Z = 1..100 (all elements Geant4's NIST manager knows)."""
 
 
 class G4DataError(RuntimeError):
@@ -322,198 +303,3 @@ def _generate_in_child(tmp: str, hadronic: bool) -> None:
     write_em_tables(root / names["G4LEDATA"])
     if hadronic:
         write_particlexs_placeholders(root / names["G4PARTICLEXSDATA"])
-
-
-def write_em_tables(g4ledata: Path, z_values: range = range(1, Z_MAX + 1)) -> None:
-    """Write the brem_SB, photo-effect and Rayleigh tables for ``z_values`` (imports Geant4)."""
-    import geant4_pybind as g4
-
-    brem = g4ledata / "brem_SB"
-    phot = g4ledata / "epics2017" / "phot"
-    rayl = g4ledata / "epics2017" / "rayl"
-    for d in (brem, phot, rayl):
-        d.mkdir(parents=True, exist_ok=True)
-    # a material-bound G4SandiaTable: its constructor fills the static interval index
-    # that GetSandiaCofPerAtom needs (the default constructor does not)
-    sandia = g4.G4NistManager.Instance().FindOrBuildMaterial("G4_Pb").GetSandiaTable()
-    coeff = g4.G4doubleVector([0.0] * 4)
-
-    def photo_xs(z: int, energy: np.ndarray) -> np.ndarray:
-        out = np.empty_like(energy)
-        for i, e in enumerate(energy):
-            sandia.GetSandiaCofPerAtom(z, float(e), coeff)
-            c = list(coeff)
-            out[i] = c[0] / e + c[1] / e**2 + c[2] / e**3 + c[3] / e**4
-        return np.maximum(out, 0.0)
-
-    for z in z_values:
-        (brem / f"br{z}").write_text(brem_sb_table(z))
-        energy = np.geomspace(PE_EMIN, PE_EMAX, 241)
-        sigma_barn = photo_xs(z, energy) / g4.barn
-        (phot / f"pe-cs-{z}.dat").write_text(_free_vector(energy, sigma_barn * energy**3))
-        shell = _pe_param_file()
-        (phot / f"pe-high-{z}.dat").write_text(shell)
-        (phot / f"pe-low-{z}.dat").write_text(shell)
-        # Rayleigh switched off: E^2 sigma in internal units (MeV^2 mm^2), zero
-        rayl_e = np.geomspace(1e-4, 1e5, 4)
-        (rayl / f"re-cs-{z}.dat").write_text(_free_vector(rayl_e, np.zeros_like(rayl_e)))
-
-
-PE_EMIN = 1.0e-3
-"""Lowest photo-effect table energy and single-shell binding energy, MeV (1 keV)."""
-PE_EMAX = 1.0e5
-"""Highest photo-effect table energy, MeV."""
-
-
-def _free_vector(energy: np.ndarray, value: np.ndarray) -> str:
-    """G4PhysicsFreeVector ascii format: ``Emin Emax N``, ``N``, then ``E value`` lines."""
-    lines = [f"{energy[0]:.8e} {energy[-1]:.8e} {len(energy)}", f"{len(energy)}"]
-    lines += [f"{e:.8e} {v:.8e}" for e, v in zip(energy, value, strict=True)]
-    return "\n".join(lines) + "\n"
-
-
-def _pe_param_file() -> str:
-    """A one-shell parameterisation whose thresholds are never reached.
-
-    Format (per G4LivermorePhotoElectricModel::ReadData): ``n_shells n_shells_used
-    threshold`` then per shell 7 numbers: binding energy (MeV) and 6 fit parameters. The
-    threshold (1e30 MeV) keeps Geant4 on the tabulated cross section at every energy; the
-    binding energy (1 keV) is the lowest table energy.
-    """
-    return f"1 1 1e30\n{PE_EMIN:.6e} 0 0 0 0 0 0\n"
-
-
-# ---- bremsstrahlung ---------------------------------------------------------------------
-ELECTRON_MASS = 0.51099895  # MeV
-ALPHA = 1.0 / 137.035999084
-CLASSIC_RADIUS_MB = 2.8179403262e-13**2 * 1e27  # r_e^2 in millibarn (cm^2 -> mb: 1e27)
-
-SB_KAPPA = np.array(
-    [1e-12, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55,
-     0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.99, 0.995, 0.999, 0.9995,
-     0.9999, 0.99995, 0.99999, 1.0]
-)  # fmt: skip
-"""Reduced photon energies k/T of the tables (the Seltzer-Berger grid)."""
-SB_LOG_T = np.log(np.geomspace(1e-3, 1e4, 57))
-"""ln(T/MeV) of the tables: 1 keV to 10 GeV (Geant4 uses the table below 1 GeV)."""
-
-_FEL_LOW = (0.0, 5.3104, 4.7935, 4.7402, 4.7112)  # Dirac-Fock L_el, Z < 5 (Geant4 values)
-_FINEL_LOW = (0.0, 5.9173, 5.6125, 5.5377, 5.4728)  # Dirac-Fock L_inel, Z < 5
-
-
-def coulomb_correction(z: int) -> float:
-    """Davies-Bethe-Maximon Coulomb correction f(Z) (the Geant4 G4Element formula)."""
-    az2 = (ALPHA * z) ** 2
-    az4 = az2 * az2
-    return (0.0083 * az4 + 0.20206 + 1.0 / (1.0 + az2)) * az2 - (0.0020 * az4 + 0.0369) * az4
-
-
-COULOMB_T_LOW = 2.0
-"""Electron kinetic energy (MeV) below which no Coulomb correction is applied."""
-COULOMB_T_HIGH = 50.0
-"""Electron kinetic energy (MeV) above which the full Coulomb correction is applied."""
-
-
-def coulomb_weight(kinetic: np.ndarray) -> np.ndarray:
-    """Weight of the Coulomb correction at electron kinetic energy ``kinetic`` (MeV).
-
-    The Davies-Bethe-Maximon correction is a high-energy result; at a few MeV it lowers
-    the Born cross section too much (Seltzer and Berger, NIM B12 (1985) 95, use it above
-    50 MeV, Pratt's partial-wave results below 2 MeV, and interpolate between). Here the
-    weight rises linearly in ln T from 0 at 2 MeV to 1 at 50 MeV. Measured effect: with
-    the full correction at all energies, brems dE/dx in Pb is 0.36 / 0.69 x E/X0 at 1 /
-    10 MeV and the atlas-pblar sampling fraction 0.5% above the reference data's; with
-    the fade, 0.42 / 0.73 x E/X0 and within 0.2% (docs/simulation.md).
-    """
-    t = np.asarray(kinetic, dtype=float)
-    span = math.log(COULOMB_T_HIGH / COULOMB_T_LOW)
-    return np.clip(np.log(np.maximum(t, 1e-12) / COULOMB_T_LOW) / span, 0.0, 1.0)
-
-
-def tsai_k_dsigma_dk(z: int, kinetic: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """k dsigma/dk for bremsstrahlung of an electron on an atom, millibarn.
-
-    Tsai's screened Bethe-Heitler cross section (Rev. Mod. Phys. 46 (1974) 815, eqs.
-    3.9, 3.38-3.41) with Thomas-Fermi screening functions and the Coulomb correction
-    (weighted by :func:`coulomb_weight`), complete screening with Dirac-Fock radiation
-    logarithms for Z < 5: Geant4's ``G4eBremsstrahlungRelModel`` formula without the
-    LPM and dielectric suppression.
-
-    Arguments:
-        z: atomic number.
-        kinetic: electron kinetic energy, MeV (broadcast with ``k``).
-        k: photon energy, MeV.
-    """
-    total = kinetic + ELECTRON_MASS
-    y = np.clip(k / total, 0.0, 1.0 - 1e-12)
-    onemy = 1.0 - y
-    dum0 = onemy + 0.75 * y * y
-    logz = math.log(z)
-    fc = coulomb_correction(z) * coulomb_weight(kinetic)
-    if z < 5:
-        f_el, f_inel = _FEL_LOW[z], _FINEL_LOW[z]
-        bracket = dum0 * ((f_el - fc) + f_inel / z) + onemy * (1.0 + 1.0 / z) / 12.0
-    else:
-        z13 = z ** (1.0 / 3.0)
-        dum1 = y / (total - k)
-        gam = dum1 * 100.0 * ELECTRON_MASS / z13
-        eps = dum1 * 100.0 * ELECTRON_MASS / (z13 * z13)
-        phi1 = (
-            16.863
-            - 2.0 * np.log(1.0 + 0.311877 * gam**2)
-            + 2.4 * np.exp(-0.9 * gam)
-            + 1.6 * np.exp(-1.5 * gam)
-        )
-        phi1m2 = 2.0 / (3.0 + 19.5 * gam + 18.0 * gam**2)
-        psi1 = (
-            24.34
-            - 2.0 * np.log(1.0 + 13.111641 * eps**2)
-            + 2.8 * np.exp(-8.0 * eps)
-            + 1.2 * np.exp(-29.2 * eps)
-        )
-        psi1m2 = 2.0 / (3.0 + 120.0 * eps + 1200.0 * eps**2)
-        bracket = dum0 * ((0.25 * phi1 - logz / 3.0 - fc) + (0.25 * psi1 - 2.0 * logz / 3.0) / z)
-        bracket = bracket + 0.125 * onemy * (phi1m2 + psi1m2 / z)
-    factor = 16.0 / 3.0 * ALPHA * CLASSIC_RADIUS_MB * z * z
-    return factor * np.maximum(bracket, 0.0)
-
-
-def brem_sb_table(z: int) -> str:
-    """The ``brem_SB/br{Z}`` file: G4Physics2DVector ascii of chi = beta^2/Z^2 k dsigma/dk (mb)."""
-    t = np.exp(SB_LOG_T)[:, None]
-    kappa = SB_KAPPA[None, :]
-    beta2 = t * (t + 2 * ELECTRON_MASS) / (t + ELECTRON_MASS) ** 2
-    chi = beta2 / z**2 * tsai_k_dsigma_dk(z, t, kappa * t)
-    lines = [f"2 {len(SB_KAPPA)} {len(SB_LOG_T)}"]
-    lines.append(" ".join(f"{x:.6e}" for x in SB_KAPPA))
-    lines.append(" ".join(f"{x:.6e}" for x in SB_LOG_T))
-    lines += [" ".join(f"{x:.6e}" for x in row) for row in chi]
-    return "\n".join(lines) + "\n"
-
-
-# ---- hadronic placeholders --------------------------------------------------------------
-def write_particlexs_placeholders(root: Path, z_values: range = range(1, Z_MAX + 1)) -> None:
-    """Placeholder ``G4PARTICLEXS`` files: energy-independent geometric cross sections.
-
-    Inelastic ~ 45 mb A^0.7, elastic ~ 0.75 x inelastic, capture 1 mb: enough for
-    FTFP_BERT to run, not for quantitative hadronic showers (marked approximate).
-    G4PhysicsVector ascii format in internal units (MeV, mm^2).
-    """
-    energy = np.array([1e-11, 1e-5, 1.0, 1e2, 1e5, 1e7])
-    mm2_per_mb = 1e-25  # 1 mb = 1e-27 cm^2 = 1e-25 mm^2
-    for sub in ("neutron", "gamma", "proton", "deuteron", "triton", "he3", "alpha"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    for z in z_values:
-        a = 1.0 if z == 1 else 2.5 * z
-        inel = 45.0 * a**0.7 * mm2_per_mb
-        files = {
-            f"neutron/inel{z}": inel,
-            f"neutron/el{z}": 0.75 * inel,
-            f"neutron/cap{z}": 1.0 * mm2_per_mb,
-            f"gamma/inel{z}": 0.005 * inel,
-        }
-        for sub in ("proton", "deuteron", "triton", "he3", "alpha"):
-            files[f"{sub}/inel{z}"] = inel
-            files[f"{sub}/el{z}"] = 0.75 * inel
-        for name, value in files.items():
-            (root / name).write_text(_free_vector(energy, np.full_like(energy, value)))
