@@ -1,8 +1,14 @@
 """Detector descriptions: materials, layer stacks, readout segmentations and presets."""
 
-from caloforge.geometry.detector import Detector, Gun, PhysicsSettings, ReadoutLayer, SamplingLayer
-from caloforge.geometry.loader import (
+from caloforge.geometry.detector import (
+    Detector,
     DetectorError,
+    Gun,
+    PhysicsSettings,
+    ReadoutLayer,
+    SamplingLayer,
+)
+from caloforge.geometry.loader import (
     detector_from_dict,
     detector_from_json,
     detector_to_dict,

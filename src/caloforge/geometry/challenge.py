@@ -18,7 +18,7 @@ import itertools
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from caloforge.geometry.detector import Detector, Gun, ReadoutLayer, SamplingLayer
+from caloforge.geometry.detector import Detector, DetectorError, Gun, ReadoutLayer, SamplingLayer
 from caloforge.geometry.segmentation import CylindricalSegmentation
 
 
@@ -33,8 +33,6 @@ def detector_from_challenge_binning(path: str | Path, particle: str | None = Non
         ValueError: unreadable XML, unknown particle or malformed layer attributes,
             with the file and element named.
     """
-    from caloforge.geometry.loader import DetectorError
-
     path = Path(path)
     try:
         root = ET.parse(path).getroot()

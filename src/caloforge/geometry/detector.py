@@ -17,6 +17,10 @@ from caloforge.geometry.materials import Material, get_material
 from caloforge.geometry.segmentation import Segmentation
 
 
+class DetectorError(ValueError):
+    """A detector description is invalid; the message names the file and field."""
+
+
 @dataclass(frozen=True)
 class SamplingLayer:
     """One sampling layer: an absorber plate followed by an active gap (mm).

@@ -17,7 +17,15 @@ from typing import Any
 
 import tomllib
 
-from caloforge.geometry.detector import Detector, Gun, PhysicsSettings, ReadoutLayer, SamplingLayer
+from caloforge.geometry.challenge import detector_from_challenge_binning
+from caloforge.geometry.detector import (
+    Detector,
+    DetectorError,
+    Gun,
+    PhysicsSettings,
+    ReadoutLayer,
+    SamplingLayer,
+)
 from caloforge.geometry.materials import get_material
 from caloforge.geometry.segmentation import (
     CartesianSegmentation,
@@ -28,10 +36,6 @@ from caloforge.geometry.segmentation import (
 
 PHYSICS_LISTS = ("em_opt0", "em_opt4", "FTFP_BERT")
 PARTICLES = ("e-", "e+", "gamma", "pi+", "pi-")
-
-
-class DetectorError(ValueError):
-    """A detector description is invalid; the message names the file and field."""
 
 
 def preset_names() -> list[str]:
@@ -66,8 +70,6 @@ def load_detector(name_or_path: str | Path) -> Detector:
         elif suffix == ".json":
             data = json.loads(path.read_text())
         elif suffix == ".xml":
-            from caloforge.geometry.challenge import detector_from_challenge_binning
-
             return detector_from_challenge_binning(path)
         else:
             raise DetectorError(
