@@ -72,9 +72,12 @@ def evaluation_rows(run: Path, stages: Mapping[str, Any]) -> list[str]:
     return rows
 
 
-def speed_rows(run: Path, stages: Mapping[str, Any]) -> list[str]:
-    """Markdown rows from every bench stage's report: model, batch, ms/shower, Geant4."""
-    rows = []
+def speed_rows(run: Path, stages: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Markdown rows from every bench stage's report (model, batch, precision, ms/shower,
+    Geant4 ms/shower), and one line per report naming its machine."""
+    from caloforge.bench.machine import machine_line
+
+    rows, machines = [], []
     for name, entry in stages.items():
         if entry.get("kind") != "bench" or entry.get("status") != "done":
             continue
@@ -82,6 +85,8 @@ def speed_rows(run: Path, stages: Mapping[str, Any]) -> list[str]:
         if not path.is_file():
             continue
         report = json.loads(path.read_text())
+        if report.get("machine"):
+            machines.append(machine_line(report["machine"]))
         g4 = (report.get("geant4") or {}).get("ms_per_shower")
         for row in report.get("rows", []):
             ms = row.get("ms_per_shower")
@@ -90,7 +95,7 @@ def speed_rows(run: Path, stages: Mapping[str, Any]) -> list[str]:
                 f"{row.get('precision', 'fp32')} | {ms:.4g} | "
                 + (f"{g4:.4g} |" if g4 else "- |")
             )
-    return rows
+    return rows, machines
 
 
 def _recipe_ref(recipe: Recipe) -> str:
@@ -106,7 +111,6 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
     from caloforge.files import write_text
 
     env = manifest.get("environment", {})
-    machine = env.get("machine", {})
     recorded = manifest.get("stages", {})
     order = [n for n in recorded if n.startswith("data-")] + [s.name for s in recipe.stages]
     stages = {n: recorded[n] for n in order if n in recorded}
@@ -146,14 +150,13 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
             "|---|---|---|---|",
             *evals,
         ]
-    speed = speed_rows(run, stages)
+    speed, measured_on = speed_rows(run, stages)
     if speed:
         lines += [
             "",
             "## Speed",
             "",
-            f"Measured on {machine.get('cpu', 'an unrecorded CPU')}, "
-            f"{env.get('threads') or machine.get('cpus')} threads.",
+            *(f"Measured on {m}." for m in measured_on),
             "",
             "| model | batch | precision | ms/shower | Geant4 ms/shower |",
             "|---|---|---|---|---|",
