@@ -1,11 +1,17 @@
 """Checkpoint + conditions -> showers, written in the same HDF5 layout as full simulation.
 
-Conditions come either from an energy specification (``50GeV``,
-``loguniform:1GeV,100GeV``, ``list:...``; parsed by :mod:`caloforge.data.distributions`,
-the rest of the conditions from the detector's default gun) or from a reference file
-(``conditions_from``: its first N rows, so that ``caloforge evaluate REF GEN`` compares
-like with like). The output file records the generator (model family, checkpoint, step),
-the resolved configuration and the seed.
+Conditions come either from distributions (energy, particle mixture, angles, impact
+point: the syntax of ``caloforge simulate``, :mod:`caloforge.data.distributions`; what is
+not given is the detector gun's, the particles default to those the model was trained
+on) drawn per event from ``(seed, index)``, or from a reference file (``conditions_from``:
+its first N rows, so that ``caloforge evaluate REF GEN`` compares like with like).
+
+Conditions are compared with the checkpoint's record of its training conditions
+(:func:`caloforge.data.conditions.condition_ranges`): a particle outside the training
+set is refused; energies, angles and impact points outside the trained range are
+generated with one warning naming the range, or refused with ``strict``. The output file
+records the generator (model family, checkpoint, step, conditions), the resolved
+configuration and the seed.
 
 Example:
     >>> generate_file("m.pt", "gen.h5", n=1000, energy="50GeV", seed=1)  # doctest: +SKIP
@@ -23,7 +29,9 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from caloforge.data import Conditions, ShowerFile, write_showers
+from caloforge.data import Conditions, ShowerFile, ShowerFileError, write_showers
+from caloforge.data.conditions import PARTICLE_NAMES, check_ranges, condition_ranges
+from caloforge.data.distributions import condition_spec
 from caloforge.files import writes_output
 from caloforge.geometry import Detector
 from caloforge.models import ShowerModel
@@ -46,13 +54,50 @@ def gun_conditions(
 def energy_conditions(
     spec: str, n: int, detector: Detector, *, seed: int = 0, particle: str | int | None = None
 ) -> Conditions:
-    """``n`` conditions with energies from ``spec`` (``50GeV``, ``loguniform:1GeV,100GeV``, ...)."""
-    from caloforge.data.distributions import parse_energy
+    """``n`` conditions with energies from ``spec`` (``50GeV``, ``loguniform:1GeV,100GeV``,
+    ...), the rest from the detector's gun; event ``i`` is drawn from ``(seed, i)``."""
+    chosen = condition_spec(detector, energy=spec, particle=particle, check_energy_range=False)
+    return chosen.conditions(seed, np.arange(n))
 
-    parsed = parse_energy(spec, check_range=False)
-    rng = np.random.default_rng(seed)
-    energies = np.array([parsed.sample(rng, i) for i in range(n)], dtype=np.float64)
-    return gun_conditions(energies, detector, particle)
+
+def trained_conditions(ckpt: dict[str, Any], detector: Detector) -> dict[str, Any] | None:
+    """The checkpoint's record of its training conditions; for checkpoints written before
+    the record existed, the ranges of the training files it names when they are readable."""
+    record = ckpt.get("conditions")
+    if record is not None:
+        return dict(record)
+    paths = [Path(p) for p in ckpt.get("info", {}).get("data", [])]
+    if not paths or not all(p.is_file() for p in paths):
+        return None
+    try:
+        return condition_ranges(ShowerFile(paths, detector).conditions())
+    except ShowerFileError:
+        return None
+
+
+def check_trained_range(
+    cond: Conditions, trained: dict[str, Any] | None, *, source: str, strict: bool = False
+) -> None:
+    """Refuse particles outside the training set; warn once (``strict``: refuse) when
+    energies, angles or impact points lie outside the trained range."""
+    if trained is None:
+        log.info("%s records no training conditions: the trained range is not checked", source)
+        return
+    result = check_ranges(cond, trained)
+    if result.unknown_particles:
+        names = ", ".join(PARTICLE_NAMES.get(p, str(p)) for p in result.unknown_particles)
+        seen = ", ".join(PARTICLE_NAMES.get(p, str(p)) for p in trained["particles"])
+        raise ValueError(
+            f"{source} was trained on {seen}, not on {names}: the model cannot simulate them"
+        )
+    if result.outside:
+        message = (
+            f"{result.n_outside} of {len(cond)} conditions lie outside the trained range of "
+            f"{source}: {result.describe()}"
+        )
+        if strict:
+            raise ValueError(f"{message} (--strict)")
+        log.warning("%s; generated anyway (--strict refuses them)", message)
 
 
 def file_conditions(path: str | Path, n: int | None, detector: Detector) -> Conditions:
@@ -87,6 +132,11 @@ def generate_file(
     energy: str | None = None,
     conditions_from: str | Path | None = None,
     particle: str | None = None,
+    theta: str | float | None = None,
+    phi: str | float | None = None,
+    impact: str | None = None,
+    impact_spread: float = 0.0,
+    strict: bool = False,
     batch_size: int = 10_000,
     seed: int = 0,
     device: str = "cpu",
@@ -101,9 +151,12 @@ def generate_file(
         checkpoint: a caloforge checkpoint (``train`` output).
         out: output shower file; an existing one is kept unless ``overwrite``.
         n: number of showers (with ``conditions_from``: the first n rows; None: all).
-        energy: energy specification; exactly one of ``energy`` / ``conditions_from``.
+        energy: energy distribution; exactly one of ``energy`` / ``conditions_from``.
         conditions_from: reference file whose conditions are reused.
-        particle: particle for ``energy`` conditions (default: the detector's gun).
+        particle, theta, phi, impact, impact_spread: the other condition distributions
+            (:mod:`caloforge.data.distributions`), with ``energy`` only; the particles
+            default to those of the training conditions, the rest to the detector gun.
+        strict: refuse conditions outside the trained range instead of warning.
         batch_size, seed, device, use_ema: sampling settings.
         precision: ``auto`` (bfloat16 where the hardware has it natively), ``fp32`` or
             ``bf16`` (:meth:`ShowerModel.set_precision`); the file records the one chosen.
@@ -114,8 +167,20 @@ def generate_file(
         FileExistsError: ``out`` exists; OutputError: ``out`` is an input;
         OutputLockedError: another process writes ``out``.
     """
+    given = {
+        "--particle": particle,
+        "--theta": theta,
+        "--phi": phi,
+        "--impact": impact,
+        "--impact-spread": impact_spread or None,
+    }
     if (energy is None) == (conditions_from is None):
-        raise ValueError("give exactly one of --energy and --conditions-from")
+        raise ValueError("give exactly one of --energy and --conditions")
+    if conditions_from is not None and any(v is not None for v in given.values()):
+        options = ", ".join(k for k, v in given.items() if v is not None)
+        raise ValueError(
+            f"--conditions takes every condition from {conditions_from}; drop {options}"
+        )
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     out = Path(out)
@@ -123,15 +188,31 @@ def generate_file(
     model, _ = load_model(ckpt, resolve_device(device), use_ema=use_ema)
     precision = model.set_precision(precision)
     det = model.detector
+    trained = trained_conditions(ckpt, det)
     if conditions_from is not None:
         ref = open_data(conditions_from, det)
         check_detector(ckpt, ref.detector, checkpoint=str(checkpoint), data=str(conditions_from))
         cond = file_conditions(conditions_from, n, ref.detector)
+        described: Any = str(conditions_from)
     else:
         if n is None or n < 1:
             raise ValueError("-n N (number of showers, >= 1) is needed with --energy")
         assert energy is not None
-        cond = energy_conditions(energy, n, det, seed=seed, particle=particle)
+        if particle is None and trained is not None:  # what the model was trained on
+            particle = ",".join(PARTICLE_NAMES.get(p, str(p)) for p in trained["particles"])
+        spec = condition_spec(
+            det,
+            energy=energy,
+            particle=particle,
+            theta=theta,
+            phi=phi if phi is not None else 0.0,
+            impact=impact,
+            impact_spread=impact_spread,
+            check_energy_range=False,
+        )
+        described = spec.describe()
+        cond = spec.conditions(seed, np.arange(n))
+    check_trained_range(cond, trained, source=str(checkpoint), strict=strict)
     total = len(cond)
     done = None if progress is None else (lambda k: progress(k, total))
     showers = generate(model, cond, seed=seed, batch_size=batch_size, progress=done)
@@ -140,7 +221,7 @@ def generate_file(
         "model": ckpt["family"],
         "checkpoint": str(checkpoint),
         "step": int(ckpt["step"]),
-        "conditions": str(conditions_from) if conditions_from is not None else energy,
+        "conditions": described,
         "precision": precision,
     }
     path = write_showers(
@@ -159,4 +240,12 @@ def generate_file(
     return path
 
 
-__all__ = ["energy_conditions", "file_conditions", "generate", "generate_file", "gun_conditions"]
+__all__ = [
+    "check_trained_range",
+    "energy_conditions",
+    "file_conditions",
+    "generate",
+    "generate_file",
+    "gun_conditions",
+    "trained_conditions",
+]

@@ -163,16 +163,38 @@ def generate(
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Output shower file (HDF5)."),
     n: int | None = typer.Option(
-        None, "-n", help="Number of showers (with --conditions-from: first N; default all)."
+        None, "-n", help="Number of showers (with --conditions: first N; default all)."
     ),
     energy: str | None = typer.Option(
         None, "--energy", help="50GeV | loguniform:1GeV,100GeV | list:...,..."
     ),
     conditions_from: Path | None = typer.Option(
-        None, "--conditions-from", help="Reuse a reference file's conditions."
+        None,
+        "--conditions",
+        "--conditions-from",
+        help="Take every condition from a shower file (its first N rows).",
     ),
     particle: str | None = typer.Option(
-        None, "--particle", help="Particle for --energy (default: the detector gun)."
+        None,
+        "--particle",
+        help="gamma | gamma,e-,e+ | gamma:0.5,e-:0.5 (default: the trained particles).",
+    ),
+    theta: str | None = typer.Option(
+        None, "--theta", help="Polar angle, degrees: 10 | uniform:0,20 (default: the gun's)."
+    ),
+    phi: str | None = typer.Option(
+        None, "--phi", help="Azimuthal angle, degrees: 30 | uniform:0,360 (with --theta)."
+    ),
+    impact: str | None = typer.Option(
+        None,
+        "--impact",
+        help="Impact point, mm: x,y | uniform:-20,20 (each axis) | DISTX/DISTY.",
+    ),
+    impact_spread: float = typer.Option(
+        0.0, "--impact-spread", help="Spread a fixed impact point over a square this wide, mm."
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse conditions outside the trained range (default: warn)."
     ),
     batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per forward pass."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same showers)."),
@@ -190,7 +212,8 @@ def generate(
     """Generate showers from a checkpoint, in the full-simulation file layout.
 
     Example: caloforge generate --checkpoint runs/vae/checkpoint.pt
-    --conditions-from val.h5 -o gen.h5
+    --conditions val.h5 -o gen.h5; or --energy loguniform:1GeV,100GeV --theta uniform:0,20
+    --phi uniform:0,360 --impact uniform:-20,20 --particle gamma,e-,e+ -n 1000
     """
     import time
 
@@ -206,6 +229,11 @@ def generate(
             energy=energy,
             conditions_from=conditions_from,
             particle=particle,
+            theta=theta,
+            phi=phi,
+            impact=impact,
+            impact_spread=impact_spread,
+            strict=strict,
             batch_size=batch_size,
             seed=seed,
             device=device,

@@ -8,6 +8,7 @@ a float feature matrix with :func:`condition_features`, in a fixed column order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,3 +231,70 @@ def condition_ranges(cond: Conditions) -> dict[str, Any]:
         "impact_y": span(cond.impact[:, 1]),
         "showers": len(cond),
     }
+
+
+_RANGE_TOLERANCE = {"energy": 1e-6, "theta": 1e-6, "phi": 1e-6, "impact_x": 1e-3, "impact_y": 1e-3}
+"""Slack at the bounds of a recorded range: relative for energies, rad for angles, mm."""
+_RANGE_UNITS = {"energy": "MeV", "theta": "rad", "phi": "rad", "impact_x": "mm", "impact_y": "mm"}
+
+
+@dataclass(frozen=True)
+class RangeCheck:
+    """How a set of conditions compares with a record of :func:`condition_ranges`.
+
+    Arguments:
+        unknown_particles: PDG codes that are not in the record's particle set.
+        outside: condition name -> (number of rows outside, recorded [min, max]).
+        n_outside: rows with at least one continuous condition outside its range.
+    """
+
+    unknown_particles: tuple[int, ...]
+    outside: dict[str, tuple[int, tuple[float, float]]]
+    n_outside: int
+
+    def describe(self) -> str:
+        """``energy 1000..1e+05 MeV (3 outside), theta 0..20 deg (1 outside)``."""
+        parts = []
+        for name, (k, (lo, hi)) in self.outside.items():
+            unit = _RANGE_UNITS[name]
+            if unit == "rad":
+                lo, hi, unit = math.degrees(lo), math.degrees(hi), "deg"
+            parts.append(f"{name} {lo:.4g}..{hi:.4g} {unit} ({k} outside)")
+        return ", ".join(parts)
+
+
+def check_ranges(cond: Conditions, ranges: dict[str, Any]) -> RangeCheck:
+    """Compare conditions with a recorded range (e.g. a checkpoint's training conditions).
+
+    The azimuth is compared only for tilted directions, and only when the record has one.
+    """
+    known = np.asarray(ranges["particles"], dtype=np.int64)
+    unknown = tuple(
+        sorted(int(p) for p in np.unique(cond.particle[~np.isin(cond.particle, known)]))
+    )
+    theta, phi = _angles(cond.direction)
+    values = {
+        "energy": cond.energy,
+        "theta": theta,
+        "phi": phi,
+        "impact_x": cond.impact[:, 0],
+        "impact_y": cond.impact[:, 1],
+    }
+    tilted = np.sin(theta) > _NORMAL_INCIDENCE
+    any_outside = np.zeros(len(cond), dtype=bool)
+    outside: dict[str, tuple[int, tuple[float, float]]] = {}
+    for name, x in values.items():
+        if ranges.get(name) is None:
+            continue
+        lo, hi = (float(v) for v in ranges[name])
+        tol = _RANGE_TOLERANCE[name]
+        if name == "energy":
+            bad = (x < lo * (1 - tol)) | (x > hi * (1 + tol))
+        else:
+            bad = (x < lo - tol) | (x > hi + tol)
+        if name == "phi":
+            bad &= tilted
+        if bad.any():
+            outside[name] = (int(bad.sum()), (lo, hi))
+            any_outside |= bad
+    return RangeCheck(unknown, outside, int(any_outside.sum()))
