@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from caloforge.fastsim.selection import Selector, event_showers, front_face_impa
 from caloforge.geometry import load_detector
 from caloforge.runtime import OnnxGenerator, TrainedRange
 from caloforge.simulate import SimulationConfig, simulate
+from cli_writers import caloforge, digest, leftovers, one_line_error
 
 from .conftest import needs_geant4
 
@@ -127,3 +129,12 @@ def test_cli_fastsim_error_is_one_line(
     assert exc.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --fastsim") and ".onnx" in lines[0]
+
+
+def test_simulate_refuses_its_fastsim_model_as_output(tiny_onnx: Path, tmp_path: Path) -> None:
+    model = Path(shutil.copy(tiny_onnx, tmp_path / "m.onnx"))
+    before = digest(model)
+    det = tiny_onnx.parent / "toy-3x4x4.toml"
+    args = ("simulate", "-d", det, "-n", "1", "--fastsim", model, "-o", model, "--overwrite")
+    one_line_error(caloforge(*args), "m.onnx: is also an input")
+    assert digest(model) == before and leftovers(tmp_path) == []

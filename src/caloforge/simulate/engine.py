@@ -95,7 +95,7 @@ def _chunk_done(path: Path, index: NDArray[np.int64]) -> bool:
         return False
     problem = ""
     try:
-        with np.load(path) as z:
+        with path.open("rb") as fh, np.load(fh) as z:  # (np.load leaks a bad file's handle)
             arrays = {k: z[k] for k in z.files}  # reads every member (zip CRC checks)
         if "index" not in arrays or not np.array_equal(arrays["index"], index):
             problem = "other events than expected"
