@@ -37,6 +37,7 @@ import torch
 from caloforge._optional import require
 from caloforge._version import __version__
 from caloforge.data import PDG_CODES, ShowerFile
+from caloforge.data.conditions import condition_ranges
 from caloforge.files import atomic_output, writes_output
 from caloforge.models import ShowerModel, get_family
 from caloforge.models.base import ExportNotSupportedError
@@ -74,7 +75,9 @@ def trained_range(
     """The range of conditions a model was trained on.
 
     From ``data`` (or, when None, the training files recorded in the checkpoint, if they
-    are readable): particles seen, min/max energy, polar angle and impact point. Otherwise
+    are readable): particles seen, min/max energy, polar angle and impact point. Else the
+    checkpoint's record of its training conditions
+    (:func:`caloforge.data.conditions.condition_ranges`). Otherwise
     estimated from the condition scaling stored in the model: a non-constant feature
     spans mean +- sqrt(3) std (exact for a uniform distribution, e.g. log-uniform
     energies), a constant one its value; particle and angle not among the features are
@@ -86,19 +89,13 @@ def trained_range(
         else [Path(p) for p in ckpt.get("info", {}).get("data", [])]
     )
     if paths and all(p.is_file() for p in paths):
-        ref = ShowerFile(paths, model.detector)
-        c = ref.conditions()
-        theta = np.arccos(np.clip(c.direction[:, 2], -1.0, 1.0))
-        return TrainedRange(
-            particles=tuple(sorted({int(p) for p in c.particle})),
-            energy=(float(c.energy.min()), float(c.energy.max())),
-            theta=(float(theta.min()), float(theta.max())),
-            impact_x=(float(c.impact[:, 0].min()), float(c.impact[:, 0].max())),
-            impact_y=(float(c.impact[:, 1].min()), float(c.impact[:, 1].max())),
-            source="data:" + ",".join(str(p) for p in paths),
-        )
+        ranges = condition_ranges(ShowerFile(paths, model.detector).conditions())
+        source = "data:" + ",".join(str(p) for p in paths)
+        return TrainedRange.from_dict({**ranges, "source": source})
     if data is not None:
         raise FileNotFoundError(f"{data}: no such training data file (--data)")
+    if ckpt.get("conditions") is not None:
+        return TrainedRange.from_dict({**ckpt["conditions"], "source": "checkpoint"})
     log.warning("training data not found: trained range estimated from the condition scaling")
     mean = model.cond_scaler.mean.cpu().numpy().astype(float)
     std = model.cond_scaler.std.cpu().numpy().astype(float)

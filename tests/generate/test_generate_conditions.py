@@ -162,3 +162,18 @@ def test_cli_strict_particles_and_conditions_file(
     warning = r.stderr.strip()
     assert warning.startswith("WARNING caloforge.generate: 5 of 5 conditions lie outside")
     assert "impact_x " in warning and "\n" not in warning
+
+
+def test_exports_take_the_recorded_range_when_the_training_data_are_gone(
+    checkpoint: Path,
+) -> None:
+    from caloforge.export import trained_range
+    from caloforge.train import load_model
+
+    ckpt = load_checkpoint(checkpoint)
+    model, _ = load_model(ckpt)
+    ckpt["info"]["data"] = ["no/such/training.h5"]
+    r = trained_range(model, ckpt)
+    record = ckpt["conditions"]
+    assert r.source == "checkpoint" and r.particles == (22,)
+    assert r.energy == tuple(record["energy"]) and r.impact_y == tuple(record["impact_y"])
