@@ -84,3 +84,20 @@ def resume(proc: subprocess.Popen[str], timeout: float = 240) -> subprocess.Comp
     proc.send_signal(signal.SIGCONT)
     out, err = proc.communicate(timeout=timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def race(
+    output: Path, *args: str | Path, again: tuple[str, ...] = ()
+) -> tuple[int, subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """Two writers of ``output``: ``caloforge ARGS`` frozen while it holds the lock, then
+    ``caloforge ARGS AGAIN`` run to its end, then the first let go to its end.
+
+    Returns:
+        (the first's pid, how the second ended, how the first ended).
+    """
+    first = start_frozen(output, *args)
+    try:
+        second = caloforge(*args, *again)
+    finally:
+        done = resume(first)
+    return first.pid, second, done

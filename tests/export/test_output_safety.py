@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from caloforge.data import ShowerFile
-from cli_writers import caloforge, digest, leftovers, one_line_error, resume, start_frozen
+from cli_writers import caloforge, digest, leftovers, one_line_error, race, start_frozen
 
 from .conftest import training_file
 
@@ -19,13 +19,9 @@ from .conftest import training_file
 def test_second_generate_refuses_naming_the_first(tiny_wgan: Path, tmp_path: Path) -> None:
     out = tmp_path / "gen.h5"
     args = ("generate", "--checkpoint", tiny_wgan, "-o", out, "--energy", "10GeV", "-n", "500")
-    first = start_frozen(out, *args, "-q")
-    try:
-        second = caloforge(*args, "-q")
-    finally:
-        done = resume(first)
-    one_line_error(second, f"gen.h5: in use by another caloforge process (pid {first.pid} on")
-    assert done.returncode == 0, done.stderr
+    pid, second, first = race(out, *args, "-q")
+    one_line_error(second, f"gen.h5: in use by another caloforge process (pid {pid} on")
+    assert first.returncode == 0, first.stderr
     assert len(ShowerFile(out)) == 500
     assert leftovers(tmp_path) == []
 

@@ -14,7 +14,7 @@ from caloforge.geometry import Detector
 from caloforge.geometry.loader import detector_to_json
 from caloforge.simulate import SimulationConfig, simulate
 from caloforge.simulate.engine import parts_dir
-from cli_writers import caloforge, leftovers, one_line_error, resume, start_frozen
+from cli_writers import leftovers, one_line_error, race
 
 from .conftest import needs_geant4
 
@@ -26,13 +26,9 @@ def test_second_simulate_on_one_output_refuses(tiny: Detector, tmp_path: Path) -
     det.write_text(detector_to_json(tiny))
     out = tmp_path / "sim.h5"
     args = ("simulate", "-d", det, "--energy", "1GeV", "-n", "4", "--chunk-size", "2", "-o", out)
-    first = start_frozen(out, *args, "-q")
-    try:
-        second = caloforge(*args, "-q")
-    finally:
-        done = resume(first)
-    one_line_error(second, f"sim.h5: in use by another caloforge process (pid {first.pid} on")
-    assert done.returncode == 0, done.stderr
+    pid, second, first = race(out, *args, "-q")
+    one_line_error(second, f"sim.h5: in use by another caloforge process (pid {pid} on")
+    assert first.returncode == 0, first.stderr
     assert len(ShowerFile(out)) == 4
     assert leftovers(tmp_path) == [] and not parts_dir(out).exists()
 

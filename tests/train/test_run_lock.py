@@ -8,7 +8,7 @@ from pathlib import Path
 
 from caloforge.data import write_showers
 from caloforge.testing import toy_detector, toy_showers
-from cli_writers import caloforge, leftovers, one_line_error, resume, start_frozen
+from cli_writers import leftovers, one_line_error, race
 
 
 def test_second_train_in_a_run_folder_refuses(tmp_path: Path) -> None:
@@ -20,13 +20,9 @@ def test_second_train_in_a_run_folder_refuses(tmp_path: Path) -> None:
         "latent_dim=4", "encoder_hidden=16", "decoder_hidden=16", "postprocessor=false",
         "kde_points=50", "train.batch_size=32", "train.threads=1", "train.log_every=2",
     )  # fmt: skip
-    first = start_frozen(run, *args)
-    try:
-        second = caloforge(*args, "--overwrite")
-    finally:
-        done = resume(first)
-    one_line_error(second, f"run: in use by another caloforge process (pid {first.pid} on")
-    assert done.returncode == 0, done.stderr
+    pid, second, first = race(run, *args, again=("--overwrite",))
+    one_line_error(second, f"run: in use by another caloforge process (pid {pid} on")
+    assert first.returncode == 0, first.stderr
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 20
     assert leftovers(tmp_path) == [] and leftovers(run) == []
