@@ -43,7 +43,7 @@ from caloforge.models import ShowerModel, get_family
 from caloforge.models.base import ExportNotSupportedError
 from caloforge.runtime import METADATA_KEY, ExportMetadata, OnnxGenerator, TrainedRange
 from caloforge.train.checkpoint import load_checkpoint
-from caloforge.train.trainer import load_model
+from caloforge.train.loading import load_model
 
 log = logging.getLogger(__name__)
 

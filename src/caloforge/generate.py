@@ -35,8 +35,8 @@ from caloforge.data.distributions import condition_spec
 from caloforge.files import writes_output
 from caloforge.geometry import Detector
 from caloforge.models import ShowerModel
-from caloforge.train.checkpoint import check_detector, load_checkpoint
-from caloforge.train.trainer import load_model, open_data, resolve_device
+from caloforge.train.checkpoint import load_checkpoint
+from caloforge.train.loading import check_detector, load_model, open_data, resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from caloforge.generate import generate
 from caloforge.models import get_family
 from caloforge.testing import toy_showers
 from caloforge.train import load_model, train
-from caloforge.train.trainer import build_model
+from caloforge.train.loading import build_model
 
 from .conftest import FAST, TINY
 

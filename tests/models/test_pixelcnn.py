@@ -13,7 +13,7 @@ import torch
 from caloforge.geometry import Detector, load_detector
 from caloforge.models.pixelcnn import GatedPixelCNN, PixelCNNConfig, image_groups
 from caloforge.testing import toy_showers
-from caloforge.train.trainer import build_model
+from caloforge.train.loading import build_model
 
 TWO_SHAPES_TOML = """
 name = "toy-two-shapes"

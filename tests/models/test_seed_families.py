@@ -20,7 +20,7 @@ from caloforge.models.blocks import DecoderHead, LatentKDE, mmd
 from caloforge.models.gan3d import UnsupportedDetectorError, grid_shape
 from caloforge.testing import toy_showers
 from caloforge.train import load_model, train
-from caloforge.train.trainer import build_model
+from caloforge.train.loading import build_model
 
 from .conftest import FAST, TINY
 

@@ -12,27 +12,10 @@ import torch
 from caloforge.data import ShowerFileError, write_showers
 from caloforge.testing import toy_detector, toy_showers
 from caloforge.train import TrainConfig, train
-from caloforge.train.trainer import lr_factor, resolve_device
+from caloforge.train.loading import resolve_device
+from caloforge.train.trainer import lr_factor
 
-TINY = [
-    "latent_dim=4",
-    "encoder_hidden=32",
-    "decoder_hidden=32",
-    "postprocessor=false",
-    "batch_size=32",
-    "threads=1",
-]
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("toy")
-    det = toy_detector(folder)
-    s, c = toy_showers(det, 200, seed=5)
-    s2, c2 = toy_showers(det, 100, seed=6)
-    return write_showers(folder / "toy_train.h5", s, c, det), write_showers(
-        folder / "toy_val.h5", s2, c2, det
-    )
+from .conftest import TINY
 
 
 def test_lr_schedules() -> None:

@@ -66,7 +66,8 @@ def detector_and_energy(path: Path, untrained: str | None) -> tuple[Detector, st
 
         return read_metadata(path).detector, onnx_energy(path)
     from caloforge.geometry import load_detector
-    from caloforge.train.checkpoint import checkpoint_detector, load_checkpoint
+    from caloforge.train.checkpoint import load_checkpoint
+    from caloforge.train.loading import checkpoint_detector
 
     ckpt = load_checkpoint(path)
     det = load_detector(untrained) if untrained else checkpoint_detector(ckpt, str(path))

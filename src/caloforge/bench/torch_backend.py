@@ -42,7 +42,7 @@ def bench_torch(
     from torch.utils.flop_counter import FlopCounterMode
 
     from caloforge.train.checkpoint import load_checkpoint
-    from caloforge.train.trainer import load_model, resolve_device
+    from caloforge.train.loading import load_model, resolve_device
 
     torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -51,7 +51,7 @@ def bench_torch(
     label = str(checkpoint)
     if untrained_detector is not None:
         from caloforge.geometry import load_detector
-        from caloforge.train.trainer import build_model
+        from caloforge.train.loading import build_model
 
         det = load_detector(untrained_detector)
         model = build_model(ckpt["family"], model.config, det, seed=seed).to(dev).eval()

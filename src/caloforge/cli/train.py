@@ -63,8 +63,13 @@ class _Progress:
         self.bar.update(self.task, info=self.last)
 
     def on_end(self, result: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the bar (also when training stops with an error, before its message)."""
         if self.bar is not None:
             self.bar.stop()
+            self.bar = None
 
 
 @app.command(context_settings={"allow_extra_args": False})
@@ -85,7 +90,10 @@ def train(
     ),
     steps: int | None = typer.Option(None, "--steps", help="Total training steps (train.steps)."),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in --out exactly where it stopped."
+        False,
+        "--resume",
+        help="Continue the run in --out exactly where it stopped (settings other than steps, "
+        "time limit, intervals and threads must stay as they were).",
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Start again in a folder that holds a run."
@@ -113,18 +121,21 @@ def train(
         if value is not None:
             extra.append(f"train.{key}={value}")
     progress = _Progress(quiet)
-    result = run(
-        model,
-        data,
-        out=out if out is not None else Path("artifacts") / "runs" / model,
-        val=val,
-        config_file=config,
-        overrides=extra,
-        resume=resume,
-        overwrite=overwrite,
-        detector=detector,
-        callbacks=[progress],  # type: ignore[list-item]
-    )
+    try:
+        result = run(
+            model,
+            data,
+            out=out if out is not None else Path("artifacts") / "runs" / model,
+            val=val,
+            config_file=config,
+            overrides=extra,
+            resume=resume,
+            overwrite=overwrite,
+            detector=detector,
+            callbacks=[progress],  # type: ignore[list-item]
+        )
+    finally:
+        progress.close()
     if not quiet:
         mem = result.describe.get("stored_bytes", 0)
         console.print(

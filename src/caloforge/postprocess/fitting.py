@@ -29,8 +29,8 @@ from caloforge.postprocess.base import FitSamples, PostProcessor
 from caloforge.postprocess.calibration import CalibrationSettings
 from caloforge.postprocess.refiner import RefinerSettings
 from caloforge.postprocess.registry import PREFIX, get_postprocessor
-from caloforge.train.checkpoint import check_detector, load_checkpoint, save_checkpoint
-from caloforge.train.trainer import load_model, open_data, resolve_device
+from caloforge.train.checkpoint import load_checkpoint, save_checkpoint
+from caloforge.train.loading import check_detector, load_model, open_data, resolve_device
 
 
 @dataclass(frozen=True)

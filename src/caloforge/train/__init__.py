@@ -1,31 +1,30 @@
-"""The one training loop, checkpoints and model loading."""
+"""The one training loop, its state and configuration, checkpoints and model loading."""
 
-from caloforge.train.checkpoint import (
-    CheckpointError,
+from caloforge.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from caloforge.train.config import RESUMABLE_KEYS, TrainConfig, resolve_run_config
+from caloforge.train.loading import (
     DetectorMismatchError,
+    build_model,
     check_detector,
-    load_checkpoint,
-    save_checkpoint,
+    load_model,
 )
 from caloforge.train.trainer import (
-    VAL_METRICS,
     TrainCallback,
-    TrainConfig,
+    TrainingDivergedError,
     TrainResult,
-    build_model,
-    load_model,
-    resolve_run_config,
     train,
-    validation_metrics,
 )
+from caloforge.train.validation import VAL_METRICS, validation_metrics
 
 __all__ = [
+    "RESUMABLE_KEYS",
     "VAL_METRICS",
     "CheckpointError",
     "DetectorMismatchError",
     "TrainCallback",
     "TrainConfig",
     "TrainResult",
+    "TrainingDivergedError",
     "build_model",
     "check_detector",
     "load_checkpoint",

@@ -21,14 +21,13 @@ Writes are atomic and locked (:mod:`caloforge.files`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from caloforge.files import atomic_output
-from caloforge.geometry import Detector, detector_from_json
-from caloforge.geometry.loader import detector_to_dict
 
 FORMAT = "caloforge-checkpoint"
 FORMAT_VERSION = 1
@@ -39,10 +38,6 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, or not a caloforge checkpoint; one line."""
 
 
-class DetectorMismatchError(ValueError):
-    """A checkpoint is used with data of another detector."""
-
-
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (adds ``format``/``format_version``) atomically to ``path``
     (replacing it: callers check ``overwrite`` before their work)."""
@@ -51,6 +46,20 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     with atomic_output(path, overwrite=True) as tmp:
         torch.save(data, tmp)
     return path
+
+
+def _reason(exc: Exception) -> str:
+    """Why torch could not read a file, in a few words: torch's own message without its
+    advice to load untrusted files unsafely."""
+    if isinstance(exc, EOFError):
+        return "empty or truncated file"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    _, marker, detail = text.partition("WeightsUnpickler error:")
+    if marker:
+        first = detail.strip().split(". ")[0].splitlines()[0].rstrip(".")
+        return f"content other than tensors and plain types: {first}"[:200]
+    lines = [ln for ln in text.strip().splitlines() if "weights_only" not in ln]
+    return (lines[0] if lines else type(exc).__name__)[:160]
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -65,8 +74,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch/pickle/zip/struct errors of all kinds: not a checkpoint
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise CheckpointError(f"{path}: not a readable caloforge checkpoint ({first})") from None
+        raise CheckpointError(
+            f"{path}: not a readable caloforge checkpoint ({_reason(exc)})"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a caloforge checkpoint (no '{FORMAT}' marker)")
     if int(data.get("format_version", 0)) > FORMAT_VERSION:
@@ -80,37 +90,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return data
 
 
-def checkpoint_detector(ckpt: dict[str, Any], source: str = "checkpoint") -> Detector:
-    """The detector a checkpoint was trained for."""
-    return detector_from_json(ckpt["detector"], source=f"{source}: detector")
-
-
-def check_detector(ckpt: dict[str, Any], detector: Detector, *, checkpoint: str, data: str) -> None:
-    """Refuse data of another detector than the checkpoint's.
-
-    Raises:
-        DetectorMismatchError: naming both detectors and files.
-    """
-    mine = checkpoint_detector(ckpt, checkpoint)
-    if detector_to_dict(mine) != detector_to_dict(detector):
-        what = (
-            "a different description"
-            if mine.name == detector.name
-            else f"detector {detector.name!r}"
-        )
-        raise DetectorMismatchError(
-            f"{checkpoint} was trained for detector {mine.name!r} ({mine.n_voxels} voxels) but "
-            f"{data} is for {what} ({detector.n_voxels} voxels)"
-        )
-
-
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "CheckpointError",
-    "DetectorMismatchError",
-    "check_detector",
-    "checkpoint_detector",
     "load_checkpoint",
     "save_checkpoint",
 ]

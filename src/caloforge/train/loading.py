@@ -1,0 +1,165 @@
+"""Checkpoint -> model: build a family's model, load a trained one, check it against data.
+
+Everything that turns a checkpoint into a usable model lives here (``generate``, ``bench``,
+``export``, ``calibrate`` and ``refine`` import this module, not the trainer). The file
+format itself (reading, writing, its keys) is :mod:`caloforge.train.checkpoint`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from caloforge.config import ConfigError, config_from_dict
+from caloforge.data import ShowerFile, ShowerFileError
+from caloforge.geometry import Detector, detector_from_json
+from caloforge.geometry.loader import detector_to_dict
+from caloforge.models import ModelConfig, ShowerModel, get_family
+from caloforge.train.checkpoint import CheckpointError, load_checkpoint
+
+
+class DetectorMismatchError(ValueError):
+    """A checkpoint is used with data of another detector."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu; otherwise the named device (checked)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"device {name!r} is not a torch device (auto, cpu, cuda, cuda:N)"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available on this machine")
+    return device
+
+
+def build_model(family: str, config: ModelConfig, detector: Detector, seed: int = 0) -> ShowerModel:
+    """An untrained model of ``family``, its weights initialised from ``seed`` (the global
+    torch random state is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return get_family(family)(config, detector)
+
+
+@torch.no_grad()
+def copy_parameters(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    """Copy ``weights`` (name -> tensor, e.g. EMA weights) into the model's parameters.
+
+    Raises:
+        CheckpointError: a name that is not a parameter of the model.
+    """
+    params = dict(model.named_parameters())
+    for n, w in weights.items():
+        if n not in params:
+            raise CheckpointError(f"weight {n!r} is not a parameter of the model")
+        params[n].copy_(w.to(params[n].device))
+
+
+def load_state(model: ShowerModel, ckpt: dict[str, Any], source: str) -> None:
+    """Load the checkpoint's ``state`` into ``model``, with the post-processors it holds
+    (:meth:`~caloforge.models.ShowerModel.load_checkpoint_state`).
+
+    Raises:
+        CheckpointError: the weights do not fit (another architecture), one line.
+    """
+    try:
+        model.load_checkpoint_state(ckpt["state"])
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise CheckpointError(
+            f"{source}: weights do not fit the {model.name} model: {first}"
+        ) from None
+
+
+def load_model(
+    checkpoint: str | Path | dict[str, Any],
+    device: str | torch.device = "cpu",
+    *,
+    use_ema: bool = True,
+) -> tuple[ShowerModel, dict[str, Any]]:
+    """A trained model (eval mode, EMA weights when stored) and its checkpoint dict.
+
+    Raises:
+        CheckpointError: unreadable file, unknown family or inconsistent weights.
+    """
+    source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    try:
+        cls = get_family(ckpt["family"])
+    except KeyError as exc:
+        raise CheckpointError(f"{source}: {exc.args[0]}") from None
+    try:
+        config = config_from_dict(cls.config_class, ckpt["config"]["model"])
+    except ValueError as exc:
+        raise CheckpointError(f"{source}: stored model config: {exc}") from None
+    model = cls(config, checkpoint_detector(ckpt, source))
+    load_state(model, ckpt, source)
+    if use_ema and ckpt.get("ema"):
+        try:
+            copy_parameters(model, ckpt["ema"])
+        except CheckpointError as exc:
+            raise CheckpointError(f"{source}: EMA {exc}") from None
+    model.to(torch.device(device) if isinstance(device, str) else device)
+    model.eval()
+    return model, ckpt
+
+
+def checkpoint_detector(ckpt: dict[str, Any], source: str = "checkpoint") -> Detector:
+    """The detector a checkpoint was trained for."""
+    return detector_from_json(ckpt["detector"], source=f"{source}: detector")
+
+
+def check_detector(ckpt: dict[str, Any], detector: Detector, *, checkpoint: str, data: str) -> None:
+    """Refuse data of another detector than the checkpoint's.
+
+    Raises:
+        DetectorMismatchError: naming both detectors and files.
+    """
+    mine = checkpoint_detector(ckpt, checkpoint)
+    if detector_to_dict(mine) != detector_to_dict(detector):
+        what = (
+            "a different description"
+            if mine.name == detector.name
+            else f"detector {detector.name!r}"
+        )
+        raise DetectorMismatchError(
+            f"{checkpoint} was trained for detector {mine.name!r} ({mine.n_voxels} voxels) but "
+            f"{data} is for {what} ({detector.n_voxels} voxels)"
+        )
+
+
+def open_data(
+    data: str | Path | Sequence[str | Path] | ShowerFile,
+    fallback: Detector | str | Path | None = None,
+) -> ShowerFile:
+    """Open shower file(s) with the detector they carry; ``fallback`` only for files that
+    carry none (Challenge files), so that a mismatch with a checkpoint is seen."""
+    if isinstance(data, ShowerFile):
+        return data
+    try:
+        return ShowerFile(data)
+    except ShowerFileError as exc:
+        if fallback is None or "does not say which detector" not in str(exc):
+            raise
+    return ShowerFile(data, fallback)
+
+
+__all__ = [
+    "DetectorMismatchError",
+    "build_model",
+    "check_detector",
+    "checkpoint_detector",
+    "copy_parameters",
+    "load_model",
+    "load_state",
+    "open_data",
+    "resolve_device",
+]
