@@ -45,7 +45,7 @@ def test_functions_win_over_modules_of_the_same_name() -> None:
     import caloforge.train.trainer
     import caloforge.tune.study
 
-    for name in ("train", "generate", "evaluate", "simulate", "tune", "export"):
+    for name in ("train", "generate", "evaluate", "simulate", "tune"):
         value = getattr(caloforge, name)
         assert inspect.isfunction(value) and value.__name__ == name, name
     # the modules stay reachable by their dotted names

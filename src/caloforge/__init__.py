@@ -15,10 +15,10 @@ Example:
     >>> cf.generate_file(run.checkpoint, "gen.h5", conditions_from="val.h5")
     >>> cf.evaluate("val.h5", {"diffusion": "gen.h5"}, "report/")
 
-``caloforge.train``, ``caloforge.generate``, ``caloforge.evaluate``, ``caloforge.simulate``,
-``caloforge.export`` and ``caloforge.tune`` are the functions, also once their modules of
-the same name are imported; the modules stay importable by their dotted names
-(``from caloforge.train import load_checkpoint``).
+``caloforge.train``, ``caloforge.generate``, ``caloforge.evaluate``, ``caloforge.simulate``
+and ``caloforge.tune`` are the functions, also once their modules of the same name are
+imported; the modules stay importable by their dotted names (``from caloforge.train import
+load_checkpoint``).
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ _API: dict[str, str] = {
     "EvaluationConfig": "caloforge.evaluate",
     "high_level_observables": "caloforge.evaluate",
     # deployment and speed
-    "export": "caloforge.export",
-    "OnnxGenerator": "caloforge.runtime",
+    "export": "caloforge.deploy.export",
+    "OnnxGenerator": "caloforge.deploy.runtime",
     "run_bench": "caloforge.bench",
     "cpu_facts": "caloforge.hardware",
     "tune": "caloforge.tune",
@@ -106,14 +106,14 @@ if TYPE_CHECKING:
         read_showers,
         write_showers,
     )
+    from caloforge.deploy.export import export
+    from caloforge.deploy.runtime import OnnxGenerator
     from caloforge.evaluate import EvaluationConfig, evaluate, high_level_observables
-    from caloforge.export import export
     from caloforge.generate import energy_conditions, generate, generate_file
     from caloforge.geometry import Detector, DetectorError, load_detector
     from caloforge.hardware import cpu_facts
     from caloforge.models import family_names
     from caloforge.postprocess import calibrate, refine
-    from caloforge.runtime import OnnxGenerator
     from caloforge.simulate import SimulationConfig, simulate
     from caloforge.train import load_checkpoint, load_model, train
     from caloforge.tune import tune

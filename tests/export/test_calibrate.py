@@ -11,10 +11,10 @@ import pytest
 from tests.export.conftest import training_file
 
 from caloforge.data import ShowerFile
-from caloforge.export import export
+from caloforge.deploy.export import export
+from caloforge.deploy.runtime import OnnxGenerator
 from caloforge.generate import generate
 from caloforge.postprocess import calibrate
-from caloforge.runtime import OnnxGenerator
 from caloforge.train import load_checkpoint, load_model
 
 

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from caloforge.data import ShowerFile
-from caloforge.export import export, export_onnx
+from caloforge.deploy.export import export, export_onnx
+from caloforge.deploy.runtime import OnnxGenerator, RuntimeModelError
 from caloforge.models import ModelConfig, ShowerModel
 from caloforge.models.base import ExportNotSupportedError
-from caloforge.runtime import OnnxGenerator, RuntimeModelError
 from caloforge.train import load_checkpoint, load_model
 from caloforge.train.checkpoint import save_checkpoint
 
@@ -129,7 +129,7 @@ def test_runtime_needs_no_torch(tiny_wgan: Path, tmp_path: Path) -> None:
         import sys
         sys.modules["torch"] = None  # any 'import torch' now raises ImportError
         import numpy as np
-        from caloforge.runtime import OnnxGenerator
+        from caloforge.deploy.runtime import OnnxGenerator
         from caloforge.data import Conditions
         gen = OnnxGenerator({str(path)!r}, threads=1)
         n = 7

@@ -12,7 +12,7 @@ import pytest
 from tests.export.conftest import training_file
 
 from caloforge.data import ShowerFile
-from caloforge.export import export
+from caloforge.deploy.export import export
 from caloforge.generate import generate
 from caloforge.models.base import ExportNotSupportedError
 from caloforge.postprocess import refine

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from caloforge.export import export_onnx
+from caloforge.deploy.export import export_onnx
 from export.conftest import tiny_checkpoint
 
 HAS_GEANT4 = importlib.util.find_spec("geant4_pybind") is not None

@@ -10,10 +10,15 @@ import numpy as np
 import pytest
 
 from caloforge.data import Conditions, ShowerFile
-from caloforge.fastsim import FastSimModelError, check_model
-from caloforge.fastsim.selection import Selector, event_showers, front_face_impact, selector_for
+from caloforge.deploy.fastsim import FastSimModelError, check_model
+from caloforge.deploy.fastsim.selection import (
+    Selector,
+    event_showers,
+    front_face_impact,
+    selector_for,
+)
+from caloforge.deploy.runtime import OnnxGenerator, TrainedRange
 from caloforge.geometry import load_detector
-from caloforge.runtime import OnnxGenerator, TrainedRange
 from caloforge.simulate import SimulationConfig, simulate
 from cli_writers import caloforge, digest, leftovers, one_line_error
 

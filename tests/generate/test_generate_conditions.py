@@ -167,7 +167,7 @@ def test_cli_strict_particles_and_conditions_file(
 def test_exports_take_the_recorded_range_when_the_training_data_are_gone(
     checkpoint: Path,
 ) -> None:
-    from caloforge.export import trained_range
+    from caloforge.deploy.export import trained_range
     from caloforge.train import load_model
 
     ckpt = load_checkpoint(checkpoint)

@@ -153,7 +153,7 @@ def test_generate_file_with_reference_conditions(run: dict, toy_files, tmp_path:
 def test_exports_with_parity_or_refuses_in_one_line(run: dict, tmp_path: Path) -> None:
     """Every family either exports to ONNX (the graph fed the model's own noise matches
     PyTorch) or is refused with a one-line reason naming it."""
-    from caloforge.export import export_onnx
+    from caloforge.deploy.export import export_onnx
     from caloforge.models.base import ExportNotSupportedError
 
     try:

@@ -49,7 +49,7 @@ def energy_of(ckpt: dict[str, Any], *, as_range: bool = False) -> str:
 
 
 def onnx_energy(path: Path) -> str:
-    from caloforge.runtime import read_metadata
+    from caloforge.deploy.runtime import read_metadata
 
     meta = read_metadata(path)
     src = meta.trained_range.source
@@ -62,7 +62,7 @@ def onnx_energy(path: Path) -> str:
 def detector_and_energy(path: Path, untrained: str | None) -> tuple[Detector, str]:
     """The detector a model file generates for and the energy specification of its data."""
     if path.suffix == ".onnx":
-        from caloforge.runtime import read_metadata
+        from caloforge.deploy.runtime import read_metadata
 
         return read_metadata(path).detector, onnx_energy(path)
     from caloforge.geometry import load_detector

@@ -27,8 +27,8 @@ def bench_onnx(
     min_showers: int = 256,
     seed: int = 0,
 ) -> list[BenchRow]:
-    """Time an exported model with :class:`caloforge.runtime.OnnxGenerator` (CPU)."""
-    from caloforge.runtime import OnnxGenerator
+    """Time an exported model with :class:`caloforge.deploy.runtime.OnnxGenerator` (CPU)."""
+    from caloforge.deploy.runtime import OnnxGenerator
 
     gen = OnnxGenerator(path, threads=threads)
     det = gen.detector

@@ -31,7 +31,7 @@ def export_command(
 
     Example: caloforge export --checkpoint m.pt --format onnx -o m.onnx
     """
-    from caloforge.export import export
+    from caloforge.deploy.export import export
 
     result = export(
         checkpoint, output, format=format, data=data, n_parity=parity, overwrite=overwrite

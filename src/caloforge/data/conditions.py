@@ -212,7 +212,7 @@ def condition_ranges(cond: Conditions) -> dict[str, Any]:
         ``theta`` and ``phi`` [min, max] rad (``phi`` None when every direction is along
         the z axis, where the azimuth is undefined), ``impact_x`` and ``impact_y``
         [min, max] mm, and ``showers`` (how many). The keys read by
-        :class:`caloforge.runtime.TrainedRange` have the same meaning there.
+        :class:`caloforge.deploy.runtime.TrainedRange` have the same meaning there.
     """
     if len(cond) == 0:
         raise ValueError("conditions: no rows to take ranges of")

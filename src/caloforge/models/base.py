@@ -15,7 +15,7 @@ A family is a subclass of :class:`ShowerModel` (an ``nn.Module``) with
 * :meth:`generate`: conditions -> showers in MeV (the shared :meth:`sample` wraps it);
 * optionally :meth:`fit_data` (store data: a shower library, a latent density) and
   :meth:`finalize` (called before every checkpoint, e.g. to encode training latents);
-* optionally, for export (ONNX, :mod:`caloforge.export`): :attr:`noise_shape` and
+* optionally, for export (ONNX, :mod:`caloforge.deploy.export`): :attr:`noise_shape` and
   :meth:`generate_from_noise` (generation with the randomness passed in as standard
   normal noise); :meth:`export_module` then wraps them, with the condition scaling and
   the inverse shower transform, into one ``(features, noise) -> showers`` module. A family

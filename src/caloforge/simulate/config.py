@@ -55,7 +55,7 @@ class SimulationConfig:
         measure_leakage: validation: also record ``energy_escaped``, the energy carried
             out of the world by particles (one Python call per track; slower).
         fastsim: an exported ``.onnx`` model (``caloforge export``) that replaces the full
-            shower of the particles it was trained for (:mod:`caloforge.fastsim`).
+            shower of the particles it was trained for (:mod:`caloforge.deploy.fastsim`).
     """
 
     detector: Detector | str | Path
@@ -109,7 +109,7 @@ class SimulationConfig:
             if not (isinstance(k, int) and isinstance(m, int) and m >= 1 and 0 <= k < m):
                 raise ValueError(f"shard={self.shard!r} must be (k, N) with 0 <= k < N")
         if self.fastsim is not None:
-            from caloforge.fastsim import check_model
+            from caloforge.deploy.fastsim import check_model
 
             check_model(self.fastsim, self.det)
             object.__setattr__(self, "fastsim", str(self.fastsim))

@@ -83,7 +83,7 @@ class Geant4App:
         self._definitions: dict[int, Any] = {}
         self.fast_counts: list[tuple[int, int]] = []
         if cfg.fastsim is not None:
-            from caloforge.fastsim.hook import FastSimHook
+            from caloforge.deploy.fastsim.hook import FastSimHook
 
             self.fastsim = FastSimHook(cfg.fastsim, det)
 

@@ -1,6 +1,6 @@
 """Generate showers from an exported model with numpy + onnxruntime only (no torch).
 
-An exported model (``caloforge export``, :mod:`caloforge.export`) is one ONNX graph
+An exported model (``caloforge export``, :mod:`caloforge.deploy.export`) is one ONNX graph
 ``(features, noise) -> showers``: ``features`` (N, F) are the unscaled condition features
 of :func:`caloforge.data.condition_features` in the model's column order, ``noise`` (N,
 *noise_shape) is standard normal, and the output is (N, n_voxels) showers in MeV with the
@@ -9,7 +9,7 @@ model's pre- and post-processing inside the graph. Everything else the runtime n
 is stored as JSON in the ONNX metadata under the key ``caloforge``.
 
 This module and everything it imports must not import torch: a deployment (a Geant4 job,
-:mod:`caloforge.fastsim`) carries numpy and onnxruntime only.
+:mod:`caloforge.deploy.fastsim`) carries numpy and onnxruntime only.
 
 Example:
     >>> gen = OnnxGenerator("m.onnx", threads=1)  # doctest: +SKIP

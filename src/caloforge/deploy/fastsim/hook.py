@@ -3,9 +3,9 @@
 Runs inside a simulation worker process (:mod:`caloforge.simulate.worker`), which calls
 :meth:`FastSimHook.begin_event` when it shoots an event, installs
 :meth:`FastSimHook.stacking_action` (one Python call per new track, none per step: the
-track is killed with ``fKill`` and recorded when :class:`~caloforge.fastsim.selection.Selector`
+track is killed with ``fKill`` and recorded when :class:`~.selection.Selector`
 hands it to the model), and adds :meth:`FastSimHook.end_event` (the event's fast
-showers, generated in one batch by :class:`caloforge.runtime.OnnxGenerator`) to the
+showers, generated in one batch by :class:`caloforge.deploy.runtime.OnnxGenerator`) to the
 scored full-simulation energy of the event.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from caloforge.fastsim.selection import event_showers, selector_for
+from caloforge.deploy.fastsim.selection import event_showers, selector_for
+from caloforge.deploy.runtime import OnnxGenerator
 from caloforge.geometry import Detector
-from caloforge.runtime import OnnxGenerator
 
 
 class FastSimHook:

@@ -6,7 +6,7 @@ Geant4 worker a user stacking action looks at every new track once; a track of t
 particle type, inside the trained energy, angle and impact range, that enters the
 calorimeter front face from the vacuum in front of it is killed and recorded (its impact
 point by straight-line extrapolation); at the end of the event the model generates the
-showers of all recorded tracks in one batch (:mod:`caloforge.runtime`, no torch) and
+showers of all recorded tracks in one batch (:mod:`caloforge.deploy.runtime`, no torch) and
 they are added to the energy scored by full simulation. Everything else is simulated in
 full. Per event the output records ``fastsim_fast`` and ``fastsim_full`` (tracks entering
 the calorimeter that went each way). See docs/deployment.md for the limits.
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from caloforge.fastsim.selection import Candidate, Selector, event_showers, front_face_impact
+from caloforge.deploy.fastsim.selection import Candidate, Selector, event_showers, front_face_impact
+from caloforge.deploy.runtime import ExportMetadata, OnnxGenerator, RuntimeModelError
 from caloforge.geometry import Detector, detector_to_dict
-from caloforge.runtime import ExportMetadata, OnnxGenerator, RuntimeModelError
 
 
 class FastSimModelError(ValueError):

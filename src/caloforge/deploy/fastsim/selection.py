@@ -7,7 +7,7 @@ A new track is *handed to the model* (fast simulation) when it
 * hits the front face inside the detector's transverse size when extrapolated along a
   straight line (the impact point);
 * is of a particle type, energy, polar angle and impact point inside the range the model
-  was trained on (:class:`caloforge.runtime.TrainedRange`, stored at export).
+  was trained on (:class:`caloforge.deploy.runtime.TrainedRange`, stored at export).
 
 Tracks that start upstream and head into the calorimeter but fail the last test fall
 back to full simulation and are counted as such. On detectors whose readout mesh is
@@ -26,8 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from caloforge.data import Conditions
+from caloforge.deploy.runtime import OnnxGenerator, TrainedRange
 from caloforge.geometry import Detector
-from caloforge.runtime import OnnxGenerator, TrainedRange
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def front_face_impact(
 
 @dataclass
 class Selector:
-    """The decision of :mod:`caloforge.fastsim.selection` (see there), with counters.
+    """The decision of :mod:`caloforge.deploy.fastsim.selection` (see there), with counters.
 
     Arguments:
         trained: the model's trained range. half_x / half_y: half transverse size of the

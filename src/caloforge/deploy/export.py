@@ -3,10 +3,10 @@
 The graph is the model's :meth:`~caloforge.models.ShowerModel.export_module`: condition
 scaling, the network(s) and the inverse shower transform (to MeV, clipped, exact zeros
 below the regularisation scale) in one graph, with a dynamic batch axis. The ONNX
-metadata (key ``caloforge``) holds what :mod:`caloforge.runtime` needs to generate
+metadata (key ``caloforge``) holds what :mod:`caloforge.deploy.runtime` needs to generate
 without torch, and the range of conditions the model was trained on (read from the
 training data, or estimated from the stored condition scaling when the data are not at
-hand), which :mod:`caloforge.fastsim` uses to decide what the model may simulate.
+hand), which :mod:`caloforge.deploy.fastsim` uses to decide what the model may simulate.
 
 After writing, the exported graph is run with ONNX Runtime on the same features and
 noise as PyTorch, and the maximum absolute difference (MeV) and the maximum relative
@@ -38,10 +38,10 @@ from caloforge._optional import require
 from caloforge._version import __version__
 from caloforge.data import PDG_CODES, ShowerFile
 from caloforge.data.conditions import condition_ranges
+from caloforge.deploy.runtime import METADATA_KEY, ExportMetadata, OnnxGenerator, TrainedRange
 from caloforge.files import atomic_output, writes_output
 from caloforge.models import ShowerModel, get_family
 from caloforge.models.base import ExportNotSupportedError
-from caloforge.runtime import METADATA_KEY, ExportMetadata, OnnxGenerator, TrainedRange
 from caloforge.train.checkpoint import load_checkpoint
 from caloforge.train.loading import load_model
 
