@@ -48,7 +48,7 @@ _API: dict[str, str] = {
     "family_names": "caloforge.models",
     "train": "caloforge.train",
     "load_checkpoint": "caloforge.train",
-    "load_model": "caloforge.train",
+    "load_model": "caloforge.train.loading",
     "calibrate": "caloforge.postprocess",
     "refine": "caloforge.postprocess",
     # generation and validation
@@ -115,7 +115,8 @@ if TYPE_CHECKING:
     from caloforge.models import family_names
     from caloforge.postprocess import calibrate, refine
     from caloforge.simulate import SimulationConfig, simulate
-    from caloforge.train import load_checkpoint, load_model, train
+    from caloforge.train import load_checkpoint, train
+    from caloforge.train.loading import load_model
     from caloforge.tune import tune
 
 
