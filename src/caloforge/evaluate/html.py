@@ -7,6 +7,8 @@ import html
 from pathlib import Path
 from typing import Any
 
+from caloforge.evaluate.conditional import conditional_html
+
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 1.5em 2em;
        color: #222; max-width: 1400px; }
@@ -219,6 +221,7 @@ def write_html(metrics: dict[str, Any], images: dict[str, Path], path: str | Pat
         _observable_table(metrics),
         "<h2>Energy response and resolution</h2>",
         _response_table(metrics),
+        conditional_html(metrics.get("conditional")),
         "<h2>Memorisation</h2>",
         _memorisation_table(metrics),
         "<h2>Plots</h2>",

@@ -28,6 +28,7 @@ from caloforge.evaluate.classifier import (
     two_sample_test,
     voxel_inputs,
 )
+from caloforge.evaluate.conditional import evaluate_conditional
 from caloforge.evaluate.memorisation import (
     memorisation_check,
     nearest_distances,
@@ -305,6 +306,9 @@ def evaluate(
         "response": responses,
         "memorisation": memo["results"] if memo else None,
         "cell_std_ratio": {k: _std_ratio(ref_sum, s) for k, s in cand_sum.items()},
+        "conditional": evaluate_conditional(
+            ref_data, cand_data, max_showers=cfg.max_showers, chunk_size=cfg.chunk_size
+        ),
     }
     out.mkdir(parents=True, exist_ok=True)
     images: dict[str, Path] = {}
