@@ -32,27 +32,36 @@ def test_every_name_resolves_to_its_home() -> None:
     assert set(caloforge.__all__) == {"__version__", *caloforge._API}
     for name, home in caloforge._API.items():
         value = getattr(caloforge, name)
-        assert value is getattr(importlib.import_module(home), name), name
+        module = importlib.import_module(home)
+        if name in caloforge._CALLABLE:  # the module of that name, callable
+            assert value is module and callable(value), name
+        else:
+            assert value is getattr(module, name), name
         assert name in dir(caloforge)
     with pytest.raises(AttributeError, match="no attribute 'not_an_api_name'"):
         caloforge.not_an_api_name  # noqa: B018
 
 
-def test_functions_win_over_modules_of_the_same_name() -> None:
-    import caloforge.evaluate.report
-    import caloforge.generate
-    import caloforge.simulate.engine
-    import caloforge.train.trainer
-    import caloforge.tune.study
+@pytest.mark.parametrize("name", sorted(caloforge._CALLABLE))
+def test_modules_named_like_their_function_call_it(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = importlib.import_module(f"caloforge.{name}")
+    assert getattr(caloforge, name) is module and inspect.isfunction(getattr(module, name))
+    calls = []
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append((a, k)) or "done")
+    assert getattr(caloforge, name)(1, key=2) == "done" and calls == [((1,), {"key": 2})]
 
-    for name in ("train", "generate", "evaluate", "simulate", "tune"):
-        value = getattr(caloforge, name)
-        assert inspect.isfunction(value) and value.__name__ == name, name
-    # the modules stay reachable by their dotted names
-    assert inspect.ismodule(sys.modules["caloforge.generate"])
+
+def test_every_import_form_of_the_modules_works() -> None:
+    import caloforge.train.trainer as trainer
+    from caloforge import generate
     from caloforge.generate import generate_file
 
-    assert generate_file is caloforge.generate_file
+    assert inspect.ismodule(trainer) and trainer is sys.modules["caloforge.train.trainer"]
+    assert generate is sys.modules["caloforge.generate"]
+    assert generate_file is caloforge.generate_file is generate.generate_file
+    assert caloforge.train.load_checkpoint is caloforge.load_checkpoint
 
 
 def test_the_api_reads_a_detector() -> None:

@@ -16,9 +16,9 @@ Example:
     >>> cf.evaluate("val.h5", {"diffusion": "gen.h5"}, "report/")
 
 ``caloforge.train``, ``caloforge.generate``, ``caloforge.evaluate``, ``caloforge.simulate``
-and ``caloforge.tune`` are the functions, also once their modules of the same name are
-imported; the modules stay importable by their dotted names (``from caloforge.train import
-load_checkpoint``).
+and ``caloforge.tune`` are both the modules of those names and their main functions: calling
+the module calls the function of its name (``caloforge.train(...)`` is
+``caloforge.train.train(...)``), and every import form of the modules keeps working.
 """
 
 from __future__ import annotations
@@ -120,11 +120,25 @@ if TYPE_CHECKING:
     from caloforge.tune import tune
 
 
+_CALLABLE = frozenset({"train", "generate", "evaluate", "simulate", "tune"})
+"""API functions that share their name with their module: the module is made callable."""
+
+
+class _CallableModule(types.ModuleType):
+    """A module that is also its main function, the function of the module's own name."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self, self.__name__.rpartition(".")[2])(*args, **kwargs)
+
+
 def __getattr__(name: str) -> Any:
     home = _API.get(name)
     if home is None:
         raise AttributeError(f"module 'caloforge' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
+    module = importlib.import_module(home)
+    if name in _CALLABLE:  # the import has set the (callable) module as our attribute
+        return module
+    value = getattr(module, name)
     globals()[name] = value
     return value
 
@@ -134,12 +148,12 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """The package module: the import system sets an attribute per imported submodule
-    (``caloforge.train`` the module); an API function of the same name keeps its place."""
+    """The package module: the import system sets an attribute per imported submodule;
+    the submodules of :data:`_CALLABLE` become callable on the way."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _API and isinstance(value, types.ModuleType):
-            return  # reachable through sys.modules by its dotted name
+        if name in _CALLABLE and type(value) is types.ModuleType:
+            value.__class__ = _CallableModule
         super().__setattr__(name, value)
 
 
