@@ -184,3 +184,14 @@ def test_evaluate_writes_the_section_into_metrics_and_report(det: Detector, tmp_
     flat = section["samples"]["flat"]["direction"]["theta"]
     assert all(b["reco_mean"] == pytest.approx(0.0, abs=1e-6) for b in flat if b["n"] >= 2)
     assert "Condition by condition" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_plots_of_the_section(det: Detector, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from caloforge.evaluate.conditional import plot_conditional
+
+    s, c = synthetic(det, 60, seed=8)
+    m = conditional_metrics(summarise_conditional(s, c, det), {})
+    images = plot_conditional(m, tmp_path)
+    assert len(images) == 3 and all(p.stat().st_size > 1000 for p in images.values())
+    assert plot_conditional(None, tmp_path) == {}

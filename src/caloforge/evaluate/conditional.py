@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -343,6 +344,92 @@ def evaluate_conditional(
 
 # ---------------------------------------------------------------------------------------
 # the report section
+def plot_conditional(
+    section: dict[str, Any] | None, out_dir: str | Path, *, formats: Sequence[str] = ("png",)
+) -> dict[str, Path]:
+    """Figures of :func:`conditional_metrics` (title -> PNG path): centre slope and
+    residual RMS per layer; principal-axis bias and resolution per theta / phi bin;
+    response and resolution per particle and energy bin. Empty when not computed."""
+    if not section:
+        return {}
+    from caloforge.evaluate.plots import _pyplot, save_figure
+
+    plt = _pyplot()
+    samples = {**section["samples"], **section["floor"]}
+    style = {k: ("k", "o") if k == "reference" else (None, "s") for k in samples}
+    images: dict[str, Path] = {}
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, st in samples.items():
+        rows = [r for r in st["centre_vs_impact"] if r["slope"] is not None]
+        layers = [r["layer"] for r in rows]
+        for ax, key in zip(axes, ("slope", "rms"), strict=True):
+            ax.plot(
+                layers,
+                [r[key] for r in rows],
+                marker=style[name][1],
+                color=style[name][0],
+                label=name,
+                alpha=0.8,
+            )
+    axes[0].set(xlabel="readout layer", ylabel="layer centre vs impact: slope")
+    axes[1].set(xlabel="readout layer", ylabel="residual RMS [mm]")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    images["condition by condition: centre vs impact"] = save_figure(
+        fig, out_dir, "conditional_centre", formats=formats
+    )
+
+    if "direction" in section["samples"]["reference"]:
+        fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+        for col, angle in enumerate(("theta", "phi")):
+            for name, st in samples.items():
+                bins = [b for b in st["direction"][angle] if b["bias"] is not None]
+                x = [math.degrees((b["lo"] + b["hi"]) / 2) for b in bins]
+                for row, key in enumerate(("bias", "resolution")):
+                    axes[row, col].plot(
+                        x,
+                        [math.degrees(b[key]) for b in bins],
+                        marker=style[name][1],
+                        color=style[name][0],
+                        label=name,
+                        alpha=0.8,
+                    )
+            axes[0, col].set(ylabel=f"principal axis {angle} bias [deg]")
+            axes[1, col].set(xlabel=f"true {angle} [deg]", ylabel=f"{angle} resolution [deg]")
+        axes[0, 0].legend(fontsize=7)
+        fig.tight_layout()
+        images["condition by condition: shower direction"] = save_figure(
+            fig, out_dir, "conditional_direction", formats=formats
+        )
+
+    particles = list(section["samples"]["reference"]["per_particle"])
+    fig, axes = plt.subplots(2, len(particles), figsize=(5 * len(particles), 7), squeeze=False)
+    for col, particle in enumerate(particles):
+        for name, st in samples.items():
+            r = st["per_particle"].get(particle, {}).get("response")
+            if r is None:
+                continue
+            for row, key in enumerate(("mean", "resolution")):
+                axes[row, col].plot(
+                    np.asarray(r["energy"]) / 1e3,
+                    r[key],
+                    marker=style[name][1],
+                    color=style[name][0],
+                    label=name,
+                    alpha=0.8,
+                )
+                axes[row, col].set_xscale("log")
+        axes[0, col].set(title=particle, ylabel="response E_vis / E")
+        axes[1, col].set(xlabel="E [GeV]", ylabel="resolution")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    images["condition by condition: response per particle"] = save_figure(
+        fig, out_dir, "conditional_response", formats=formats
+    )
+    return images
+
+
 def _num(x: Any, fmt: str = ".3f") -> str:
     return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
 
@@ -434,6 +521,7 @@ __all__ = [
     "conditional_summary",
     "evaluate_conditional",
     "per_particle",
+    "plot_conditional",
     "sample_statistics",
     "summarise_conditional",
 ]

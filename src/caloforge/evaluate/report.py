@@ -28,7 +28,7 @@ from caloforge.evaluate.classifier import (
     two_sample_test,
     voxel_inputs,
 )
-from caloforge.evaluate.conditional import evaluate_conditional
+from caloforge.evaluate.conditional import evaluate_conditional, plot_conditional
 from caloforge.evaluate.memorisation import (
     memorisation_check,
     nearest_distances,
@@ -314,6 +314,7 @@ def evaluate(
     images: dict[str, Path] = {}
     if cfg.plots:
         images = _plots(det, ref_sum, cand_sum, edges, responses, memo, records, out / "plots", cfg)
+        images |= plot_conditional(metrics["conditional"], out / "plots", formats=cfg.plot_formats)
     metrics["seconds"] = time.perf_counter() - t_start
     metrics = _clean(metrics)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
