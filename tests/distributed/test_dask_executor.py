@@ -27,7 +27,7 @@ def _all(path: Path) -> dict[str, np.ndarray]:
 @pytest.mark.slow  # about 10 s on an idle 2-core machine, over a minute under load
 @pytest.mark.usefixtures("g4_private_cache")
 def test_dask_shards_equal_the_local_run(tmp_path: Path) -> None:
-    from caloforge.distributed.dask_executor import shard_paths, simulate_dask
+    from caloforge.simulate.dask_executor import shard_paths, simulate_dask
 
     cfg = SimulationConfig(
         tiny_g4_detector(), energy="list:1GeV,2GeV", n=6, seed=5, impact_spread=10.0, workers=2

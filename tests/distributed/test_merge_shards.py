@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from caloforge.cli import app
 from caloforge.data import ShowerFile, write_showers
-from caloforge.distributed import MergeError, merge_showers
 from caloforge.files import OutputError
 from caloforge.geometry import Detector
+from caloforge.simulate import MergeError, merge_showers
 from caloforge.testing import toy_showers
 
 

@@ -21,8 +21,8 @@ def simulate_on_dask(
     merge: bool,
     quiet: bool,
 ) -> None:
-    """Run :func:`caloforge.distributed.simulate_dask` with a progress bar of events."""
-    from caloforge.distributed.dask_executor import simulate_dask
+    """Run :func:`caloforge.simulate.simulate_dask` with a progress bar of events."""
+    from caloforge.simulate.dask_executor import simulate_dask
 
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         import distributed  # noqa: F401  (its import sets up INFO logging; quieten it after)

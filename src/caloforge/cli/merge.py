@@ -28,7 +28,7 @@ def merge(
 
     Example: caloforge merge showers.h5 showers.shard-*.h5
     """
-    from caloforge.distributed.merge import merge_showers
+    from caloforge.simulate.merge import merge_showers
 
     result = merge_showers(
         output,

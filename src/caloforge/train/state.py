@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from caloforge._version import __version__
-from caloforge.distributed import ddp
 from caloforge.geometry.loader import detector_to_json
 from caloforge.models import ShowerModel
+from caloforge.train import ddp
 from caloforge.train.checkpoint import CheckpointError
 from caloforge.train.config import TrainConfig
 from caloforge.train.loading import copy_parameters, load_state

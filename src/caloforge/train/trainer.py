@@ -38,11 +38,11 @@ from numpy.typing import NDArray
 from caloforge.config import ConfigError, config_to_dict, save_config
 from caloforge.data import Conditions, ShowerFile
 from caloforge.data.conditions import condition_ranges
-from caloforge.distributed import ddp
 from caloforge.files import write_text, writes_output
 from caloforge.geometry import Detector
 from caloforge.geometry.loader import detector_to_json
 from caloforge.models import Batch, StepContext
+from caloforge.train import ddp
 from caloforge.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from caloforge.train.config import TrainConfig, check_resume_config, resolve_run_config
 from caloforge.train.loading import (
@@ -180,7 +180,7 @@ def train(
         callbacks: progress hooks (the CLI's progress bar).
 
     Under ``torchrun --nproc-per-node K`` (``WORLD_SIZE`` > 1 in the environment) the run
-    is data-parallel (:mod:`caloforge.distributed.ddp`): the same global batch and data
+    is data-parallel (:mod:`caloforge.train.ddp`): the same global batch and data
     order as one process, gradients averaged over the ranks, only rank 0 writes files; the
     process group is created here (gloo on CPU, NCCL on CUDA) and destroyed at the end,
     unless the caller created it.

@@ -1,7 +1,7 @@
-"""Entry point of one shard task: ``python -m caloforge.distributed.shard_worker``.
+"""Entry point of one shard task: ``python -m caloforge.simulate.shard_worker``.
 
 Reads ``(SimulationConfig, output path, overwrite)`` pickled on standard input (written by
-:func:`caloforge.distributed.dask_executor.run_shard`, never by a user) and runs
+:func:`caloforge.simulate.dask_executor.run_shard`, never by a user) and runs
 :func:`caloforge.simulate.simulate` in this fresh, non-daemonic process.
 """
 

@@ -5,7 +5,7 @@ as with ``caloforge simulate --shard k/N``). Each shard is one Dask task that si
 with :func:`caloforge.simulate.simulate` (one worker, chunked and resumable) in a fresh
 Python process started by the Dask worker: Geant4 allows one run manager per process, and
 Dask worker processes are daemonic (they cannot start ``multiprocessing`` children), so
-the task runs ``python -m caloforge.distributed.shard_worker`` as a subprocess. Dask
+the task runs ``python -m caloforge.simulate.shard_worker`` as a subprocess. Dask
 provides the scheduling, retries when a worker dies and the cluster (a
 :class:`distributed.LocalCluster` of one-thread worker processes by default; any
 scheduler address, e.g. of a ``dask-jobqueue`` Slurm/HTCondor cluster).
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from caloforge._optional import require
-from caloforge.distributed.merge import merge_showers
 from caloforge.simulate.config import SimulationConfig
+from caloforge.simulate.merge import merge_showers
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def run_shard(
     """
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "caloforge.distributed.shard_worker"],
+        [sys.executable, "-m", "caloforge.simulate.shard_worker"],
         input=pickle.dumps((config, path, overwrite)),
         capture_output=True,
         check=False,
