@@ -8,8 +8,10 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from caloforge._version import __version__
+from caloforge.cli._interrupt import Interrupted, interrupt_message, interruptible
 
 app = typer.Typer(
     name="caloforge",
@@ -55,9 +57,13 @@ def _root(
     )
 
 
+def _error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str) -> NoReturn:
     """Print one error line and exit with code 2."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _error(message)
     raise typer.Exit(2)
 
 
@@ -67,27 +73,54 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _click_exception() -> type[Exception]:
+    """click's ``ClickException``, wherever this typer takes click from (the ``click``
+    package, or its own copy in newer versions): the base of ``typer.BadParameter``."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _usage_error(exc: Exception) -> None:
+    """click's usage line (when known) and one error line naming the help option."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a group run without arguments
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()  # the help (already printed by typer's rich help formatter)
+        return
+    ctx = getattr(exc, "ctx", None)
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else _message(exc)
+    if ctx is not None:
+        err_console.print(escape(ctx.get_usage()), highlight=False, soft_wrap=True)
+        if ctx.help_option_names:
+            end = "" if message.endswith((".", "?", "!")) else "."
+            message += f"{end} Try '{ctx.command_path} {ctx.help_option_names[0]}' for help."
+    _error(message)
+
+
 def main() -> None:
-    """Console-script entry point: run the app, turning user errors into one line."""
+    """Console-script entry point and the one error boundary of the CLI.
+
+    Exit codes: 0 success; 1 internal error (a traceback, a bug to report); 2 usage
+    error or bad input (one ``error:`` line, after click's usage line for usage errors);
+    130 / 143 interrupted by SIGINT / SIGTERM (one line saying what is kept).
+    """
+    click_exception = _click_exception()
     try:
-        app(standalone_mode=False)
+        with interruptible():
+            code = app(standalone_mode=False)
+    except Interrupted as exc:
+        err_console.print(escape(interrupt_message(exc)), highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err_console.print(
-            "interrupted: outputs written so far are kept; rerun the same command to resume"
-        )
-        sys.exit(130)
+        sys.exit(1)
     except USER_ERRORS as exc:
-        err_console.print(f"[bold red]error:[/] {_message(exc)}", highlight=False, soft_wrap=True)
+        _error(_message(exc))
         sys.exit(2)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except click_exception as exc:  # usage errors: missing, unknown or badly typed options
+        _usage_error(exc)
+        sys.exit(2)
+    # without standalone mode, click returns the code of a ``typer.Exit`` instead of raising
+    sys.exit(code if isinstance(code, int) else 0)

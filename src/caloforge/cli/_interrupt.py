@@ -1,0 +1,106 @@
+"""SIGINT and SIGTERM: unwind the running command, keep finished work, exit 128 + signal.
+
+While a command runs, both signals raise :class:`Interrupted` in the main thread, so the
+command unwinds through its ``finally`` blocks and context managers: temporary files are
+removed, worker processes are stopped, and what is finished (simulation chunks,
+checkpoints) stays where a rerun finds it. A second signal during that unwinding ends the
+process at once (the default action of the signal). A signal inherited as ignored (a
+background job of a non-interactive shell, ``nohup``) stays ignored.
+
+A command says what an interruption keeps with :func:`on_interrupt`; the error boundary
+prints it as one line.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """A command stopped by SIGINT or SIGTERM (a BaseException: ``except Exception`` in
+    library code does not swallow it).
+
+    Arguments:
+        signum: the signal number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        """``SIGINT`` or ``SIGTERM``."""
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        """The shell convention 128 + signal number: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+_kept: Callable[[], str] | None = None
+_raised = False
+
+
+def on_interrupt(kept: Callable[[], str]) -> None:
+    """Register what an interruption of the running command keeps and how to resume.
+
+    Arguments:
+        kept: called when the command is interrupted; returns the end of the one-line
+            message, e.g. ``"3 finished chunks kept in .x.h5.parts; run the same command
+            again to resume"``.
+    """
+    global _kept
+    _kept = kept
+
+
+def output_not_written(output: Path) -> None:
+    """Register the note of a command writing one file atomically: nothing is kept."""
+    on_interrupt(lambda: f"{output} not written; run the same command again")
+
+
+def interrupt_message(exc: Interrupted) -> str:
+    """The one line printed for an interrupted command."""
+    note = "run the same command again"
+    if _kept is not None:
+        try:
+            note = _kept()
+        except Exception:  # a note that cannot be computed must not hide the interruption
+            pass
+    return f"interrupted ({exc.name}): {note}"
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    global _raised
+    if _raised:
+        signal.signal(signum, signal.SIG_DFL)  # second signal: stop now
+        os.kill(os.getpid(), signum)
+        return
+    _raised = True
+    raise Interrupted(signum)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` inside the block."""
+    global _kept, _raised
+    _kept, _raised = None, False
+    previous = {}
+    for sig in HANDLED:
+        current = signal.getsignal(sig)
+        if current is not signal.SIG_IGN:
+            previous[sig] = current
+            signal.signal(sig, _raise)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
