@@ -191,7 +191,11 @@ class OutputLock:
                 return self
             self.path.parent.mkdir(parents=True, exist_ok=True)
             token = self._create()
-            _held[self.path] = (os.getpid(), 1, token)
+            try:
+                _held[self.path] = (os.getpid(), 1, token)
+            except BaseException:  # interrupted (SIGINT/SIGTERM) before the lock is held
+                self.path.unlink(missing_ok=True)
+                raise
         return self
 
     def release(self) -> None:
@@ -227,10 +231,14 @@ class OutputLock:
             except FileExistsError:
                 self._clear_stale()
                 continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(json.dumps(record) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except BaseException:  # interrupted while writing the record: no lock taken
+                self.path.unlink(missing_ok=True)
+                raise
             return token
         raise OutputLockedError(f"{self.target}: could not take the lock {self.path}; try again")
 

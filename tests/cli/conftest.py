@@ -3,10 +3,16 @@ subprocess exactly as a shell or a batch system runs it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 CALOFORGE = Path(sys.executable).parent / "caloforge"
 """The console script installed next to this interpreter."""
@@ -34,3 +40,74 @@ def assert_refused(out: subprocess.CompletedProcess[str], *fragments: str) -> st
     for fragment in fragments:
         assert fragment in lines[-1], (fragment, lines[-1])
     return lines[-1]
+
+
+def start(*args: str | Path) -> subprocess.Popen[str]:
+    """Start ``caloforge ARGS`` with SIGINT at its default (a test runner started in the
+    background of a shell would hand down an ignored SIGINT, which caloforge keeps)."""
+    return subprocess.Popen(
+        [str(CALOFORGE), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail if ``proc`` ends first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"ended ({proc.returncode}) before the condition held:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.communicate()
+            pytest.fail("timed out waiting for the condition")
+        time.sleep(0.02)
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux ``/proc``)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Lock and temporary files in ``folder`` (none may survive a finished command)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".lock", ".tmp")))
+
+
+def stop(proc: subprocess.Popen[str], sig: signal.Signals, timeout: float = 60) -> str:
+    """Send ``sig``, wait for the end, return stderr."""
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"still running {timeout} s after {sig.name}")
+    return err
+
+
+def assert_interrupted(proc: subprocess.Popen[str], err: str, sig: signal.Signals) -> str:
+    """Exit code 128 + signal, one line ``interrupted (SIG...): ...``, no traceback."""
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"interrupted ({sig.name}): "), err
+    return lines[0]

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from caloforge.cli._app import app, console
+from caloforge.cli._interrupt import output_not_written
 
 
 @app.command("export")
@@ -33,6 +34,7 @@ def export_command(
     """
     from caloforge.deploy.export import export
 
+    output_not_written(output)
     result = export(
         checkpoint, output, format=format, data=data, n_parity=parity, overwrite=overwrite
     )

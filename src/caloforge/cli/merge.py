@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from caloforge.cli._app import app, console
+from caloforge.cli._interrupt import output_not_written
 
 
 @app.command()
@@ -30,6 +31,7 @@ def merge(
     """
     from caloforge.simulate.merge import merge_showers
 
+    output_not_written(output)
     result = merge_showers(
         output,
         inputs,

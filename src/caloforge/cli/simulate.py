@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from caloforge.cli._app import app, console
+from caloforge.cli._interrupt import on_interrupt
 
 
 def number_or_text(text: str) -> float | str:
@@ -38,6 +39,15 @@ def _shard(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         raise ValueError(f"--shard {text!r}: expected k/N, e.g. 0/10") from None
     return k, n
+
+
+def _kept_chunks(output: Path) -> str:
+    from caloforge.simulate.engine import finished_chunks, parts_dir
+
+    n = finished_chunks(output)
+    if n == 0:
+        return f"no chunk finished yet, {output} not written; run the same command again"
+    return f"{n} finished chunks kept in {parts_dir(output)}; run the same command again to resume"
 
 
 @app.command()
@@ -176,6 +186,7 @@ def simulate(
 
         simulate_on_dask(config, output, scheduler, shards, overwrite, not no_merge, quiet)
         return
+    on_interrupt(lambda: _kept_chunks(output))
     if quiet:
         path = run(config, output, overwrite=overwrite)
     else:

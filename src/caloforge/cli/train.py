@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from caloforge.cli._app import app, console
+from caloforge.cli._interrupt import on_interrupt, output_not_written
 
 
 @app.command()
@@ -72,6 +73,13 @@ class _Progress:
             self.bar = None
 
 
+def _kept_checkpoint(out: Path) -> str:
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.is_file():
+        return f"{checkpoint} kept; run the same command with --resume to continue"
+    return f"no checkpoint in {out} yet; run the same command again"
+
+
 @app.command(context_settings={"allow_extra_args": False})
 def train(
     overrides: list[str] = typer.Argument(
@@ -121,11 +129,13 @@ def train(
         if value is not None:
             extra.append(f"train.{key}={value}")
     progress = _Progress(quiet)
+    folder = out if out is not None else Path("artifacts") / "runs" / model
+    on_interrupt(lambda: _kept_checkpoint(folder))
     try:
         result = run(
             model,
             data,
-            out=out if out is not None else Path("artifacts") / "runs" / model,
+            out=folder,
             val=val,
             config_file=config,
             overrides=extra,
@@ -231,6 +241,7 @@ def generate(
     from caloforge.generate import generate_file
 
     t0 = time.perf_counter()
+    output_not_written(output)
     bar, progress = _count_bar("generate", quiet)
     with bar:
         path = generate_file(
@@ -287,6 +298,7 @@ def calibrate(
     """
     from caloforge.postprocess import calibrate as calibrate_checkpoint
 
+    output_not_written(output)
     bar, progress = _count_bar("calibrate", quiet)
     with bar:
         result = calibrate_checkpoint(
@@ -342,6 +354,7 @@ def refine(
     """
     from caloforge.postprocess import refine as refine_checkpoint
 
+    output_not_written(output)
     bar, progress = _count_bar("refine", quiet)
     with bar:
         result = refine_checkpoint(

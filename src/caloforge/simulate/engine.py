@@ -55,6 +55,17 @@ def parts_dir(output: Path) -> Path:
     return output.parent / f".{output.name}.parts"
 
 
+def chunk_path(folder: Path, k: int) -> Path:
+    """The file of chunk ``k`` in a parts folder."""
+    return folder / f"chunk-{k:06d}.npz"
+
+
+def finished_chunks(output: Path) -> int:
+    """How many finished chunks of a run writing ``output`` are kept for its rerun."""
+    folder = parts_dir(output)
+    return len(list(folder.glob("chunk-*.npz"))) if folder.is_dir() else 0
+
+
 def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> str:
     """Hash of everything that changes the events (not the number of workers)."""
     desc = config.to_dict()
@@ -198,7 +209,7 @@ def _simulate(
     output.parent.mkdir(parents=True, exist_ok=True)
     folder = parts_dir(output)
     _prepare_parts(folder, _fingerprint(config, setup, pitch), overwrite)
-    paths = [folder / f"chunk-{k:06d}.npz" for k in range(len(chunks))]
+    paths = [chunk_path(folder, k) for k in range(len(chunks))]
     pending = [k for k, p in enumerate(paths) if not _chunk_done(p, chunks[k])]
     total = len(indices)
     done = total - sum(len(chunks[k]) for k in pending)
@@ -280,7 +291,11 @@ def _run_parallel(
                         ) from exc
                     yield k, result, batch
         except BaseException:
+            # interrupted (SIGINT/SIGTERM) or failed: the chunks in flight would be discarded,
+            # so the workers stop now instead of finishing them; finished chunks are on disk
             for fut in running:
                 fut.cancel()
+            for process in list(pool._processes.values()):
+                process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
             raise

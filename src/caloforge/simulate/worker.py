@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -276,6 +277,7 @@ def _exit_with_parent(interval: float = 1.0) -> None:
 def init_worker(spec: WorkerSpec) -> None:
     """Process-pool initializer: build this process's Geant4 application."""
     global _APP
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
     _exit_with_parent()
     if spec.quiet:
         quiet_stdout()

@@ -1,0 +1,148 @@
+"""SIGINT and SIGTERM: exit 130 / 143, one line saying what is kept and how to resume, no
+traceback, no partial output, no lock or temporary file, no worker process left.
+
+Each case starts the installed console script, waits until the command is working (its
+output lock exists, or its finished work appears) and only then sends the signal.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.export.conftest import FAST, TINY, tiny_checkpoint
+
+from caloforge.data import ShowerFile, write_showers
+from caloforge.testing import tiny_g4_detector, toy_detector, toy_showers
+from caloforge.train import load_checkpoint
+
+from .conftest import (
+    assert_interrupted,
+    caloforge,
+    children,
+    leftovers,
+    running,
+    start,
+    stop,
+    wait_for,
+)
+
+HAS_GEANT4 = importlib.util.find_spec("geant4_pybind") is not None
+SIGINT, SIGTERM = signal.SIGINT, signal.SIGTERM
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the toy detector, a tiny wgan-gp checkpoint, its 256 training showers,
+    and two larger toy files (``big1.h5``, ``big2.h5``) for commands that must run a while."""
+    folder = tmp_path_factory.mktemp("toy")
+    tiny_checkpoint("wgan-gp", folder)
+    det = toy_detector(folder)
+    for k in (1, 2):
+        s, c = toy_showers(det, 30_000, seed=10 + k, impact_spread=5.0)
+        write_showers(folder / f"big{k}.h5", s, c, det)
+    return folder
+
+
+def test_train_keeps_its_checkpoint_and_resumes(toy: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [
+        "train", "-m", "wgan-gp", "--data", toy / "toy_train.h5", "-o", run, "-q",
+        *TINY["wgan-gp"], *FAST, "train.checkpoint_every=5",
+    ]  # fmt: skip
+    proc = start(*args, "--steps", "1000000")
+    wait_for(lambda: (run / "checkpoint.pt").is_file(), proc, timeout=120)
+    line = assert_interrupted(proc, stop(proc, SIGINT), SIGINT)
+    assert f"{run / 'checkpoint.pt'} kept" in line and "--resume" in line
+    assert leftovers(run) == [] and leftovers(tmp_path) == []
+    step = int(load_checkpoint(run / "checkpoint.pt")["step"])
+    assert step >= 5
+    out = caloforge(*args, "--steps", str(step + 3), "--resume")
+    assert out.returncode == 0, out.stderr
+    assert int(load_checkpoint(run / "checkpoint.pt")["step"]) == step + 3
+    assert leftovers(run) == [] and leftovers(tmp_path) == []
+
+
+def _cases(toy: Path, out: Path) -> dict[str, list[str | Path]]:
+    ckpt = toy / "wgan-gp" / "checkpoint.pt"
+    return {
+        "generate": [
+            "generate", "--checkpoint", ckpt, "--energy", "1GeV", "-n", "5000000",
+            "--batch-size", "1000", "-o", out, "-q",
+        ],
+        "calibrate": [
+            "calibrate", "--checkpoint", ckpt, "--data", toy / "big1.h5", "-o", out, "-q",
+        ],
+        "refine": [
+            "refine", "--checkpoint", ckpt, "--data", toy / "big1.h5", "-o", out, "-q",
+            "--candidates", "4", "--hidden", "16",
+        ],
+        "merge": ["merge", out, toy / "big1.h5", toy / "big2.h5", toy / "big1.h5"],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("verb", "sig"),
+    [("generate", SIGTERM), ("calibrate", SIGINT), ("refine", SIGTERM), ("merge", SIGINT)],
+)
+def test_interrupted_writer_leaves_nothing(
+    toy: Path, tmp_path: Path, verb: str, sig: signal.Signals
+) -> None:
+    out = tmp_path / ("out.h5" if verb in ("generate", "merge") else "out.pt")
+    proc = start(*_cases(toy, out)[verb])
+    wait_for(lambda: out.with_name(out.name + ".lock").exists(), proc, timeout=120)
+    line = assert_interrupted(proc, stop(proc, sig), sig)
+    assert f"{out} not written" in line
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_evaluate_interrupted(toy: Path, tmp_path: Path) -> None:
+    proc = start("evaluate", toy / "big1.h5", toy / "big2.h5", "-o", tmp_path / "report")
+    wait_for(lambda: _handles(proc.pid, SIGTERM), proc, timeout=60)
+    time.sleep(1.0)
+    line = assert_interrupted(proc, stop(proc, SIGTERM), SIGTERM)
+    assert "run the same command again" in line
+
+
+def _handles(pid: int, sig: signal.Signals) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` (``SigCgt`` in ``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+@pytest.mark.skipif(not HAS_GEANT4, reason="needs the geant4 extra (geant4-pybind)")
+@pytest.mark.parametrize("sig", [SIGTERM, pytest.param(SIGINT, marks=pytest.mark.slow)])
+def test_simulate_workers_stop_and_finished_chunks_resume(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    from caloforge.geometry.loader import detector_to_json
+    from caloforge.simulate.engine import finished_chunks, parts_dir
+
+    det = tmp_path / "tiny.json"
+    det.write_text(detector_to_json(tiny_g4_detector()))
+    out = tmp_path / "sim.h5"
+    args = ["simulate", "-d", det, "-e", "1GeV", "-n", "1000", "--chunk-size", "10", "-j", "2"]
+    proc = start(*args, "-o", out, "-q")
+    wait_for(lambda: finished_chunks(out) >= 1, proc, timeout=120)
+    workers = children(proc.pid)
+    line = assert_interrupted(proc, stop(proc, sig), sig)
+    kept = finished_chunks(out)
+    assert f"{kept} finished chunks kept in {parts_dir(out)}" in line and "resume" in line
+    deadline = time.monotonic() + 5
+    while any(running(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers and not any(running(p) for p in workers)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+    res = caloforge(*args, "-o", out, "-q")
+    assert res.returncode == 0, res.stderr
+    data = ShowerFile(out)
+    assert len(data) == 1000
+    assert np.all(np.diff(data.read("cpu_time").shape) == 0)
+    assert not parts_dir(out).exists() and leftovers(tmp_path) == []
