@@ -218,11 +218,14 @@ def test_clean_orphans_removes_only_temporaries_of_dead_writers(tmp_path: Path) 
     )
 
 
-def test_next_write_cleans_orphans(tmp_path: Path) -> None:
+def test_next_write_cleans_orphans_and_stale_locks(tmp_path: Path) -> None:
     orphan = tmp_path / f".b.h5.{_dead_pid()}@{socket.gethostname()}.0badc0de.tmp"
     orphan.write_text("partial")
+    _write_lock(tmp_path / "b.h5", _dead_pid())
+    _write_lock(tmp_path / "c.h5", os.getppid())  # alive: kept
+    (tmp_path / "d.lock").write_text("someone else's lock file")  # not ours: kept
     write_text(tmp_path / "a.txt", "x")
-    assert not orphan.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "c.h5.lock", "d.lock"]
 
 
 def test_writes_output_checks_inputs_and_holds_the_lock(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ Every file caloforge writes goes through this module (see ``docs/architecture.md
   later process) is stale: it is reported in a warning and taken over. A process may
   take a lock it already holds again (nested writers). The lock is released on exit, on
   exceptions too.
-* **Orphans.** Temporary files left by a writer killed with SIGKILL are removed by the
-  next write into the same folder (:func:`clean_orphans`), once their writer is dead.
+* **Orphans.** Temporary files and lock files left by a writer killed with SIGKILL are
+  removed by the next write into the same folder (:func:`clean_orphans`), once their
+  writer is dead.
 * **Inputs.** An output may not be one of the inputs of the command that writes it (same
   resolved path or same inode).
 """
@@ -274,19 +275,21 @@ class OutputLock:
         )
         self._discard(holder)
 
-    def _discard(self, holder: LockHolder | None) -> None:
-        """Move the stale lock aside, making sure it is the one judged stale."""
+    def _discard(self, holder: LockHolder | None) -> bool:
+        """Move the stale lock aside, making sure it is the one judged stale; False when
+        it was gone or had been replaced by a live one meanwhile."""
         aside = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
-            return  # another process cleared it first
+            return False  # another process cleared it first
         moved = _read_holder(aside)
-        if holder is not None and (moved is None or moved.token != holder.token):
-            # a live lock created after the stale one was judged: give it back
+        stale = holder is None or (moved is not None and moved.token == holder.token)
+        if not stale:  # a live lock created after the stale one was judged: give it back
             with suppress(OSError):
                 os.link(aside, self.path)
         aside.unlink(missing_ok=True)
+        return stale
 
     def __enter__(self) -> OutputLock:
         return self.acquire()
@@ -449,8 +452,20 @@ def temp_name(path: str | os.PathLike[str]) -> Path:
     return p.with_name(f".{stem}.{os.getpid()}@{_host()}.{secrets.token_hex(4)}.tmp")
 
 
+def _remove_stale_lock(path: Path) -> bool:
+    """Remove a lock file whose holder is dead (as :class:`OutputLock` takes one over)."""
+    holder = _read_holder(path)
+    if holder is None or not holder.stale():
+        return False
+    if not OutputLock(path.with_name(path.name[: -len(LOCK_SUFFIX)]))._discard(holder):
+        return False
+    log.warning("removed %s, the stale lock of %s", path, holder.describe())
+    return True
+
+
 def clean_orphans(folder: str | os.PathLike[str]) -> list[Path]:
-    """Remove the temporary files in ``folder`` whose writer (on this host) is dead.
+    """Remove the temporary files and lock files in ``folder`` whose writer (a process of
+    this host) is dead.
 
     Returns:
         The removed paths.
@@ -462,6 +477,10 @@ def clean_orphans(folder: str | os.PathLike[str]) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
+        if entry.name.endswith(LOCK_SUFFIX):
+            if _remove_stale_lock(Path(entry.path)):
+                removed.append(Path(entry.path))
+            continue
         m = _TEMP_RE.match(entry.name)
         if m is None or m["host"] != host:
             continue
