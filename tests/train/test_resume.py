@@ -55,3 +55,19 @@ def test_resume_refuses_before_touching_the_run(run: Path, toy: tuple[Path, Path
         train("vae", toy[0], out=run, overrides=["latent_dim=8"], resume=True)
     assert ((run / "checkpoint.pt").read_bytes(), (run / "metrics.jsonl").read_bytes()) == before
     assert train("vae", toy[0], out=run, overrides=["steps=3"], resume=True).steps == 3
+
+
+def test_a_family_may_allow_its_later_phase_keys() -> None:
+    from caloforge.config import config_to_dict
+
+    model, cfg = resolve_run_config("diffusion")
+    stored = config_to_dict({"model": model, "train": cfg})
+    phase = ["distill_start=40", "distill_pool=64", "sampler=student", "train.steps=90"]
+    check_resume_config("diffusion", stored, *resolve_run_config("diffusion", overrides=phase),
+                        source="ck.pt")
+    with pytest.raises(ConfigError, match=r"model\.hidden") as err:
+        check_resume_config(
+            "diffusion", stored, *resolve_run_config("diffusion", overrides=[*phase, "hidden=8"]),
+            source="ck.pt",
+        )
+    assert "model.distill_start" in str(err.value)  # listed among the keys that may change

@@ -185,6 +185,9 @@ class ShowerModel(nn.Module):
     references: ClassVar[tuple[str, ...]] = ()
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     train_defaults: ClassVar[dict[str, Any]] = {}
+    resumable_keys: ClassVar[tuple[str, ...]] = ()
+    """Model keys that ``caloforge train --resume`` may change besides the train keys it
+    always accepts: settings of a later training phase or of sampling only."""
     trainable: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig, detector: Detector) -> None:

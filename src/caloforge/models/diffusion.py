@@ -292,6 +292,14 @@ class Diffusion(TwoStageModel):
         "2305.04847",
     )
     config_class: ClassVar[type[ModelConfig]] = DiffusionConfig
+    # distillation continues a teacher's run (from its last step) and sampling is free
+    resumable_keys: ClassVar[tuple[str, ...]] = (
+        "sampler",
+        "sample_steps",
+        "distill_start",
+        "distill_pool",
+        "distill_teacher_steps",
+    )
     train_defaults: ClassVar[dict[str, Any]] = {
         "lr": 5e-4,
         "batch_size": 256,

@@ -139,7 +139,9 @@ def check_resume_config(
     *,
     source: str,
 ) -> None:
-    """Refuse a resumed configuration that changes keys other than :data:`RESUMABLE_KEYS`.
+    """Refuse a resumed configuration that changes keys other than :data:`RESUMABLE_KEYS`
+    and the family's own ``resumable_keys`` (settings of a later phase, such as
+    distillation, or of sampling).
 
     Arguments:
         stored: the checkpoint's ``config`` (``{"model": ..., "train": ...}``).
@@ -155,11 +157,12 @@ def check_resume_config(
         )
     )
     new = _flat(config_to_dict({"model": model, "train": train}))
-    changed = [k for k in new if k not in RESUMABLE_KEYS and new[k] != old.get(k)]
+    allowed = (*RESUMABLE_KEYS, *(f"model.{k}" for k in get_family(family).resumable_keys))
+    changed = [k for k in new if k not in allowed and new[k] != old.get(k)]
     if changed:
         what = ", ".join(f"{k} ({old.get(k)!r} -> {new[k]!r})" for k in changed)
         raise ConfigError(
-            f"{source}: --resume cannot change {what}; only {', '.join(RESUMABLE_KEYS)} may "
+            f"{source}: --resume cannot change {what}; only {', '.join(allowed)} may "
             "change (or start again with --overwrite)"
         )
 
