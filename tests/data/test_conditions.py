@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from caloforge.data import Conditions
-from caloforge.data.conditions import condition_ranges
+from caloforge.data.conditions import check_ranges, condition_ranges
 
 
 def _tilted(theta_deg: list[float], phi_deg: list[float]) -> np.ndarray:
@@ -39,3 +39,34 @@ def test_condition_ranges_at_normal_incidence_have_no_azimuth() -> None:
     assert r["theta"] == [0.0, 0.0] and r["phi"] is None
     with pytest.raises(ValueError, match="no rows"):
         condition_ranges(Conditions.create(np.zeros(0) + 1.0).select(slice(0, 0)))
+
+
+def test_check_ranges_counts_rows_outside_and_names_unknown_particles() -> None:
+    trained = condition_ranges(
+        Conditions.create(
+            [1e3, 1e5],
+            np.array([22, 11]),
+            _tilted([5.0, 10.0], [0.0, 90.0]),
+            [[-5.0, -5.0, 0.0], [5.0, 5.0, 0.0]],
+        )
+    )
+    cond = Conditions.create(
+        [5e2, 2e3, 2e5, 5e4],
+        np.array([22, 211, 22, -11]),
+        _tilted([5.0, 15.0, 0.0, 5.0], [45.0, 45.0, 0.0, 180.0]),
+        [[0.0, 0.0, 0.0], [6.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
+    )
+    r = check_ranges(cond, trained)
+    assert r.unknown_particles == (-11, 211)
+    assert {k: v[0] for k, v in r.outside.items()} == {
+        "energy": 2,
+        "theta": 2,
+        "phi": 1,  # row 2 at normal incidence has no azimuth to compare
+        "impact_x": 1,
+    }
+    assert r.n_outside == 4
+    text = r.describe()
+    assert "energy 1000..1e+05 MeV (2 outside)" in text and "theta 5..10 deg (2 outside)" in text
+    assert "impact_x -5..5 mm (1 outside)" in text
+    inside = check_ranges(cond.select(np.array([0])).select(slice(0, 0)), trained)
+    assert inside.outside == {} and inside.n_outside == 0

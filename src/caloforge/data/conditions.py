@@ -180,9 +180,9 @@ def condition_features(
         elif name == "particle":
             cols.append(np.searchsorted(np.sort(particles), cond.particle).astype(np.float64))
         elif name == "theta":
-            cols.append(np.arccos(np.clip(cond.direction[:, 2], -1.0, 1.0)))
+            cols.append(_angles(cond.direction)[0])
         elif name == "phi":
-            cols.append(np.arctan2(cond.direction[:, 1], cond.direction[:, 0]))
+            cols.append(_angles(cond.direction)[1])
         elif name == "impact_x":
             cols.append(cond.impact[:, 0])
         elif name == "impact_y":
