@@ -29,10 +29,13 @@ def atlas() -> Detector:
 
 @pytest.fixture
 def write_toy(tmp_path: Path) -> Callable[..., Path]:
-    """Write toy showers of a detector to ``tmp_path/name`` and return the path."""
+    """Write toy showers of a detector (and file attributes ``attrs``) to
+    ``tmp_path/name`` and return the path."""
 
-    def write(name: str, det: Detector, n: int, seed: int, **kw: object) -> Path:
+    def write(
+        name: str, det: Detector, n: int, seed: int, attrs: dict | None = None, **kw: object
+    ) -> Path:
         s, c = make_toy_showers(det, n, seed, **kw)  # type: ignore[arg-type]
-        return write_showers(tmp_path / name, s, c, det)
+        return write_showers(tmp_path / name, s, c, det, attrs=attrs)
 
     return write

@@ -236,18 +236,15 @@ def test_cli_one_line_error_and_run(write_toy, atlas, tmp_path: Path) -> None:  
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "nan.h5" in lines[0]
-    args = [
-        str(ref),
-        str(cand),
-        "--out",
-        str(tmp_path / "rep"),
-        "--classifier-seeds",
-        "1",
-        "--no-plots",
-    ]
+    args = [str(ref), str(cand), "--out", str(tmp_path / "rep"), "--no-plots"]
     r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert "floor (ref vs ref)" in r.stdout and "cand" in r.stdout and "report.html" in r.stdout
+    # sizes beside every AUC: 200 per class train 120 classifier showers and test 40
+    assert "120/40" in r.stdout and "fewer than 10000" in r.stdout
+    # the floor's halves (100 per class) are below the classifier's minimum of 200
+    assert "skipped" in r.stdout and "minimum of 200" in r.stdout
+    assert "minimum of 200" in r.stderr and "WARNING" in r.stderr
     r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env)
     assert r.returncode == 2 and "--overwrite" in r.stderr
     r = subprocess.run(
@@ -258,3 +255,49 @@ def test_cli_one_line_error_and_run(write_toy, atlas, tmp_path: Path) -> None:  
     )
     assert r.returncode == 0 and "floor" not in r.stdout
     shutil.rmtree(tmp_path / "rep")
+
+
+def test_metrics_below_their_minimum_are_skipped(write_toy, atlas, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A 60-shower reference: the classifier (minimum 200 per class) and FPD/KPD are
+    skipped with a warning; the floor's halves (30) are below the observables' minimum."""
+    from caloforge.evaluate.minimums import MINIMUM_PER_CLASS
+
+    ref, cand = write_toy("ref.h5", atlas, 60, 1), write_toy("cand.h5", atlas, 60, 2)
+    train = write_toy("train.h5", atlas, 300, 3)
+    with caplog.at_level("WARNING", logger="caloforge.evaluate"):
+        m = evaluate(ref, [cand], tmp_path / "r", train=train, config=SMALL)
+    floor, c = m["comparisons"][FLOOR], m["comparisons"]["cand"]
+    assert set(c["skipped"]) == {"classifier", "physics_distances", "memorisation"}
+    assert set(floor["skipped"]) == {
+        "observables",
+        "classifier",
+        "physics_distances",
+        "memorisation",
+    }
+    assert c["classifier"] == {"voxel": None, "high_level": None}
+    assert c["physics_distances"] is None and c["observables"]  # 60 >= 50: computed
+    assert floor["observables"] == [] and floor["max_separation"] is None
+    assert "60 showers per class, fewer than the minimum of 200" in c["skipped"]["classifier"]
+    assert m["minimums"] == dict(MINIMUM_PER_CLASS) and m["memorisation"] is None
+    assert "classifier skipped: 60 showers per class" in caplog.text
+    on_disk = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert on_disk["comparisons"]["cand"]["skipped"] == c["skipped"]
+    parser = _Collector()
+    parser.feed((tmp_path / "r" / "report.html").read_text())
+    text = " ".join(parser.text)
+    assert "Skipped metrics" in text and "fewer than the minimum of 200" in text
+
+
+def test_report_states_sizes_and_learning_curve(report: tuple[Path, dict]) -> None:
+    out, m = report
+    for name, c in m["comparisons"].items():
+        for kind in ("voxel", "high_level"):
+            r = c["classifier"][kind]
+            n = 300 if name == FLOOR else 600  # the floor: halves of the reference
+            assert r["n_train_per_class"] == round(0.6 * n) and r["below_documented_size"]
+            assert r["n_test_per_class"] == round(0.2 * n)
+    assert m["classifier_below_documented_size"]
+    parser = _Collector()
+    parser.feed((out / "report.html").read_text())
+    assert "learning_curve" not in parser.tables  # SMALL: learning curve off
+    assert "360 / 120" in " ".join(parser.text)

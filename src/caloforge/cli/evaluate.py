@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from caloforge.cli._app import app, console
+from caloforge.cli._app import app, console, err_console
 
 
 def _pm(value: float | None, err: float | None) -> str:
@@ -18,11 +18,20 @@ def _pm(value: float | None, err: float | None) -> str:
     return f"{value:.3f} ± {err:.3f}" if err is not None else f"{value:.3f}"
 
 
+def _auc(c: dict[str, Any] | None) -> str:
+    """AUC, its error, the headline classifier and the showers per class that trained /
+    tested it."""
+    if c is None:
+        return "skipped"
+    sizes = f"{c['n_train_per_class']}/{c['n_test_per_class']}"
+    return f"{_pm(c['auc'], c['auc_err'])} {c['headline']} {sizes}"
+
+
 def _table(metrics: dict[str, Any]) -> Table:
     memo = metrics.get("memorisation") or {}
     table = Table(
         "comparison",
-        "AUC voxels",
+        "AUC voxels (clf., train/test per class)",
         "AUC high-level",
         "FPD",
         "max sep.",
@@ -34,12 +43,12 @@ def _table(metrics: dict[str, Any]) -> Table:
         clf = c["classifier"]
         m = memo.get(name)
         style = "italic dim" if name.startswith("floor") else None
-        vox, hl = clf["voxel"], clf["high_level"]
+        pd = c["physics_distances"]
         table.add_row(
             "floor (ref vs ref)" if name.startswith("floor") else name,
-            f"{_pm(vox['auc'], vox['auc_err'])} {vox['headline']}",
-            f"{_pm(hl['auc'], hl['auc_err'])} {hl['headline']}",
-            f"{c['physics_distances']['fpd']:.2e}",
+            _auc(clf["voxel"]),
+            _auc(clf["high_level"]),
+            "skipped" if pd is None else f"{pd['fpd']:.2e}",
             f"{c['max_separation']:.4f}" if c["max_separation"] is not None else "-",
             ", ".join(c["worst"][:3]),
             "-"
@@ -65,6 +74,12 @@ def evaluate(
     train: Path | None = typer.Option(
         None, "--train", help="The candidates' training file: memorisation check."
     ),
+    val: Path | None = typer.Option(
+        None,
+        "--val",
+        help="The candidates' validation file (model selection); REF must not share events "
+        "with it nor with --train.",
+    ),
     detector: str | None = typer.Option(
         None, "--detector", "-d", help="Preset or detector file for files without geometry."
     ),
@@ -73,10 +88,33 @@ def evaluate(
     ),
     threshold: float = typer.Option(0.0, "--threshold", help="Hit threshold, MeV."),
     classifier_seeds: int = typer.Option(
-        3, "--classifier-seeds", min=1, help="Seeds of the classifier test."
+        3,
+        "--classifier-seeds",
+        min=1,
+        help="Seeds of the classifier test (the protocol: 3; fewer are warned).",
+    ),
+    classifier_train: int = typer.Option(
+        10_000,
+        "--classifier-train",
+        min=10,
+        help="Showers per class that train the classifier (smaller files: 60 %, warned).",
+    ),
+    classifier_test: int = typer.Option(
+        10_000, "--classifier-test", min=10, help="At most N test showers per class."
     ),
     classifier_max: int = typer.Option(
-        10_000, "--classifier-max", min=10, help="Classifier showers per class (subsample)."
+        100_000, "--classifier-max", min=10, help="Classifier: at most N showers of each file."
+    ),
+    protocol: str = typer.Option(
+        "caloforge",
+        "--classifier-protocol",
+        help="caloforge (MLP + gradient boosting) | challenge (the CaloChallenge classifier).",
+    ),
+    learning_curve: str = typer.Option(
+        "auto",
+        "--learning-curve",
+        help="auto (sizes up to the headline size) | full (1k, 3k, 10k, 30k, ... up to what "
+        "the files hold) | off.",
     ),
     training_log: list[Path] | None = typer.Option(
         None, "--training-log", help="JSON-lines training log to plot (repeatable)."
@@ -91,16 +129,29 @@ def evaluate(
 ) -> None:
     """Validate candidates against full simulation: observables, metrics, classifier, report.
 
-    Example: caloforge evaluate g4_val.h5 flow.h5 --out artifacts/report --train g4_train.h5
+    Example: caloforge evaluate g4_test.h5 flow.h5 --out artifacts/report --train g4_train.h5
+    --val g4_val.h5
     """
     from caloforge.evaluate import ClassifierConfig, EvaluationConfig
     from caloforge.evaluate import evaluate as run_evaluation
 
+    kinds = ("challenge",) if protocol == "challenge" else ("mlp", "hgb")
+    if classifier_seeds < 3:
+        err_console.print(
+            f"warning: {classifier_seeds} classifier seed(s): the AUC error lacks the seed "
+            "spread of the protocol's 3"
+        )
     cfg = EvaluationConfig(
         threshold=threshold,
         max_showers=max_showers,
         classifier=ClassifierConfig(
-            seeds=tuple(range(classifier_seeds)), max_per_class=classifier_max
+            seeds=tuple(range(classifier_seeds)),
+            n_train=classifier_train,
+            n_test=classifier_test,
+            max_per_class=classifier_max,
+            protocol=protocol,
+            classifiers=kinds,
+            learning_curve=learning_curve,
         ),
         plots=not no_plots,
     )
@@ -116,6 +167,7 @@ def evaluate(
             out,
             ref2=ref2,
             train=train,
+            val=val,
             detector=detector,
             config=cfg,
             training_log=training_log,
@@ -123,9 +175,13 @@ def evaluate(
         )
     if not quiet:
         console.print(_table(metrics))
-        if metrics["classifier_subsampled"]:
+        if metrics["classifier_below_documented_size"]:
             console.print(
-                f"note: the classifier used at most {classifier_max} showers per class (subsampled)"
+                f"note: a classifier was trained on fewer than {classifier_train} showers per "
+                "class: its AUC is not comparable with figures at that size"
             )
+        for name, c in metrics["comparisons"].items():
+            for metric, why in c["skipped"].items():
+                console.print(f"note: {name}: {metric.replace('_', ' ')} {why}")
         console.print(f"took {metrics['seconds']:.0f} s")
     console.print(f"report: {out / 'report.html'}")

@@ -7,6 +7,7 @@ Example:
 """
 
 from caloforge.evaluate.classifier import ClassifierConfig, two_sample_test
+from caloforge.evaluate.independence import require_independent, shared_events
 from caloforge.evaluate.memorisation import (
     MemorisationResult,
     memorisation_check,
@@ -19,6 +20,7 @@ from caloforge.evaluate.metrics import (
     physics_distances,
     separation_power,
 )
+from caloforge.evaluate.minimums import MINIMUM_PER_CLASS
 from caloforge.evaluate.observables import (
     Response,
     SampleSummary,
@@ -30,6 +32,7 @@ from caloforge.evaluate.report import FLOOR, EvaluationConfig, evaluate
 
 __all__ = [
     "FLOOR",
+    "MINIMUM_PER_CLASS",
     "ClassifierConfig",
     "EvaluationConfig",
     "MemorisationResult",
@@ -44,7 +47,9 @@ __all__ = [
     "memorisation_check",
     "nearest_distances",
     "physics_distances",
+    "require_independent",
     "separation_power",
+    "shared_events",
     "summarise",
     "two_sample_test",
 ]

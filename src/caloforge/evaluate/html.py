@@ -34,28 +34,42 @@ def _pm(value: Any, err: Any, fmt: str = ".3f") -> str:
     return f"{format(value, fmt)} ± {format(err, fmt)}" if err is not None else format(value, fmt)
 
 
-def _auc_cell(c: dict[str, Any]) -> str:
+def _sizes(c: dict[str, Any]) -> str:
+    """Showers per class that trained / tested the classifier."""
+    return f"{c['n_train_per_class']} / {c['n_test_per_class']}"
+
+
+def _auc_cell(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return "<span class='note'>skipped</span>"
     cls = (
         "bad"
         if c["auc"] is not None and c["auc"] - 0.5 > max(0.02, 3 * (c["auc_err"] or 0))
         else "ok"
     )
+    warn = (
+        " <span class='bad'>below the documented size</span>" if c["below_documented_size"] else ""
+    )
     return (
-        f'<span class="{cls}">{_pm(c["auc"], c["auc_err"])}</span> ({html.escape(c["headline"])})'
+        f'<span class="{cls}">{_pm(c["auc"], c["auc_err"])}</span> ({html.escape(c["headline"])}; '
+        f"{_sizes(c)}){warn}"
     )
 
 
 def _summary_table(metrics: dict[str, Any]) -> str:
     memo = metrics.get("memorisation") or {}
     rows = [
-        "<table id='summary'><tr><th>comparison</th><th>AUC voxels</th><th>AUC high-level</th>"
+        "<table id='summary'><tr><th>comparison</th>"
+        "<th>AUC voxels (classifier; showers per class train / test)</th>"
+        "<th>AUC high-level (classifier; train / test)</th>"
         "<th>JSD voxels [bits]</th><th>FPD</th><th>KPD</th><th>max separation</th>"
         "<th>worst observables</th><th>near-copies</th></tr>"
     ]
     for name, c in metrics["comparisons"].items():
         floor = name.startswith("floor")
         clf = c["classifier"]
-        pd = c["physics_distances"]
+        pd = c["physics_distances"] or {"fpd": None, "fpd_err": None, "kpd": None, "kpd_err": None}
+        vox = clf["voxel"] or {"jsd": None, "jsd_err": None}
         m = memo.get(name)
         copies = (
             "–"
@@ -68,7 +82,7 @@ def _summary_table(metrics: dict[str, Any]) -> str:
         rows.append(
             f"<tr class='{'floor' if floor else ''}'><td>{html.escape(name)}</td>"
             f"<td>{_auc_cell(clf['voxel'])}</td><td>{_auc_cell(clf['high_level'])}</td>"
-            f"<td>{_pm(clf['voxel']['jsd'], clf['voxel']['jsd_err'])}</td>"
+            f"<td>{_pm(vox['jsd'], vox['jsd_err'])}</td>"
             f"<td>{_pm(pd['fpd'], pd['fpd_err'], '.2e')}</td>"
             f"<td>{_pm(pd['kpd'], pd['kpd_err'], '.2e')}</td>"
             f"<td>{_f(c['max_separation'], '.4f')}</td>"
@@ -114,24 +128,66 @@ def _classifier_table(metrics: dict[str, Any]) -> str:
     rows = [
         "<table id='classifiers'><tr><th>comparison</th><th>input</th><th>classifier</th>"
         "<th>AUC per seed</th><th>AUC mean ± std</th><th>JSD mean ± std [bits]</th>"
-        "<th>showers per class</th><th>train/val/test</th></tr>"
+        "<th>showers per class used</th><th>per class train / val / test</th></tr>"
     ]
     for name, c in metrics["comparisons"].items():
         for kind, r in c["classifier"].items():
+            if r is None:
+                continue
             for clf, v in r["classifiers"].items():
                 star = " ★" if clf == r["headline"] else ""
                 sub = " (subsampled)" if r["subsampled"] else ""
-                sp = r["splits"]
                 rows.append(
                     f"<tr><td>{html.escape(name)}</td><td>{kind}</td><td>{clf}{star}</td>"
                     f"<td>{', '.join(f'{a:.3f}' for a in v['auc'])}</td>"
                     f"<td>{_pm(v['auc_mean'], v['auc_std'])}</td>"
                     f"<td>{_pm(v['jsd_mean'], v['jsd_std'])}</td>"
                     f"<td>{r['n_per_class']} of {r['n_available']}{sub}</td>"
-                    f"<td>{sp['train']}/{sp['val']}/{sp['test']}</td></tr>"
+                    f"<td>{r['n_train_per_class']} / {r['n_val_per_class']} / "
+                    f"{r['n_test_per_class']}</td></tr>"
                 )
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _curve_table(metrics: dict[str, Any]) -> str:
+    """The learning curves: AUC against the classifier's training showers per class."""
+    rows = [
+        "<table id='learning_curve'><tr><th>comparison</th><th>input</th><th>classifier</th>"
+        "<th>train showers per class</th><th>test showers per class</th><th>AUC</th>"
+        "<th>seeds</th></tr>"
+    ]
+    n = 0
+    for name, c in metrics["comparisons"].items():
+        for kind, r in c["classifier"].items():
+            for pt in (r or {}).get("learning_curve") or []:
+                n += 1
+                rows.append(
+                    f"<tr><td>{html.escape(name)}</td><td>{kind}</td>"
+                    f"<td>{html.escape(r['headline'])}</td><td>{pt['n_train_per_class']}</td>"
+                    f"<td>{pt['n_test_per_class']}</td>"
+                    f"<td>{_pm(pt['auc'], pt['auc_stat_err'])}</td><td>{pt['seeds']}</td></tr>"
+                )
+    if not n:
+        return "<p class='note'>Learning curve not computed (--learning-curve off).</p>"
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _skipped(metrics: dict[str, Any]) -> str:
+    """One line per metric skipped for having fewer showers than its minimum."""
+    items = [
+        f"<li>{html.escape(name)}: {html.escape(metric.replace('_', ' '))} {html.escape(why)}</li>"
+        for name, c in metrics["comparisons"].items()
+        for metric, why in (c.get("skipped") or {}).items()
+    ]
+    if not items:
+        return ""
+    mins = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in metrics["minimums"].items())
+    return (
+        f"<div id='skipped' class='note'><b>Skipped metrics</b> (minimum showers per class: "
+        f"{html.escape(mins)}):<ul>{''.join(items)}</ul></div>"
+    )
 
 
 def _response_table(metrics: dict[str, Any]) -> str:
@@ -198,9 +254,14 @@ def write_html(metrics: dict[str, Any], images: dict[str, Path], path: str | Pat
     sub = ""
     if metrics.get("classifier_subsampled"):
         sub = (
-            f"<p class='note'><b>Subsampled:</b> the classifier used at most "
-            f"{metrics['config']['classifier']['max_per_class']} showers per class "
-            "(the first rows of each file).</p>"
+            "<p class='note'><b>Subsampled:</b> the classifier did not use every shower of "
+            "the files (sizes per class in the classifier table).</p>"
+        )
+    if metrics.get("classifier_below_documented_size"):
+        sub += (
+            "<p class='note'><b>Below the documented size:</b> a classifier was trained on "
+            f"fewer than {metrics['config']['classifier']['n_train']} showers per class; its "
+            "AUC is not comparable with figures at that size.</p>"
         )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -214,9 +275,15 @@ def write_html(metrics: dict[str, Any], images: dict[str, Path], path: str | Pat
         "<h2>Summary</h2><p class='note'>AUC 0.5: indistinguishable "
         "(★ = the stronger classifier, the headline). "
         "Separation power 0: identical histograms. Compare every number with the floor row.</p>",
+        _skipped(metrics),
         _summary_table(metrics),
         "<h2>Classifier two-sample tests</h2>",
         _classifier_table(metrics),
+        "<h2>Learning curve of the classifier</h2><p class='note'>AUC of the headline "
+        "classifier against the showers per class it was trained on, on the same test split: "
+        "an AUC still rising at the right end means more showers would separate the samples "
+        "further.</p>",
+        _curve_table(metrics),
         "<h2>Observables (worst first; binning fixed from the reference)</h2>",
         _observable_table(metrics),
         "<h2>Energy response and resolution</h2>",

@@ -29,6 +29,7 @@ from caloforge.evaluate.classifier import (
     voxel_inputs,
 )
 from caloforge.evaluate.conditional import evaluate_conditional, plot_conditional
+from caloforge.evaluate.independence import require_independent
 from caloforge.evaluate.memorisation import (
     memorisation_check,
     nearest_distances,
@@ -40,6 +41,7 @@ from caloforge.evaluate.metrics import (
     physics_distances,
     reference_bins,
 )
+from caloforge.evaluate.minimums import MINIMUM_PER_CLASS, below_minimum
 from caloforge.evaluate.observables import SPECTRUM_EDGES, SampleSummary, energy_response, summarise
 from caloforge.geometry import Detector
 
@@ -56,7 +58,7 @@ class EvaluationConfig:
         threshold: hit threshold, MeV (hit counts and the cell-energy spectrum).
         max_showers: read at most this many showers of each file (``None``: all).
         chunk_size: showers per chunk when streaming observables.
-        classifier: the two-sample classifier protocol.
+        classifier: the two-sample classifier protocol (learning curve ``auto``).
         n_bootstrap: resamplings for the FPD/KPD uncertainties.
         memorisation_max: candidate/held-out showers used by the memorisation check.
         memorisation_percentile: percentile of held-out distances defining a near-copy.
@@ -67,7 +69,9 @@ class EvaluationConfig:
     threshold: float = 0.0
     max_showers: int | None = None
     chunk_size: int = 10_000
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    classifier: ClassifierConfig = field(
+        default_factory=lambda: ClassifierConfig(learning_curve="auto")
+    )
     n_bootstrap: int = 20
     memorisation_max: int = 5_000
     memorisation_percentile: float = 1.0
@@ -145,36 +149,66 @@ class _Sample:
     features_rows: NDArray[np.int64]  # rows of summary.features matching ``voxels``
 
 
+def _classifier(ref: _Sample, cand: _Sample, kind: str, cfg: ClassifierConfig) -> dict[str, Any]:
+    """The two-sample test of one input kind (``voxel`` or ``high_level``)."""
+    if kind == "voxel":
+        style = cfg.protocol
+        xa, xb = (
+            voxel_inputs(ref.voxels, ref.cond, style),
+            voxel_inputs(cand.voxels, cand.cond, style),
+        )
+        return two_sample_test(xa, xb, cfg, standardise=style != "challenge")
+    fa = {k: v[ref.features_rows] for k, v in ref.summary.features.items()}
+    fb = {k: v[cand.features_rows] for k, v in cand.summary.features.items()}
+    return two_sample_test(high_level_inputs(fa, ref.cond), high_level_inputs(fb, cand.cond), cfg)
+
+
 def _compare(
-    ref: _Sample, cand: _Sample, edges: dict[str, NDArray[np.float64]], cfg: EvaluationConfig
+    ref: _Sample,
+    cand: _Sample,
+    edges: dict[str, NDArray[np.float64]],
+    cfg: EvaluationConfig,
+    name: str,
 ) -> dict[str, Any]:
+    """Every metric of one comparison; a metric below its minimum is ``None`` and its
+    reason is under ``skipped``."""
     t0 = time.perf_counter()
-    obs = compare_observables(ref.summary.features, cand.summary.features, edges)
-    _, sref, scand = _rebin_spectrum(cand.spectrum, ref.spectrum)
-    obs.append(compare_histograms("cell_energy", sref, scand))
-    obs.sort(key=lambda m: -np.nan_to_num(m.separation, nan=-1.0))
-    dist = physics_distances(
-        ref.summary.features, cand.summary.features, n_bootstrap=cfg.n_bootstrap
-    )
-    clf: dict[str, Any] = {}
-    for kind in ("voxel", "high_level"):
-        if kind == "voxel":
-            xa, xb = voxel_inputs(ref.voxels, ref.cond), voxel_inputs(cand.voxels, cand.cond)
-        else:
-            fa = {k: v[ref.features_rows] for k, v in ref.summary.features.items()}
-            fb = {k: v[cand.features_rows] for k, v in cand.summary.features.items()}
-            xa, xb = high_level_inputs(fa, ref.cond), high_level_inputs(fb, cand.cond)
-        clf[kind] = two_sample_test(xa, xb, cfg.classifier)
+    n_obs = min(ref.summary.n, cand.summary.n)
+    skipped = {
+        metric: reason
+        for metric, n in (
+            ("observables", n_obs),
+            ("physics_distances", n_obs),
+            ("classifier", min(len(ref.cond), len(cand.cond))),
+        )
+        if (reason := below_minimum(metric, n, name)) is not None
+    }
+    obs = []
+    if "observables" not in skipped:
+        obs = compare_observables(ref.summary.features, cand.summary.features, edges)
+        _, sref, scand = _rebin_spectrum(cand.spectrum, ref.spectrum)
+        obs.append(compare_histograms("cell_energy", sref, scand))
+        obs.sort(key=lambda m: -np.nan_to_num(m.separation, nan=-1.0))
+    dist = None
+    if "physics_distances" not in skipped:
+        dist = physics_distances(
+            ref.summary.features, cand.summary.features, n_bootstrap=cfg.n_bootstrap
+        ).to_dict()
+    clf: dict[str, Any] = {
+        kind: None if "classifier" in skipped else _classifier(ref, cand, kind, cfg.classifier)
+        for kind in ("voxel", "high_level")
+    }
     n = min(len(ref.cond), len(cand.cond))
     paired = bool(np.allclose(ref.cond.energy[:n], cand.cond.energy[:n], rtol=1e-5))
     return {
         "n_reference": ref.summary.n,
         "n_candidate": cand.summary.n,
         "conditions_paired": paired,
+        "skipped": skipped,
         "observables": [m.to_dict() for m in obs],
         "worst": [m.name for m in obs[:5]],
-        "max_separation": obs[0].separation,
-        "physics_distances": dist.to_dict(),
+        "max_separation": obs[0].separation if obs else None,
+        "physics_distances": dist,
         "classifier": clf,
         "direction_angle": {
             "mean": float(cand.summary.direction_angle.mean()),
@@ -212,6 +246,7 @@ def evaluate(
     *,
     ref2: str | Path | None = None,
     train: str | Path | None = None,
+    val: str | Path | None = None,
     detector: Detector | str | Path | None = None,
     config: EvaluationConfig | None = None,
     training_log: str | Path | Sequence[str | Path] | None = None,
@@ -226,6 +261,9 @@ def evaluate(
         ref2: a second, independent reference file for the floor (default: the two halves,
             even and odd rows, of ``reference``).
         train: the candidates' training file, for the memorisation check.
+        val: the candidates' validation file (the one used to choose settings).
+            ``reference`` and ``ref2`` must share no events with ``train`` and ``val``, nor
+            ``ref2`` with ``reference`` (:mod:`caloforge.evaluate.independence`).
         detector: geometry for files that do not carry it (or to check that they are of it).
         config: settings (:class:`EvaluationConfig`).
         training_log: JSON-lines training log(s) to plot in the report (one figure each).
@@ -254,6 +292,12 @@ def evaluate(
     cand_data = {k: _open(p, det, f"candidate {k!r}") for k, p in names.items()}
     ref2_data = _open(ref2, det, "second reference") if ref2 is not None else None
     train_data = _open(train, det, "training file") if train is not None else None
+    val_data = _open(val, det, "validation file") if val is not None else None
+    used = {"training": train_data, "validation": val_data}
+    require_independent(ref_data, {k: v for k, v in used.items() if v is not None})
+    if ref2_data is not None:
+        used["reference"] = ref_data
+        require_independent(ref2_data, {k: v for k, v in used.items() if v is not None})
 
     kw = {"threshold": cfg.threshold, "max_showers": cfg.max_showers, "chunk_size": cfg.chunk_size}
     log.info("observables of the reference %s", reference)
@@ -278,12 +322,12 @@ def evaluate(
         floor_how = (
             "even vs odd rows of the reference (half the statistics of a candidate comparison)"
         )
-    comparisons: dict[str, dict[str, Any]] = {FLOOR: _compare(*floor_pair, edges, cfg)}
+    comparisons: dict[str, dict[str, Any]] = {FLOOR: _compare(*floor_pair, edges, cfg, FLOOR)}
     comparisons[FLOOR]["how"] = floor_how
     ref_sample = _summary_sample(ref_data, ref_sum, cfg)
     for k, d in cand_data.items():
         log.info("comparing %s", k)
-        comparisons[k] = _compare(ref_sample, _summary_sample(d, cand_sum[k], cfg), edges, cfg)
+        comparisons[k] = _compare(ref_sample, _summary_sample(d, cand_sum[k], cfg), edges, cfg, k)
 
     responses = {
         "reference": energy_response(ref_sum.energy, ref_sum.features["e_ratio"]).to_dict()
@@ -292,7 +336,12 @@ def evaluate(
         responses[k] = energy_response(s.energy, s.features["e_ratio"]).to_dict()
 
     memo = _memorisation(train_data, ref_data, cand_data, cfg) if train_data is not None else None
-    subsampled = any(c["classifier"]["voxel"]["subsampled"] for c in comparisons.values())
+    if train_data is not None:
+        minimum = MINIMUM_PER_CLASS["memorisation"]
+        for name, c in comparisons.items():
+            if memo is None or name not in memo["results"]:
+                c["skipped"]["memorisation"] = f"skipped: fewer than the minimum of {minimum}"
+    tests = [c["classifier"]["voxel"] for c in comparisons.values() if c["classifier"]["voxel"]]
     metrics: dict[str, Any] = {
         "caloforge_version": __version__,
         "detector": det.name,
@@ -300,8 +349,11 @@ def evaluate(
         "candidates": {k: {"path": str(p), "n": cand_sum[k].n} for k, p in names.items()},
         "ref2": str(ref2) if ref2 is not None else None,
         "train": str(train) if train is not None else None,
+        "val": str(val) if val is not None else None,
         "config": asdict(cfg),
-        "classifier_subsampled": subsampled,
+        "minimums": dict(MINIMUM_PER_CLASS),
+        "classifier_subsampled": any(t["subsampled"] for t in tests),
+        "classifier_below_documented_size": any(t["below_documented_size"] for t in tests),
         "comparisons": comparisons,
         "response": responses,
         "memorisation": memo["results"] if memo else None,
@@ -337,7 +389,9 @@ def _std_ratio(ref: SampleSummary, cand: SampleSummary) -> dict[str, float]:
 
 def _memorisation(
     train: ShowerFile, ref: ShowerFile, cands: dict[str, ShowerFile], cfg: EvaluationConfig
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """Near-copy fractions of the candidates (and of fresh reference rows, the floor);
+    ``None`` when the reference is below the minimum, a candidate below it is left out."""
     n_train = len(train) if cfg.max_showers is None else min(len(train), cfg.max_showers)
     t_cond = train.conditions(0, n_train)
     t_vox = normalised_voxels(train.showers(0, n_train))
@@ -346,6 +400,8 @@ def _memorisation(
     r_vox = normalised_voxels(ref.showers(0, m))
     d_ref = nearest_distances(r_vox, r_cond.energy, t_vox, t_cond.energy)
     held, fresh = d_ref[0::2], d_ref[1::2]
+    if below_minimum("memorisation", len(held), f"{FLOOR} (held-out rows)") is not None:
+        return None
     results = {
         FLOOR: memorisation_check(
             fresh, held, n_train=n_train, percentile=cfg.memorisation_percentile
@@ -354,6 +410,8 @@ def _memorisation(
     dists = {}
     for k, d in cands.items():
         n = min(cfg.memorisation_max, len(d))
+        if below_minimum("memorisation", n, k) is not None:
+            continue
         c = d.conditions(0, n)
         dists[k] = nearest_distances(
             normalised_voxels(d.showers(0, n)), c.energy, t_vox, t_cond.energy
