@@ -229,3 +229,47 @@ def test_tiny_recipe_runs_skips_and_redoes(
     assert redo.returncode == 0, redo.stderr
     assert "[2/5] cal (calibrate): running" in redo.stdout
     assert (run / "cal.pt").stat().st_mtime_ns != stamp
+
+
+TINY_DIFFUSION = (
+    'hidden = 32, depth = 1, time_features = 4, student_hidden = 32, student_depth = 1, '
+    'layer_transforms = 1, layer_hidden = 16, sample_steps = 3, coding = "hit-energy", '
+    'condition_bank = 50, "train.batch_size" = 64, "train.steps" = 4, "train.log_every" = 2, '
+    '"train.val_every" = 4, "train.val_showers" = 64, "train.finalize_showers" = 200'
+)
+
+
+@pytest.mark.slow
+def test_distill_continues_the_teacher_in_its_own_folder(
+    tmp_path: Path, toy_data: tuple[Path, Path, Path]
+) -> None:
+    stages = f"""
+[[stages]]
+name = "teacher"
+kind = "train"
+family = "diffusion"
+threads = 1
+config = {{ {TINY_DIFFUSION} }}
+
+[[stages]]
+name = "student"
+kind = "distill"
+from = "teacher"
+steps = 3
+pool = 32
+teacher_steps = 2
+threads = 1
+"""
+    path = tmp_path / "r.toml"
+    path.write_text(_recipe_text(*toy_data, stages))
+    run = tmp_path / "run"
+    proc = _cli("recipe", "run", path, "--out", run)
+    assert proc.returncode == 0, proc.stderr
+    from caloforge.train import load_checkpoint
+
+    teacher = load_checkpoint(run / "teacher" / "checkpoint.pt")
+    student = load_checkpoint(run / "student" / "checkpoint.pt")
+    assert teacher["step"] == 4 and student["step"] == 7
+    assert student["config"]["model"]["distill_start"] == 4
+    assert student["config"]["model"]["sampler"] == "student"
+    assert teacher["config"]["model"]["distill_start"] == 0  # the teacher's run is untouched
