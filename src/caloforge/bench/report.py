@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from caloforge.bench.machine import machine_line
+from caloforge.files import write_text
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,7 @@ class BenchReport:
         }
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return path
+        return write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     def markdown(self) -> str:
         """A Markdown table (for the README), one line per measurement."""

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from caloforge.cli._app import app, console
+from caloforge.files import write_text
 
 
 def _batches(text: str) -> list[int]:
@@ -130,6 +131,5 @@ def bench(
     if json_out is not None:
         console.print(f"wrote {report.write_json(json_out)}")
     if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(report.markdown())
+        write_text(markdown, report.markdown())
         console.print(f"wrote {markdown}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from caloforge.evaluate.conditional import conditional_html
+from caloforge.files import write_text
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 1.5em 2em;
@@ -296,7 +297,7 @@ def write_html(metrics: dict[str, Any], images: dict[str, Path], path: str | Pat
         "</body></html>",
     ]
     out = Path(path)
-    out.write_text("\n".join(parts), encoding="utf-8")
+    write_text(out, "\n".join(parts))
     return out
 
 

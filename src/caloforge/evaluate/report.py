@@ -43,6 +43,7 @@ from caloforge.evaluate.metrics import (
 )
 from caloforge.evaluate.minimums import MINIMUM_PER_CLASS, below_minimum
 from caloforge.evaluate.observables import SPECTRUM_EDGES, SampleSummary, energy_response, summarise
+from caloforge.files import write_text
 from caloforge.geometry import Detector
 
 log = logging.getLogger(__name__)
@@ -369,7 +370,7 @@ def evaluate(
         images |= plot_conditional(metrics["conditional"], out / "plots", formats=cfg.plot_formats)
     metrics["seconds"] = time.perf_counter() - t_start
     metrics = _clean(metrics)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_text(out / "metrics.json", json.dumps(metrics, indent=1))
     from caloforge.evaluate.html import write_html
 
     write_html(metrics, images, out / "report.html")
