@@ -41,7 +41,7 @@ from caloforge.data.conditions import condition_ranges
 from caloforge.files import write_text, writes_output
 from caloforge.geometry import Detector
 from caloforge.geometry.loader import detector_to_json
-from caloforge.models import Batch, StepContext
+from caloforge.models import Batch, ModelConfig, StepContext
 from caloforge.train import ddp
 from caloforge.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from caloforge.train.config import TrainConfig, check_resume_config, resolve_run_config
@@ -107,25 +107,18 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
 
 @dataclass(frozen=True)
 class RunFiles:
-    """The files of a run folder."""
+    """The files of a run folder (:meth:`in_folder`)."""
 
     out: Path
+    checkpoint: Path
+    best: Path
+    metrics: Path
+    config: Path
 
-    @property
-    def checkpoint(self) -> Path:
-        return self.out / "checkpoint.pt"
-
-    @property
-    def best(self) -> Path:
-        return self.out / "best.pt"
-
-    @property
-    def metrics(self) -> Path:
-        return self.out / "metrics.jsonl"
-
-    @property
-    def config(self) -> Path:
-        return self.out / "config.json"
+    @classmethod
+    def in_folder(cls, out: Path) -> RunFiles:
+        names = ("checkpoint.pt", "best.pt", "metrics.jsonl", "config.json")
+        return cls(out, *(out / name for name in names))
 
 
 def _read(
@@ -136,6 +129,47 @@ def _read(
     f = open_data(data, detector)
     n = len(f) if limit <= 0 else min(limit, len(f))
     return f.showers(0, n), f.conditions(0, n), f.detector, [str(p) for p in f.paths]
+
+
+def _read_validation(
+    val: str | Path | Sequence[str | Path] | ShowerFile, detector: Detector, limit: int
+) -> tuple[NDArray[np.float32], Conditions]:
+    showers, conditions, det, paths = _read(val, detector, limit)
+    if detector_to_json(det) != detector_to_json(detector):
+        raise ValueError(
+            f"{', '.join(paths)}: validation data is for detector {det.name!r}, "
+            f"not {detector.name!r}"
+        )
+    return showers, conditions
+
+
+def _run_config(
+    family: str,
+    files: RunFiles,
+    *,
+    config_file: str | Path | None,
+    overrides: Sequence[str],
+    resume: bool,
+    overwrite: bool,
+) -> tuple[dict[str, Any] | None, ModelConfig, TrainConfig]:
+    """(checkpoint to resume from or None, model config, train config) of a run, with the
+    checks of its folder: a run there is resumed, or replaced only with ``overwrite``."""
+    if not resume:
+        if files.checkpoint.exists() and not overwrite:
+            raise FileExistsError(
+                f"{files.out}: holds a training run; pass --resume to continue it "
+                "or --overwrite to start again"
+            )
+        return None, *resolve_run_config(family, config_file=config_file, overrides=overrides)
+    ckpt = load_checkpoint(files.checkpoint)
+    source = str(files.checkpoint)
+    if ckpt["family"] != family:
+        raise CheckpointError(f"{source}: holds a {ckpt['family']!r} run, not {family!r}")
+    model_cfg, cfg = resolve_run_config(
+        family, config_file=config_file, overrides=overrides, base=ckpt["config"]
+    )
+    check_resume_config(family, ckpt["config"], model_cfg, cfg, source=source)
+    return ckpt, model_cfg, cfg
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -422,24 +456,15 @@ def _train(
     callbacks: Sequence[TrainCallback] = (),
 ) -> TrainResult:
     """:func:`train` inside the process group (if any)."""
-    files = RunFiles(Path(out))
-    ckpt: dict[str, Any] | None = None
-    if resume:
-        ckpt = load_checkpoint(files.checkpoint)
-        source = str(files.checkpoint)
-        if ckpt["family"] != family:
-            raise CheckpointError(f"{source}: holds a {ckpt['family']!r} run, not {family!r}")
-        model_cfg, cfg = resolve_run_config(
-            family, config_file=config_file, overrides=overrides, base=ckpt["config"]
-        )
-        check_resume_config(family, ckpt["config"], model_cfg, cfg, source=source)
-    else:
-        if files.checkpoint.exists() and not overwrite:
-            raise FileExistsError(
-                f"{files.out}: holds a training run; pass --resume to continue it "
-                "or --overwrite to start again"
-            )
-        model_cfg, cfg = resolve_run_config(family, config_file=config_file, overrides=overrides)
+    files = RunFiles.in_folder(Path(out))
+    ckpt, model_cfg, cfg = _run_config(
+        family,
+        files,
+        config_file=config_file,
+        overrides=overrides,
+        resume=resume,
+        overwrite=overwrite,
+    )
     device = resolve_device(cfg.device)
     dist = ddp.join(device)
     device = ddp.local_device(device, dist)
@@ -453,15 +478,7 @@ def _train(
     )
     if ckpt is not None:
         check_detector(ckpt, det, checkpoint=str(files.checkpoint), data=", ".join(paths))
-    val_set = None
-    if val is not None:
-        vs, vc, vdet, vpaths = _read(val, det, cfg.val_showers)
-        if detector_to_json(vdet) != detector_to_json(det):
-            raise ValueError(
-                f"{', '.join(vpaths)}: validation data is for detector {vdet.name!r}, "
-                f"not {det.name!r}"
-            )
-        val_set = (vs, vc)
+    val_set = None if val is None else _read_validation(val, det, cfg.val_showers)
 
     model = build_model(family, model_cfg, det, cfg.seed).to(device)
     if ckpt is None:
