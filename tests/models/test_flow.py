@@ -8,25 +8,19 @@ import pytest
 import torch
 
 from caloforge.models.flow import CouplingFlow, FlowConfig
-from caloforge.models.two_stage import (
-    HitEnergyCoding,
-    LayerEnergyFlow,
-    ShapeCoding,
-    fit_two_stage,
-    layer_energies,
-)
+from caloforge.models.layer_stage import LayerEnergyFlow, layer_energies
+from caloforge.models.two_stage import HitEnergyCoding, ShapeCoding
 from caloforge.testing import toy_showers
 
 
 def test_shape_coding_round_trip_keeps_hits_and_empty_cells(toy_det) -> None:
-    s, c = toy_showers(toy_det, 200, seed=1)
+    s, _ = toy_showers(toy_det, 200, seed=1)
     s[:, :3] = 0.0  # some always-empty cells
     s[5, 10] = 5e-5  # below the hit threshold: decoded as empty
     coding = ShapeCoding(toy_det, threshold=1e-4, gap=8.0)
-    stage1 = LayerEnergyFlow(toy_det.n_layers, 1)
-    fit_two_stage(stage1, coding, s, c.energy)
     x = torch.as_tensor(s)
     layers = layer_energies(x, toy_det)
+    coding.fit(x, layers, torch.Generator().manual_seed(0))
     z = coding.encode(x, layers, torch.Generator().manual_seed(1))
     assert torch.isfinite(z).all()
     back = coding.decode(z, layers, renormalise=False).numpy()
@@ -42,13 +36,12 @@ def test_shape_coding_round_trip_keeps_hits_and_empty_cells(toy_det) -> None:
 
 
 def test_hit_energy_coding_round_trip(toy_det) -> None:
-    s, c = toy_showers(toy_det, 200, seed=3)
+    s, _ = toy_showers(toy_det, 200, seed=3)
     s[7, 20] = 5e-5  # below the hit threshold: decoded as empty
     coding = HitEnergyCoding(toy_det, threshold=1e-4, hit_noise=0.5)
-    stage1 = LayerEnergyFlow(toy_det.n_layers, 1)
-    fit_two_stage(stage1, coding, s, c.energy)
     x = torch.as_tensor(s)
     layers = layer_energies(x, toy_det)
+    coding.fit(x, layers, torch.Generator().manual_seed(0))
     z = coding.encode(x, layers, torch.Generator().manual_seed(1))
     assert z.shape == (200, 2 * toy_det.n_voxels)
     hit, energy = z.chunk(2, dim=1)

@@ -6,7 +6,14 @@ Example:
     ['wgan-gp', 'vae', 'library']
 """
 
-from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
+from caloforge.models.base import (
+    Batch,
+    LayerStageConfig,
+    ModelConfig,
+    OptimizerSpec,
+    ShowerModel,
+    StepContext,
+)
 from caloforge.models.registry import (
     FAMILIES,
     UnknownFamilyError,
@@ -20,6 +27,7 @@ __all__ = [
     "FAMILIES",
     "Batch",
     "ConditionScaler",
+    "LayerStageConfig",
     "ModelConfig",
     "OptimizerSpec",
     "ShowerModel",

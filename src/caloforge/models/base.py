@@ -7,20 +7,31 @@ A family is a subclass of :class:`ShowerModel` (an ``nn.Module``) with
   :class:`ModelConfig`: its hyper-parameters, incl. the condition features it uses) and
   ``train_defaults`` (its preferred :class:`caloforge.train.TrainConfig` values);
 * :meth:`build`: create the networks (shapes known from detector and config, no data);
-* :meth:`optimizers`: named parameter groups, one optimiser each (a GAN has
-  ``generator`` and ``critic``); the trainer creates optimisers, schedules, clipping, EMA;
+  they see :attr:`~ShowerModel.n_ctx` condition columns (see stage 1 below);
+* :meth:`network_optimizers`: named parameter groups, one optimiser each (a GAN has
+  ``generator`` and ``critic``); the trainer creates optimisers, schedules, clipping, EMA
+  (:meth:`ema_networks`: the networks it averages, default all);
 * :meth:`training_step`: one step on a batch; it calls ``ctx.optimize(name, loss)`` for
   each optimiser it wants to step, as many times and in the order it wants (alternating
   GAN updates need no loop of their own);
-* :meth:`generate`: conditions -> showers in MeV (the shared :meth:`sample` wraps it);
+* generation: :attr:`network_noise_shape` and :meth:`showers_from_noise` (network
+  conditions and standard normal noise -> showers in MeV, traceable), from which the
+  shared :meth:`generate`, :meth:`generate_from_noise` and the ONNX export
+  (:mod:`caloforge.deploy.export`) follow; or its own :meth:`generate` (conditions ->
+  showers in MeV, wrapped by the shared :meth:`sample`) when generation cannot be one
+  traceable pass (the family then sets ``export_note`` to say why, and
+  :meth:`export_module` raises :class:`ExportNotSupportedError`);
 * optionally :meth:`fit_data` (store data: a shower library, a latent density) and
-  :meth:`finalize` (called before every checkpoint, e.g. to encode training latents);
-* optionally, for export (ONNX, :mod:`caloforge.deploy.export`): :attr:`noise_shape` and
-  :meth:`generate_from_noise` (generation with the randomness passed in as standard
-  normal noise); :meth:`export_module` then wraps them, with the condition scaling and
-  the inverse shower transform, into one ``(features, noise) -> showers`` module. A family
-  that cannot be exported leaves them out (or sets ``export_note`` to say why) and
-  :meth:`export_module` raises :class:`ExportNotSupportedError`.
+  :meth:`finalize` (called before every checkpoint, e.g. to encode training latents).
+
+Stage 1 (:mod:`caloforge.models.layer_stage`) belongs to the base class: a family whose
+config derives from :class:`LayerStageConfig` gets, with ``layer_stage=true``, a
+:class:`~caloforge.models.layer_stage.LayerEnergyStage` (:attr:`ShowerModel.stage1`) that
+is fitted, trained (optimiser ``layers``, logged as ``layer_nll``), averaged and sampled
+here: the family's networks are conditioned on :meth:`network_context` (the features,
+then the stage-1 features), its noise is extended by the stage-1 noise and each generated
+layer is rescaled to the stage-1 energy. A family with stage 1 is thus written like one
+without.
 
 A trained model may carry post-processors (:mod:`caloforge.postprocess`: the quantile
 calibration, the classifier refiner, ...), fitted after training and held in one ordered
@@ -53,6 +64,7 @@ from torch import Tensor, nn
 from caloforge.data import CONDITION_FEATURES, Conditions, condition_features
 from caloforge.geometry import Detector
 from caloforge.hardware import resolve_precision
+from caloforge.models.layer_stage import LayerEnergyStage
 from caloforge.models.transforms import ConditionScaler, ShowerTransform, TransformKind
 from caloforge.postprocess.base import GeneratedBatch, PostProcessor
 from caloforge.postprocess.registry import current_layout, postprocessors_in
@@ -83,6 +95,26 @@ class ModelConfig:
             )
         if "log_energy" not in self.conditions:
             raise ValueError("conditions: 'log_energy' is required")
+
+
+@dataclass(frozen=True)
+class LayerStageConfig(ModelConfig):
+    """Hyper-parameters of a family that may learn stage 1 (see the module docstring).
+
+    Arguments:
+        layer_stage: learn the layer energies with a stage-1 spline flow
+            (:class:`~caloforge.models.layer_stage.LayerEnergyStage`), condition the
+            family's networks on them, and rescale each generated layer to them.
+        layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``; None:
+            the training ``lr``).
+        layer_transforms / layer_hidden / layer_bins: the stage-1 spline flow.
+    """
+
+    layer_stage: bool = False
+    layer_lr: float | None = 5e-4
+    layer_transforms: int = 4
+    layer_hidden: tuple[int, ...] = (64, 64)
+    layer_bins: int = 8
 
 
 @dataclass
@@ -189,6 +221,9 @@ class ShowerModel(nn.Module):
     """Model keys that ``caloforge train --resume`` may change besides the train keys it
     always accepts: settings of a later training phase or of sampling only."""
     trainable: ClassVar[bool] = True
+    renamed: ClassVar[dict[str, str]] = {}
+    """Former prefixes of state keys and parameter names -> current ones: checkpoints
+    written before a rename load (:meth:`current_names`)."""
 
     def __init__(self, config: ModelConfig, detector: Detector) -> None:
         super().__init__()
@@ -203,6 +238,19 @@ class ShowerModel(nn.Module):
             self.n_voxels, config.transform, config.alpha, config.standardise
         )
         self.cond_scaler = ConditionScaler(self.n_cond)
+        self.stage1 = (
+            LayerEnergyStage(
+                detector,
+                self.n_cond,
+                transforms=config.layer_transforms,
+                hidden=config.layer_hidden,
+                bins=config.layer_bins,
+            )
+            if isinstance(config, LayerStageConfig) and config.layer_stage
+            else None
+        )
+        self.n_ctx = self.n_cond + (self.stage1.n_features if self.stage1 is not None else 0)
+        """Condition columns of the family's networks: the features, then stage 1's."""
         self.postprocessing = nn.ModuleDict()
         """Post-processors by name, in the order they apply (fitted after training)."""
         self.build()
@@ -211,17 +259,26 @@ class ShowerModel(nn.Module):
     def build(self) -> None:
         """Create the networks."""
 
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        """Named parameter groups, one optimiser each (empty: nothing to train)."""
+    def network_optimizers(self) -> dict[str, OptimizerSpec]:
+        """Named parameter groups of the family, one optimiser each (empty: nothing to
+        train)."""
         return {}
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         """One training step; returns the losses to log."""
         raise NotImplementedError(f"{self.name} has no training step")
 
-    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
-        """(B, F) standardised features and (B,) energies in MeV -> (B, V) showers in MeV."""
-        raise NotImplementedError
+    @property
+    def network_noise_shape(self) -> tuple[int, ...] | None:
+        """Shape of the standard normal noise per shower that :meth:`showers_from_noise`
+        takes; ``None``: the family generates through its own :meth:`generate`."""
+        return None
+
+    def showers_from_noise(self, context: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """(B, n_ctx) network conditions (:meth:`network_context`), (B,) energies in MeV
+        and (B, *network_noise_shape) standard normal noise -> (B, V) showers in MeV;
+        traceable (no python control flow on values) so that it exports."""
+        raise ExportNotSupportedError(self._export_refusal())
 
     def fit_data(
         self, showers: NDArray[np.float32], conditions: Conditions, generator: torch.Generator
@@ -231,15 +288,111 @@ class ShowerModel(nn.Module):
     def finalize(self, batch: Batch) -> None:
         """Called before every checkpoint with (up to a few thousand) training showers."""
 
+    def ema_networks(self) -> Iterable[tuple[str, nn.Parameter]]:
+        """The family's parameters averaged by the EMA option (default: all)."""
+        skip = ("stage1.", "postprocessing.")
+        return ((n, p) for n, p in self.named_parameters() if not n.startswith(skip))
+
+    # ---- shared: stage 1, generation ---------------------------------------------------
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        """The family's optimisers, and with stage 1 its own (``layers``)."""
+        specs = self.network_optimizers()
+        if self.stage1 is not None:
+            lr = getattr(self.config, "layer_lr", None)
+            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=lr)
+        return specs
+
     def ema_parameters(self) -> Iterable[tuple[str, nn.Parameter]]:
-        """Parameters averaged by the EMA option (default: all)."""
-        return self.named_parameters()
+        """Parameters averaged by the EMA option: :meth:`ema_networks` and stage 1."""
+        yield from self.ema_networks()
+        if self.stage1 is not None:
+            yield from self.stage1.named_parameters(prefix="stage1")
+
+    def network_context(
+        self, batch: Batch, ctx: StepContext | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
+        """The conditions (B, n_ctx) the family's networks see for the real showers of
+        ``batch``: the features and, with stage 1, their stage-1 features; with ``ctx``
+        also one training step of stage 1 (optimiser ``layers``), its loss logged as
+        ``layer_nll``."""
+        if self.stage1 is None:
+            return batch.cond, {}
+        z1 = self.stage1.encode(self.transform.inverse(batch.x, batch.energy), batch.energy)
+        logs: dict[str, float] = {}
+        if ctx is not None:
+            nll = self.stage1.loss(z1, batch.cond)
+            ctx.optimize("layers", nll)
+            logs["layer_nll"] = float(nll.detach())
+        return torch.cat([batch.cond, z1], dim=1), logs
+
+    def _per_layer_noise(self, shape: tuple[int, ...]) -> bool:
+        return len(shape) == 2 and shape[0] == self.detector.n_layers
 
     @property
     def noise_shape(self) -> tuple[int, ...] | None:
         """Shape of the standard normal noise per shower that :meth:`generate_from_noise`
-        takes; ``None``: the family cannot be exported."""
-        return None
+        takes (``None``: the family cannot be exported): :attr:`network_noise_shape`; with
+        stage 1 one more number per readout layer, as one more column of a noise with a
+        row per readout layer, else after the (flattened) network noise."""
+        shape = self.network_noise_shape
+        if shape is None or self.stage1 is None:
+            return shape
+        if self._per_layer_noise(shape):
+            return (shape[0], shape[1] + 1)
+        return (math.prod(shape) + self.stage1.n_features,)
+
+    def split_noise(self, noise: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(network noise, stage-1 noise or None) of noise (B, *noise_shape)."""
+        shape = self.network_noise_shape or ()
+        if self.stage1 is None:
+            return noise, None
+        if self._per_layer_noise(shape):
+            return noise[:, :, :-1], noise[:, :, -1]
+        n = math.prod(shape)
+        return noise[:, :n].reshape(-1, *shape), noise[:, n:]
+
+    def stage1_noise(self, cond: Tensor, generator: torch.Generator) -> Tensor | None:
+        """Standard normal stage-1 noise (B, n_layers) from ``generator`` (None without
+        stage 1), for a family that draws its own noise in :meth:`generate`."""
+        if self.stage1 is None:
+            return None
+        shape = (len(cond), self.stage1.n_features)
+        return torch.randn(shape, generator=generator, device=cond.device)
+
+    def with_stage1(
+        self,
+        cond: Tensor,
+        energy: Tensor,
+        stage_noise: Tensor | None,
+        showers_for: Callable[[Tensor], Tensor],
+    ) -> Tensor:
+        """``showers_for(context)`` (showers in MeV) for network conditions ``context``:
+        the features ``cond``; with stage 1 also the stage-1 features drawn from
+        ``stage_noise`` (B, n_layers), each generated layer then rescaled to them."""
+        if self.stage1 is None or stage_noise is None:
+            return showers_for(cond)
+        z1 = self.stage1.sample(cond, stage_noise)
+        showers = showers_for(torch.cat([cond, z1], dim=1))
+        return self.stage1.rescale(showers, z1, energy)
+
+    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
+        """(B, F) standardised features and (B,) energies in MeV -> (B, V) showers in MeV:
+        :meth:`generate_from_noise` on noise from ``generator``."""
+        if self.noise_shape is None:
+            raise NotImplementedError(f"{self.name} has neither generate nor noise_shape")
+        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
+        return self.generate_from_noise(cond, energy, noise)
+
+    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """Like :meth:`generate` with the randomness given as ``noise`` (B, *noise_shape),
+        standard normal; traceable (the export path): stage 1 (if any), then
+        :meth:`showers_from_noise`."""
+        if self.noise_shape is None:
+            raise ExportNotSupportedError(self._export_refusal())
+        network_noise, stage_noise = self.split_noise(noise)
+        return self.with_stage1(
+            cond, energy, stage_noise, lambda c: self.showers_from_noise(c, energy, network_noise)
+        )
 
     @property
     def export_noise_shape(self) -> tuple[int, ...] | None:
@@ -267,15 +420,25 @@ class ShowerModel(nn.Module):
             raise ValueError(f"the model already has a post-processor {post.name!r}")
         self.postprocessing[post.name] = post.to(self.device)
 
+    def current_names(self, named: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``named`` (state keys or parameter names, e.g. EMA weights) with the names of the
+        current layout: former post-processor keys (``calibration.*``, ``refiner.*``) and
+        the family's :attr:`renamed` prefixes."""
+        out = {}
+        for key, value in current_layout(named).items():
+            old = next((o for o in self.renamed if key.startswith(o)), None)
+            out[key if old is None else self.renamed[old] + key[len(old) :]] = value
+        return out
+
     def load_checkpoint_state(self, state: Mapping[str, Tensor]) -> None:
         """Load a checkpoint's ``state`` (strict): first attach, unfitted and shaped from
-        their tensors, the post-processors it holds, in order. The layout of checkpoints
-        written before ``postprocessing`` (``calibration.*``, ``refiner.*``) is read too.
+        their tensors, the post-processors it holds, in order. The layouts of earlier
+        checkpoints are read too (:meth:`current_names`).
 
         Raises:
             RuntimeError, KeyError: the tensors do not fit the model.
         """
-        state = current_layout(state)
+        state = self.current_names(state)
         for post in postprocessors_in(state):
             self.add_postprocessor(post)
         self.load_state_dict(state)
@@ -288,14 +451,9 @@ class ShowerModel(nn.Module):
             batch = batch.every(post.draws)
         return showers
 
-    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """Like :meth:`generate` with the randomness given as ``noise`` (B, *noise_shape),
-        standard normal; traceable (no python control flow on values) so that it exports."""
-        raise ExportNotSupportedError(self._export_refusal())
-
     def _export_refusal(self) -> str:
         why = self.export_note or (
-            "the family does not implement noise_shape / generate_from_noise "
+            "the family does not implement network_noise_shape / showers_from_noise "
             "(see ShowerModel in caloforge/models/base.py)"
         )
         return f"model family {self.name!r} cannot be exported: {why}"
@@ -368,9 +526,12 @@ class ShowerModel(nn.Module):
         return torch.from_numpy(condition_features(conditions, self.condition_names))
 
     def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
-        """Learn the shower transform and the condition scaling from training data."""
+        """Learn the shower transform, the condition scaling and the stage-1 coding from
+        training data."""
         self.transform.fit(showers, conditions.energy)
         self.cond_scaler.fit(self.condition_tensor(conditions))
+        if self.stage1 is not None:
+            self.stage1.fit(showers, conditions.energy)
 
     def make_batch(self, showers: NDArray[np.float32], conditions: Conditions) -> Batch:
         """Preprocess showers (MeV) and conditions into a :class:`Batch` on the model's device."""
@@ -434,6 +595,7 @@ __all__ = [
     "Batch",
     "ExportNotSupportedError",
     "ExportedGenerator",
+    "LayerStageConfig",
     "ModelConfig",
     "OptimizerSpec",
     "ShowerModel",

@@ -93,11 +93,12 @@ class BIBAE(VAE):
         super().build()
         self.critic = ConditionalCritic(self.n_voxels, self.n_ctx, self.config.critic_hidden)
 
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        return super().optimizers() | {"critic": OptimizerSpec(list(self.critic.parameters()))}
+    def network_optimizers(self) -> dict[str, OptimizerSpec]:
+        critic = OptimizerSpec(list(self.critic.parameters()))
+        return super().network_optimizers() | {"critic": critic}
 
-    def ema_parameters(self) -> Any:
-        for prefix in ("encoder", "decoder", "postprocessor", "stage1"):
+    def ema_networks(self) -> Any:
+        for prefix in ("encoder", "decoder", "postprocessor"):
             module = getattr(self, prefix)
             if module is not None:
                 yield from module.named_parameters(prefix=prefix)

@@ -1,8 +1,8 @@
 """``diffusion``: two-stage conditional flow matching with a step-count sampler and a
 distilled single-pass student.
 
-Stage 1 (shared with ``flow``, :mod:`caloforge.models.two_stage`): a neural-spline flow
-for the readout-layer energies given the conditions. Stage 2: conditional flow matching
+Stage 1 (the base class's, :mod:`caloforge.models.layer_stage`): a neural-spline flow for
+the readout-layer energies given the conditions. Stage 2: conditional flow matching
 (arXiv:2210.02747, linear "rectified" path arXiv:2209.03003) on the per-voxel values of
 :class:`~caloforge.models.two_stage.ShapeCoding` (log of the voxel energy over its layer
 energy, empty cells dequantised below the hit threshold, standardised), conditioned on the
@@ -39,57 +39,10 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from caloforge.data import Conditions
-from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
-from caloforge.models.two_stage import (
-    HitEnergyCoding,
-    LayerEnergyFlow,
-    ShapeCoding,
-    fit_two_stage,
-    layer_energies,
-)
+from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, StepContext
+from caloforge.models.two_stage import TwoStageConfig, TwoStageModel
 
 Solver = Literal["euler", "midpoint"]
-
-
-@dataclass(frozen=True)
-class TwoStageConfig(ModelConfig):
-    """Settings shared by the two-stage families (``flow``, ``diffusion``).
-
-    Arguments:
-        transform / standardise: must stay ``none`` / ``False`` (the family codes showers
-            itself, see :mod:`caloforge.models.two_stage`).
-        threshold: smallest voxel energy counted as a hit, MeV.
-        gap: e-folds between the smallest hit and the dequantised empty cells.
-        renormalise: rescale each generated layer to its stage-1 energy.
-        coding: stage-2 space: ``dequantised`` (one value per voxel, empty cells
-            dequantised below the threshold, :class:`ShapeCoding`) or ``hit-energy`` (a hit
-            channel and an energy channel per voxel, :class:`HitEnergyCoding`).
-        hit_noise: half-width of the hit channel's uniform noise (``hit-energy``).
-        layer_transforms / layer_hidden / layer_bins: the stage-1 spline flow.
-    """
-
-    transform: Literal["log", "logit", "none"] = "none"
-    standardise: bool = False
-    threshold: float = 1e-4
-    gap: float = 8.0
-    renormalise: bool = True
-    coding: Literal["dequantised", "hit-energy"] = "dequantised"
-    hit_noise: float = 0.5
-    layer_transforms: int = 4
-    layer_hidden: tuple[int, ...] = (64, 64)
-    layer_bins: int = 8
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.transform != "none" or self.standardise:
-            raise ValueError(
-                "transform must be 'none' and standardise false: the two-stage families "
-                "code the showers themselves"
-            )
-        if not self.threshold > 0:
-            raise ValueError(f"threshold must be positive (MeV), got {self.threshold}")
-        if self.coding not in ("dequantised", "hit-energy"):
-            raise ValueError(f"coding {self.coding!r} is not one of 'dequantised', 'hit-energy'")
 
 
 @dataclass(frozen=True)
@@ -216,66 +169,6 @@ class ConditionBank(nn.Module):
         self.rows = state["rows"].float()
 
 
-class TwoStageModel(ShowerModel):
-    """Common parts of the two-stage families: stage 1, the shape coding, conditioning."""
-
-    config: TwoStageConfig
-
-    def build_two_stage(self) -> None:
-        c = self.config
-        self.layer_flow = LayerEnergyFlow(
-            self.detector.n_layers,
-            self.n_cond,
-            transforms=c.layer_transforms,
-            hidden=c.layer_hidden,
-            bins=c.layer_bins,
-        )
-        self.coding: ShapeCoding | HitEnergyCoding = (
-            ShapeCoding(self.detector, threshold=c.threshold, gap=c.gap)
-            if c.coding == "dequantised"
-            else HitEnergyCoding(self.detector, threshold=c.threshold, hit_noise=c.hit_noise)
-        )
-        self.n_features = self.coding.n_features
-        self.n_ctx = self.n_cond + self.detector.n_layers
-
-    def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
-        super().fit_preprocessing(showers, conditions)
-        fit_two_stage(self.layer_flow, self.coding, showers, conditions.energy)
-
-    def encode_batch(self, batch: Batch, noise_gen: torch.Generator) -> tuple[Tensor, Tensor]:
-        """(stage-1 features (B, L), stage-2 values (B, V)) of a training batch."""
-        showers = self.transform.inverse(batch.x, batch.energy)
-        layers = layer_energies(showers, self.detector)
-        z1 = self.layer_flow.encode(layers, batch.energy)
-        return z1, self.coding.encode(showers, layers, noise_gen)
-
-    def layer_step(self, z1: Tensor, cond: Tensor) -> Tensor:
-        return -self.layer_flow.log_prob(z1, cond).mean()
-
-    def stage2_from_noise(self, x0: Tensor, ctx: Tensor) -> Tensor:
-        """Stage-2 values (B, n_features) from standard normal ``x0`` given the context
-        ``[conditions, stage-1 features]``; each family implements it."""
-        raise NotImplementedError
-
-    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
-        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
-        return self.generate_from_noise(cond, energy, noise)
-
-    @property
-    def noise_shape(self) -> tuple[int, ...]:
-        """Stage-1 noise (one number per readout layer), then the stage-2 noise."""
-        return (self.detector.n_layers + self.n_features,)
-
-    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """Both stages on given noise (also the export path): the layer energies from the
-        stage-1 flow, then :meth:`stage2_from_noise`, decoded to MeV."""
-        n_layers = self.detector.n_layers
-        z1 = self.layer_flow.sample_from_noise(cond, noise[:, :n_layers])
-        layers = self.layer_flow.decode(z1, energy)
-        x = self.stage2_from_noise(noise[:, n_layers:], torch.cat([cond, z1], dim=1))
-        return self.coding.decode(x, layers, renormalise=self.config.renormalise)
-
-
 class Diffusion(TwoStageModel):
     """Two-stage conditional flow matching + distilled student; see the module docstring."""
 
@@ -311,7 +204,7 @@ class Diffusion(TwoStageModel):
 
     def build(self) -> None:
         c = self.config
-        self.build_two_stage()
+        self.build_coding()
         nf = self.n_features
         self.velocity = Velocity(nf, self.n_ctx, c.hidden, c.depth, c.time_features)
         self.student = ResidualMLP(nf, self.n_ctx, nf, c.student_hidden, c.student_depth)
@@ -323,9 +216,8 @@ class Diffusion(TwoStageModel):
     ) -> None:
         self.bank.fit(self.condition_tensor(conditions), generator)
 
-    def optimizers(self) -> dict[str, OptimizerSpec]:
+    def network_optimizers(self) -> dict[str, OptimizerSpec]:
         return {
-            "layers": OptimizerSpec(list(self.layer_flow.parameters())),
             "velocity": OptimizerSpec(list(self.velocity.parameters())),
             "student": OptimizerSpec(list(self.student.parameters())),
         }
@@ -334,16 +226,13 @@ class Diffusion(TwoStageModel):
         c = self.config
         if c.distill_start > 0 and ctx.step >= c.distill_start:
             return self._distill_step(len(batch), ctx)
-        z1, x1 = self.encode_batch(batch, ctx.generator)
-        l1 = self.layer_step(z1, batch.cond)
-        ctx.optimize("layers", l1)
-        cond = torch.cat([batch.cond, z1], dim=1)
+        cond, x1, logs = self.stage2_batch(batch, ctx)
         x0 = torch.randn(x1.shape, generator=ctx.generator, device=x1.device)
         t = torch.rand(len(x1), 1, generator=ctx.generator, device=x1.device)
         xt = (1 - t) * x0 + t * x1
         l2 = ((self.velocity(xt, t, cond) - (x1 - x0)) ** 2).mean()
         ctx.optimize("velocity", l2)
-        return {"layer_nll": float(l1.detach()), "cfm": float(l2.detach())}
+        return logs | {"cfm": float(l2.detach())}
 
     @torch.no_grad()
     def _build_pool(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -357,7 +246,7 @@ class Diffusion(TwoStageModel):
         x0s, ctxs, x1s = [], [], []
         for start in range(0, c.distill_pool, 2048):
             cb = cond[start : start + 2048]
-            z1 = self.layer_flow.sample(cb, g)
+            z1 = self.stage.flow.sample(cb, g)
             ctxb = torch.cat([cb, z1], dim=1)
             x0 = torch.randn(len(cb), self.n_features, generator=g, device=device)
             x1 = integrate(self.velocity, x0, ctxb, c.distill_teacher_steps, "midpoint")
@@ -400,8 +289,6 @@ __all__ = [
     "Diffusion",
     "DiffusionConfig",
     "ResidualMLP",
-    "TwoStageConfig",
-    "TwoStageModel",
     "Velocity",
     "integrate",
 ]

@@ -1,12 +1,12 @@
 """``flow``: two-stage normalizing flow (CaloFlow / CaloINN layout) with coupling layers.
 
-Stage 1 (:class:`~caloforge.models.two_stage.LayerEnergyFlow`): a neural-spline flow for
-the readout-layer energies given the conditions (CaloFlow's flow I). Stage 2: a
-conditional coupling flow (zuko ``GeneralCouplingTransform``) over the per-voxel values of
-:class:`~caloforge.models.two_stage.ShapeCoding` (log voxel energy over its layer energy,
-empty cells dequantised below the hit threshold, standardised), conditioned on the
-condition features and the standardised stage-1 layer energies (CaloFlow's flow II).
-Both stages are trained by maximum likelihood.
+Stage 1 (:class:`~caloforge.models.layer_stage.LayerEnergyFlow`, the base class's): a
+neural-spline flow for the readout-layer energies given the conditions (CaloFlow's flow
+I). Stage 2: a conditional coupling flow (zuko ``GeneralCouplingTransform``) over the
+per-voxel values of :class:`~caloforge.models.two_stage.ShapeCoding` (log voxel energy over
+its layer energy, empty cells dequantised below the hit threshold, standardised),
+conditioned on the condition features and the standardised stage-1 layer energies
+(CaloFlow's flow II). Both stages are trained by maximum likelihood.
 
 Coupling transforms (RealNVP / CaloINN style) invert in one pass, so sampling costs the
 same as density evaluation: no sequential loop over the 504 voxels as a masked
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from caloforge._optional import require
 from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, StepContext
-from caloforge.models.diffusion import TwoStageConfig, TwoStageModel
+from caloforge.models.two_stage import TwoStageConfig, TwoStageModel
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ class TwoStageFlow(TwoStageModel):
 
     def build(self) -> None:
         c = self.config
-        self.build_two_stage()
+        self.build_coding()
         self.voxel_flow = CouplingFlow(
             self.n_features,
             self.n_ctx,
@@ -160,20 +160,14 @@ class TwoStageFlow(TwoStageModel):
             bins=c.bins,
         )
 
-    def optimizers(self) -> dict[str, Any]:
-        return {
-            "layers": OptimizerSpec(list(self.layer_flow.parameters())),
-            "voxels": OptimizerSpec(list(self.voxel_flow.parameters())),
-        }
+    def network_optimizers(self) -> dict[str, OptimizerSpec]:
+        return {"voxels": OptimizerSpec(list(self.voxel_flow.parameters()))}
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
-        z1, x = self.encode_batch(batch, ctx.generator)
-        l1 = self.layer_step(z1, batch.cond)
-        ctx.optimize("layers", l1)
-        nll = -self.voxel_flow.log_prob(x, torch.cat([batch.cond, z1], dim=1)).mean()
-        l2 = nll / self.n_features
+        context, x, logs = self.stage2_batch(batch, ctx)
+        l2 = -self.voxel_flow.log_prob(x, context).mean() / self.n_features
         ctx.optimize("voxels", l2)
-        return {"layer_nll": float(l1.detach()), "voxel_nll_per_dim": float(l2.detach())}
+        return logs | {"voxel_nll_per_dim": float(l2.detach())}
 
     def stage2_from_noise(self, x0: Tensor, ctx: Tensor) -> Tensor:
         """The coupling flow inverted on ``x0`` (scaled by ``temperature``): one pass."""

@@ -22,11 +22,11 @@ message naming its layers.
   generated visible energy (sum of the cells) against the mean sampling fraction of the
   training showers times the requested energy, weight ``ecal_weight``.
 
-With ``layer_stage`` (as in ``wgan-gp``), a stage-1 spline flow
-(:class:`~caloforge.models.two_stage.LayerEnergyStage`, own optimiser ``layers``) learns the
-energies of the readout layers (the 25 depth slices of lcd-cube); generator and
-discriminator are conditioned on them as well, and each generated layer is rescaled to its
-stage-1 energy: response, resolution and longitudinal profile then come from the flow.
+With ``layer_stage`` (:class:`~caloforge.models.base.LayerStageConfig`), a stage-1 spline
+flow learns the energies of the readout layers (the 25 depth slices of lcd-cube);
+generator and discriminator are conditioned on them as well, and each generated layer is
+rescaled to its stage-1 energy: response, resolution and longitudinal profile then come
+from the flow.
 
 Data: showers normalised by the incident energy and divided by their global spread
 (``transform="none"``, no per-voxel standardisation: a convolution wants one scale over
@@ -44,6 +44,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -55,8 +56,14 @@ from torch import Tensor, nn
 
 from caloforge.data import Conditions
 from caloforge.geometry import Detector
-from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
-from caloforge.models.two_stage import LayerEnergyStage
+from caloforge.models.base import (
+    Batch,
+    LayerStageConfig,
+    ModelConfig,
+    OptimizerSpec,
+    ShowerModel,
+    StepContext,
+)
 
 
 class UnsupportedDetectorError(ValueError):
@@ -86,7 +93,7 @@ def grid_shape(detector: Detector) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True)
-class GAN3DConfig(ModelConfig):
+class GAN3DConfig(LayerStageConfig):
     """Hyper-parameters of ``gan3d``.
 
     Arguments:
@@ -104,9 +111,8 @@ class GAN3DConfig(ModelConfig):
             and total-energy terms; weights 1 : 1 let the visible energy drift by 20-60%
             within 400 steps on lcd-cube).
         lr_critic: discriminator learning rate (default: the training ``lr``).
-        layer_stage: learn the layer energies with a stage-1 spline flow, condition both
-            networks on them and rescale each generated layer to them.
-        layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``).
+        layer_stage / layer_*: stage 1 (:class:`~caloforge.models.base.LayerStageConfig`):
+            both networks are conditioned on the stage-1 layer energies.
     """
 
     conditions: tuple[str, ...] = ("log_energy", "particle")
@@ -119,8 +125,6 @@ class GAN3DConfig(ModelConfig):
     aux_weight: float = 0.03
     ecal_weight: float = 8.0
     lr_critic: float | None = None
-    layer_stage: bool = False
-    layer_lr: float = 5e-4
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -205,10 +209,8 @@ class GAN3D(ShowerModel):
         shape = grid_shape(self.detector)
         self.grid = shape
         c = self.config
-        self.stage1 = LayerEnergyStage(self.detector, self.n_cond) if c.layer_stage else None
-        n_ctx = self.n_cond + (self.stage1.n_features if self.stage1 is not None else 0)
-        self.generator = _Generator3D(shape, n_ctx, c)
-        self.discriminator = _Discriminator3D(shape, n_ctx, c)
+        self.generator = _Generator3D(shape, self.n_ctx, c)
+        self.discriminator = _Discriminator3D(shape, self.n_ctx, c)
         self.register_buffer("response", torch.ones(()))  # mean E_vis / E_inc in training
         self.register_buffer("mean_image", torch.ones(self.n_voxels))  # network space
 
@@ -218,24 +220,17 @@ class GAN3D(ShowerModel):
         energy = torch.as_tensor(conditions.energy, dtype=torch.float32)
         mean = self.transform(torch.as_tensor(showers), energy).mean(0)
         self.mean_image.copy_(mean)
-        if self.stage1 is not None:
-            self.stage1.fit(showers, conditions.energy)
 
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        specs = {
+    def network_optimizers(self) -> dict[str, OptimizerSpec]:
+        return {
             "critic": OptimizerSpec(
                 list(self.discriminator.parameters()), lr=self.config.lr_critic
             ),
             "generator": OptimizerSpec(list(self.generator.parameters())),
         }
-        if self.stage1 is not None:
-            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=self.config.layer_lr)
-        return specs
 
-    def ema_parameters(self) -> Any:
-        yield from self.generator.named_parameters(prefix="generator")
-        if self.stage1 is not None:
-            yield from self.stage1.named_parameters(prefix="stage1")
+    def ema_networks(self) -> Iterable[tuple[str, nn.Parameter]]:
+        return self.generator.named_parameters(prefix="generator")
 
     def _fake(self, cond: Tensor, generator: torch.Generator) -> Tensor:
         """Generated showers in network space: the generator's (non-negative) output
@@ -245,19 +240,13 @@ class GAN3D(ShowerModel):
         return self.generator(z, cond) * self.mean_image
 
     @property
-    def noise_shape(self) -> tuple[int, ...]:
-        """The latent vector, then (with ``layer_stage``) one number per readout layer."""
-        extra = self.stage1.n_features if self.stage1 is not None else 0
-        return (self.config.latent_dim + extra,)
+    def network_noise_shape(self) -> tuple[int, ...]:
+        """The latent vector."""
+        return (self.config.latent_dim,)
 
-    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """The generator on given noise (B, noise_shape) (export path)."""
-        z = noise[:, : self.config.latent_dim]
-        if self.stage1 is None:
-            return self.transform.inverse(self.generator(z, cond) * self.mean_image, energy)
-        z1 = self.stage1.sample(cond, noise[:, self.config.latent_dim :])
-        x = self.generator(z, torch.cat([cond, z1], dim=1)) * self.mean_image
-        return self.stage1.rescale(self.transform.inverse(x, energy), z1, energy)
+    def showers_from_noise(self, context: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """The generator on a latent vector, modulating the mean training image."""
+        return self.transform.inverse(self.generator(noise, context) * self.mean_image, energy)
 
     def energy_error(self, predicted: Tensor, cond: Tensor) -> Tensor:
         """Mean |log E_pred - log E| (relative error) from standardised log energies."""
@@ -271,11 +260,8 @@ class GAN3D(ShowerModel):
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         c = self.config
-        real, cond = batch.x, batch.cond
-        logs: dict[str, float] = {}
-        if self.stage1 is not None:  # stage 1 learns the layer energies; the GAN sees them
-            showers = self.transform.inverse(real, batch.energy)
-            cond, logs = self.stage1.context(showers, batch.energy, batch.cond, ctx)
+        real = batch.x
+        cond, logs = self.network_context(batch, ctx)
         with torch.no_grad():
             fake = self._fake(cond, ctx.generator)
         logit_real, e_real = self.discriminator(real, cond)
@@ -299,12 +285,6 @@ class GAN3D(ShowerModel):
             "g_aux": float(g_aux.detach()),
             "g_ecal": float(g_ecal.detach()),
         }
-
-    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
-        if self.stage1 is None:  # the random stream of checkpoints made before layer_stage
-            return self.transform.inverse(self._fake(cond, generator), energy)
-        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
-        return self.generate_from_noise(cond, energy, noise)
 
 
 __all__ = ["GAN3D", "GAN3DConfig", "UnsupportedDetectorError", "grid_shape"]

@@ -21,11 +21,10 @@ Training (WGAN-GP, arXiv:1704.00028), all generators together against
   cells only is nearly blind (a first run without them gave a resolution 4-12 times too
   wide).
 
-With ``layer_stage`` (as in ``wgan-gp``), a stage-1 spline flow
-(:class:`~caloforge.models.two_stage.LayerEnergyStage`, own optimiser ``layers``) learns the
-layer energies; every generator and critic is conditioned on them as well, and each
-generated layer is rescaled to its stage-1 energy, so that response, resolution and layer
-energies come from the flow and the GANs learn the shapes.
+With ``layer_stage`` (:class:`~caloforge.models.base.LayerStageConfig`), a stage-1 spline
+flow learns the layer energies; every generator and critic is conditioned on them as
+well, and each generated layer is rescaled to its stage-1 energy, so that response,
+resolution and layer energies come from the flow and the GANs learn the shapes.
 
 The critics share one optimiser (``critic``), the generators another (``generator``);
 generator loss: ``-E[D(x_fake)] - layer_weight * sum_l E[D_l(x_l_fake, [c, x_<l])]``.
@@ -38,6 +37,7 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -47,13 +47,19 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from caloforge.data import Conditions
-from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
+from caloforge.models.base import (
+    Batch,
+    LayerStageConfig,
+    ModelConfig,
+    OptimizerSpec,
+    ShowerModel,
+    StepContext,
+)
 from caloforge.models.blocks import ConditionalCritic, mlp, wgan_critic_loss
-from caloforge.models.two_stage import LayerEnergyStage
 
 
 @dataclass(frozen=True)
-class LayerGANConfig(ModelConfig):
+class LayerGANConfig(LayerStageConfig):
     """Hyper-parameters of ``layer-gan``.
 
     Arguments:
@@ -68,9 +74,8 @@ class LayerGANConfig(ModelConfig):
         energy_features: give the whole-shower critic, beside the cells, the log energy
             fraction of each layer and of the shower (standardised on the training data),
             as CaloGAN's discriminator sees the total and per-layer energies.
-        layer_stage: learn the layer energies with a stage-1 spline flow, condition the
-            generators and critics on them and rescale each layer to them.
-        layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``).
+        layer_stage / layer_*: stage 1 (:class:`~caloforge.models.base.LayerStageConfig`):
+            the generators and critics are conditioned on the stage-1 layer energies.
     """
 
     latent_dim: int = 32
@@ -82,8 +87,6 @@ class LayerGANConfig(ModelConfig):
     gp_weight: float = 5.0
     layer_weight: float = 1.0
     energy_features: bool = True
-    layer_stage: bool = False
-    layer_lr: float = 5e-4
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -135,8 +138,7 @@ class LayerGAN(ShowerModel):
         sizes = list(self.detector.layer_sizes)
         starts = [s.start for s in self.detector.layer_slices]
         self.slices = list(self.detector.layer_slices)
-        self.stage1 = LayerEnergyStage(self.detector, self.n_cond) if c.layer_stage else None
-        n_ctx = self.n_cond + (self.stage1.n_features if self.stage1 is not None else 0)
+        n_ctx = self.n_ctx
         self.generators = nn.ModuleList(
             _LayerGenerator(n, starts[i], n_ctx, c) for i, n in enumerate(sizes)
         )
@@ -157,8 +159,6 @@ class LayerGAN(ShowerModel):
 
     def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
         super().fit_preprocessing(showers, conditions)
-        if self.stage1 is not None:
-            self.stage1.fit(showers, conditions.energy)
         if self.config.energy_features:
             u = torch.as_tensor(showers / conditions.energy[:, None], dtype=torch.float32)
             f = self._energy_features(u)
@@ -174,20 +174,15 @@ class LayerGAN(ShowerModel):
         f = (self._energy_features(u) - self.feature_mean) / self.feature_std
         return torch.cat([x, f], dim=1)
 
-    def optimizers(self) -> dict[str, OptimizerSpec]:
+    def network_optimizers(self) -> dict[str, OptimizerSpec]:
         critics = [*self.layer_critics.parameters(), *self.shower_critic.parameters()]
-        specs = {
+        return {
             "critic": OptimizerSpec(critics),
             "generator": OptimizerSpec(list(self.generators.parameters())),
         }
-        if self.stage1 is not None:
-            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=self.config.layer_lr)
-        return specs
 
-    def ema_parameters(self) -> Any:
-        yield from self.generators.named_parameters(prefix="generators")
-        if self.stage1 is not None:
-            yield from self.stage1.named_parameters(prefix="stage1")
+    def ema_networks(self) -> Iterable[tuple[str, nn.Parameter]]:
+        return self.generators.named_parameters(prefix="generators")
 
     def generate_layer(self, layer: int, z: Tensor, cond: Tensor, previous: Tensor) -> Tensor:
         """Cells (B, n_layer) of readout layer ``layer`` in network space.
@@ -233,11 +228,8 @@ class LayerGAN(ShowerModel):
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         c = self.config
-        real, cond = batch.x, batch.cond
-        logs: dict[str, float] = {}
-        if self.stage1 is not None:  # stage 1 learns the layer energies; the GANs see them
-            showers = self.transform.inverse(real, batch.energy)
-            cond, logs = self.stage1.context(showers, batch.energy, batch.cond, ctx)
+        real = batch.x
+        cond, logs = self.network_context(batch, ctx)
         for _ in range(c.n_critic):
             with torch.no_grad():
                 free = self._free_running(cond, ctx.generator)
@@ -280,26 +272,15 @@ class LayerGAN(ShowerModel):
             "g_adv_layers": float(torch.as_tensor(adv_layers).detach()),
         }
 
-    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
-        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
-        return self.generate_from_noise(cond, energy, noise)
-
     @property
-    def noise_shape(self) -> tuple[int, ...]:
-        """One latent vector per readout layer (with ``layer_stage``: one more number each,
-        the stage-1 flow's noise for that layer's energy)."""
-        extra = 1 if self.stage1 is not None else 0
-        return (len(self.generators), self.config.latent_dim + extra)
+    def network_noise_shape(self) -> tuple[int, ...]:
+        """One latent vector per readout layer (with ``layer_stage`` the base class adds one
+        number to each, the stage-1 noise of that layer's energy)."""
+        return (len(self.generators), self.config.latent_dim)
 
-    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """The layer generators in sequence on given noise (B, L, noise_shape[1]) (export
-        path)."""
-        z = noise[:, :, : self.config.latent_dim].transpose(0, 1)
-        if self.stage1 is None:
-            return self.transform.inverse(self._from_noise(cond, z), energy)
-        z1 = self.stage1.sample(cond, noise[:, :, self.config.latent_dim])
-        x = self._from_noise(torch.cat([cond, z1], dim=1), z)
-        return self.stage1.rescale(self.transform.inverse(x, energy), z1, energy)
+    def showers_from_noise(self, context: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """The layer generators in sequence on noise (B, L, latent_dim)."""
+        return self.transform.inverse(self._from_noise(context, noise.transpose(0, 1)), energy)
 
 
 __all__ = ["LayerGAN", "LayerGANConfig"]

@@ -317,7 +317,7 @@ class PixelCNN(ShowerModel):
             total = total + lp.sum((1, 2))
         return total
 
-    def optimizers(self) -> dict[str, OptimizerSpec]:
+    def network_optimizers(self) -> dict[str, OptimizerSpec]:
         return {"pixelcnn": OptimizerSpec(list(self.parameters()))}
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:

@@ -1,16 +1,12 @@
-"""Two-stage shower representation shared by ``flow`` and ``diffusion``.
+"""The two-stage families (``flow``, ``diffusion``): stage 1, then the shape of the
+shower inside each layer, generated in a space of its own.
 
 CaloFlow (arXiv:2106.05285) and its successors (CaloINN arXiv:2110.11377, L2LFlows
 arXiv:2312.09290) split a shower into (1) the energy of each readout layer and (2) the
-shape of the shower inside each layer, normalised to that layer's energy. Stage 1 is a
-small problem (a few numbers given the incident energy) that a flow learns exactly; stage 2
-is then conditioned on the stage-1 energies, so that the total and per-layer energies
-(response, resolution, longitudinal profile) do not depend on how well the voxel model
-sums its outputs.
-
-:class:`LayerEnergyFlow` (stage 1) is a zuko neural-spline flow over
-``log(E_layer / E_inc + eps)`` (standardised) given the condition features; it has as many
-dimensions as readout layers, so its autoregressive sampler is cheap.
+shape of the shower inside each layer, normalised to that layer's energy. Stage 1 is the
+base class's (:mod:`caloforge.models.layer_stage`, always on here); stage 2 is conditioned
+on the stage-1 energies, so that the total and per-layer energies (response, resolution,
+longitudinal profile) do not depend on how well the voxel model sums its outputs.
 
 :class:`ShapeCoding` (stage 2 space) maps voxel energies to one real number per voxel:
 
@@ -24,8 +20,10 @@ dimensions as readout layers, so its autoregressive sampler is cheap.
   of generated values to the range seen in training (a rarely hit voxel cannot receive a
   deposit larger than any it received in training: log-space errors are exponentiated).
 
-Decoding optionally rescales each generated layer to its stage-1 energy
-(``renormalise``), as CaloFlow does.
+:class:`HitEnergyCoding` is the alternative with an explicit hit channel. Decoding
+optionally rescales each generated layer to its stage-1 energy (``renormalise``), as
+CaloFlow does. :class:`TwoStageModel` holds what both families share; each implements
+:meth:`TwoStageModel.stage2_from_noise`.
 
 References:
     arXiv:2106.05285 (CaloFlow), arXiv:2110.11377 (CaloINN), arXiv:2312.09290 (L2LFlows),
@@ -34,132 +32,23 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from caloforge._optional import require
+from caloforge.data import Conditions
 from caloforge.geometry import Detector
-from caloforge.models.base import StepContext
-
-LAYER_EPS = 1e-6
-"""Regularisation of the stage-1 logs and logits."""
-
-
-def layer_energies(showers: Tensor, detector: Detector) -> Tensor:
-    """(B, V) voxel energies -> (B, n_layers) readout-layer energies."""
-    return torch.stack([showers[:, sl].sum(1) for sl in detector.layer_slices], dim=1)
-
-
-def renormalise_layers(showers: Tensor, layers: Tensor, detector: Detector) -> Tensor:
-    """Rescale each layer of ``showers`` (B, V) to carry the energies ``layers`` (B, L)
-    (a layer with no generated hit stays empty)."""
-    sums = layer_energies(showers, detector)
-    scale = torch.where(sums > 0, layers / torch.clamp(sums, min=1e-30), torch.zeros_like(sums))
-    return showers * scale[:, np.asarray(detector.voxel_layer)]
-
-
-class LayerEnergyFlow(nn.Module):
-    """Stage 1: a conditional neural-spline flow over the layer energies.
-
-    The layer energies are coded as in CaloFlow (arXiv:2106.05285): the visible energy
-    ``log(E_vis / E_inc + eps)`` and, for each layer but the last, the fraction of the
-    energy not yet assigned that it holds, ``r_i = E_i / sum_{j >= i} E_j``, as
-    ``logit(r_i)``; standardised. The total is one number (its narrow spread, the energy
-    resolution, is learned directly), and decoding conserves it exactly. Generated values
-    are clamped to the range seen in training.
-
-    Arguments:
-        n_layers: readout layers of the detector.
-        n_cond: condition features (standardised).
-        transforms: spline transforms of the flow.
-        hidden: widths of each transform's hyper-network.
-        bins: spline bins.
-
-    References:
-        arXiv:2106.05285 (CaloFlow flow I), arXiv:1906.04032 (NSF).
-    """
-
-    mean: Tensor
-    std: Tensor
-    lo: Tensor
-    hi: Tensor
-
-    def __init__(
-        self,
-        n_layers: int,
-        n_cond: int,
-        *,
-        transforms: int = 4,
-        hidden: Sequence[int] = (64, 64),
-        bins: int = 8,
-    ) -> None:
-        super().__init__()
-        zuko = require("zuko")
-        self.n_layers = n_layers
-        self.flow = zuko.flows.NSF(
-            n_layers, n_cond, transforms=transforms, bins=bins, hidden_features=tuple(hidden)
-        )
-        self.register_buffer("mean", torch.zeros(n_layers))
-        self.register_buffer("std", torch.ones(n_layers))
-        self.register_buffer("lo", torch.full((n_layers,), -1e6))
-        self.register_buffer("hi", torch.full((n_layers,), 1e6))
-
-    @staticmethod
-    def _raw(layers: Tensor, energy: Tensor) -> Tensor:
-        total = layers.sum(1)
-        out = [torch.log(total / energy + LAYER_EPS)]
-        remaining = total
-        for i in range(layers.shape[1] - 1):
-            r = layers[:, i] / torch.clamp(remaining, min=1e-30)
-            r = torch.clamp(r, LAYER_EPS, 1 - LAYER_EPS)
-            out.append(torch.log(r) - torch.log1p(-r))
-            remaining = remaining - layers[:, i]
-        return torch.stack(out, dim=1)
-
-    def encode(self, layers: Tensor, energy: Tensor) -> Tensor:
-        """Layer energies (B, L) and incident energies (B,), MeV -> standardised features."""
-        return (self._raw(layers, energy) - self.mean) / self.std
-
-    def decode(self, z: Tensor, energy: Tensor) -> Tensor:
-        """Standardised features (B, L) -> layer energies (B, L) in MeV (non-negative)."""
-        z = torch.minimum(torch.maximum(z, self.lo), self.hi)
-        y = z * self.std + self.mean
-        remaining = torch.clamp(torch.exp(torch.clamp(y[:, 0], max=0.0)) - LAYER_EPS, min=0.0)
-        remaining = remaining * energy
-        out = []
-        for i in range(1, self.n_layers):
-            part = torch.sigmoid(y[:, i]) * remaining
-            out.append(part)
-            remaining = remaining - part
-        out.append(remaining)
-        return torch.stack(out, dim=1)
-
-    def fit(self, layers: Tensor, energy: Tensor) -> None:
-        y = self._raw(layers, energy)
-        self.mean.copy_(y.mean(0))
-        std = y.std(0)
-        self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
-        z = (y - self.mean) / self.std
-        self.lo.copy_(z.min(0).values)
-        self.hi.copy_(z.max(0).values)
-
-    def log_prob(self, z: Tensor, cond: Tensor) -> Tensor:
-        """Log-density (B,) of standardised features ``z`` given conditions."""
-        return self.flow(cond).log_prob(z)
-
-    def sample(self, cond: Tensor, generator: torch.Generator) -> Tensor:
-        """Standardised features (B, L), drawn with noise from ``generator``."""
-        eps = torch.randn(len(cond), self.n_layers, generator=generator, device=cond.device)
-        return self.sample_from_noise(cond, eps)
-
-    def sample_from_noise(self, cond: Tensor, eps: Tensor) -> Tensor:
-        """Standardised features (B, L) from standard normal noise ``eps`` (B, L): the NSF
-        base is a standard normal, so the noise goes through the inverse transform."""
-        return self.flow(cond).transform.inv(eps)
+from caloforge.models.base import Batch, LayerStageConfig, ShowerModel, StepContext
+from caloforge.models.layer_stage import (
+    LayerEnergyStage,
+    fit_standardisation,
+    layer_energies,
+    renormalise_layers,
+)
 
 
 class ShapeCoding(nn.Module):
@@ -214,13 +103,7 @@ class ShapeCoding(nn.Module):
 
     def fit(self, showers: Tensor, layers: Tensor, generator: torch.Generator) -> None:
         noise = torch.rand(showers.shape, generator=generator)
-        y = self._raw(showers, layers, noise)
-        self.mean.copy_(y.mean(0))
-        std = y.std(0)
-        self.std.copy_(torch.where(std > 1e-4, std, torch.ones_like(std)))
-        z = (y - self.mean) / self.std
-        self.lo.copy_(z.min(0).values)
-        self.hi.copy_(z.max(0).values)
+        fit_standardisation(self, self._raw(showers, layers, noise), min_std=1e-4)
 
     def decode(self, z: Tensor, layers: Tensor, *, renormalise: bool = True) -> Tensor:
         """Standardised values (B, V) and layer energies (B, L) in MeV -> voxels in MeV."""
@@ -315,100 +198,112 @@ class HitEnergyCoding(nn.Module):
         return renormalise_layers(e, layers, self.detector) if renormalise else e
 
 
-class LayerEnergyStage(nn.Module):
-    """Stage 1 borrowed by a single-stage family (``wgan-gp``, ``vae`` with
-    ``layer_stage=True``): a :class:`LayerEnergyFlow` learns the layer energies given the
-    conditions, the family's network generates the shower conditioned on them
-    (``[conditions, stage-1 features]``), and each generated layer is rescaled to its
-    stage-1 energy. Response, resolution and layer energies then come from the flow.
+@dataclass(frozen=True)
+class TwoStageConfig(LayerStageConfig):
+    """Settings shared by the two-stage families (``flow``, ``diffusion``).
 
     Arguments:
-        detector: the detector (voxel -> layer map).
-        n_cond: condition features of the family.
-        transforms / hidden / bins: the spline flow.
+        transform / standardise: must stay ``none`` / ``False`` (the family codes showers
+            itself, see :mod:`caloforge.models.two_stage`).
+        threshold: smallest voxel energy counted as a hit, MeV.
+        gap: e-folds between the smallest hit and the dequantised empty cells.
+        renormalise: rescale each generated layer to its stage-1 energy.
+        coding: stage-2 space: ``dequantised`` (one value per voxel, empty cells
+            dequantised below the threshold, :class:`ShapeCoding`) or ``hit-energy`` (a hit
+            channel and an energy channel per voxel, :class:`HitEnergyCoding`).
+        hit_noise: half-width of the hit channel's uniform noise (``hit-energy``).
+        layer_stage: always true (stage 1 is the first of the two stages).
+        layer_lr / layer_transforms / layer_hidden / layer_bins: the stage-1 spline flow
+            (:class:`~caloforge.models.base.LayerStageConfig`; ``layer_lr`` None: the
+            training ``lr``).
     """
 
-    def __init__(
-        self,
-        detector: Detector,
-        n_cond: int,
-        *,
-        transforms: int = 4,
-        hidden: Sequence[int] = (64, 64),
-        bins: int = 8,
-    ) -> None:
-        super().__init__()
-        self.detector = detector
-        self.flow = LayerEnergyFlow(
-            detector.n_layers, n_cond, transforms=transforms, hidden=hidden, bins=bins
-        )
+    transform: Literal["log", "logit", "none"] = "none"
+    standardise: bool = False
+    threshold: float = 1e-4
+    gap: float = 8.0
+    renormalise: bool = True
+    coding: Literal["dequantised", "hit-energy"] = "dequantised"
+    hit_noise: float = 0.5
+    layer_stage: bool = True
+    layer_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.transform != "none" or self.standardise:
+            raise ValueError(
+                "transform must be 'none' and standardise false: the two-stage families "
+                "code the showers themselves"
+            )
+        if not self.layer_stage:
+            raise ValueError("layer_stage must be true: stage 1 is the first of the two stages")
+        if not self.threshold > 0:
+            raise ValueError(f"threshold must be positive (MeV), got {self.threshold}")
+        if self.coding not in ("dequantised", "hit-energy"):
+            raise ValueError(f"coding {self.coding!r} is not one of 'dequantised', 'hit-energy'")
+
+
+class TwoStageModel(ShowerModel):
+    """What the two-stage families share: stage 1 (the base class's), the shape coding, the
+    noise layout and decoding; each family implements :meth:`stage2_from_noise`."""
+
+    config: TwoStageConfig
+    renamed: ClassVar[dict[str, str]] = {"layer_flow.": "stage1.flow."}
+    """Stage 1 was the family's own ``layer_flow`` before the base class held it."""
 
     @property
-    def n_features(self) -> int:
-        """Stage-1 features appended to the family's conditions."""
-        return self.detector.n_layers
+    def stage(self) -> LayerEnergyStage:
+        """Stage 1 (always there: :class:`TwoStageConfig` keeps ``layer_stage`` on)."""
+        if self.stage1 is None:
+            raise RuntimeError(f"{self.name}: built without stage 1")
+        return self.stage1
 
-    def fit(self, showers: NDArray[np.float32], energy: NDArray[np.floating]) -> None:
-        """Learn the stage-1 standardisation from training showers (MeV)."""
+    def build_coding(self) -> None:
+        """Create the stage-2 coding (``coding``, ``n_features`` values per shower)."""
+        c = self.config
+        self.coding: ShapeCoding | HitEnergyCoding = (
+            ShapeCoding(self.detector, threshold=c.threshold, gap=c.gap)
+            if c.coding == "dequantised"
+            else HitEnergyCoding(self.detector, threshold=c.threshold, hit_noise=c.hit_noise)
+        )
+        self.n_features = self.coding.n_features
+
+    def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
+        super().fit_preprocessing(showers, conditions)
         x = torch.as_tensor(np.asarray(showers), dtype=torch.float32)
-        e = torch.as_tensor(np.asarray(energy), dtype=torch.float32)
-        self.flow.fit(layer_energies(x, self.detector), e)
+        self.coding.fit(x, layer_energies(x, self.detector), torch.Generator().manual_seed(0))
 
-    def encode(self, showers: Tensor, energy: Tensor) -> Tensor:
-        """Stage-1 features (B, L) of showers (B, V) in MeV."""
-        return self.flow.encode(layer_energies(showers, self.detector), energy)
+    def stage2_batch(self, batch: Batch, ctx: StepContext) -> tuple[Tensor, Tensor, dict]:
+        """(network context, stage-2 values, stage-1 logs) of a training batch, after one
+        training step of stage 1."""
+        context, logs = self.network_context(batch, ctx)
+        showers = self.transform.inverse(batch.x, batch.energy)
+        layers = layer_energies(showers, self.detector)
+        return context, self.coding.encode(showers, layers, ctx.generator), logs
 
-    def loss(self, z1: Tensor, cond: Tensor) -> Tensor:
-        """Negative log-likelihood of the stage-1 features (the flow's training loss)."""
-        return -self.flow.log_prob(z1, cond).mean()
+    def stage2_from_noise(self, x0: Tensor, ctx: Tensor) -> Tensor:
+        """Stage-2 values (B, n_features) from standard normal ``x0`` given the context
+        ``[conditions, stage-1 features]``; each family implements it."""
+        raise NotImplementedError
 
-    def sample(self, cond: Tensor, noise: Tensor) -> Tensor:
-        """Stage-1 features (B, L) from standard normal noise (B, L)."""
-        return self.flow.sample_from_noise(cond, noise)
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        """Stage-1 noise (one number per readout layer), then the stage-2 noise."""
+        return (self.detector.n_layers + self.n_features,)
 
-    def context(
-        self, showers: Tensor, energy: Tensor, cond: Tensor, ctx: StepContext | None = None
-    ) -> tuple[Tensor, dict[str, float]]:
-        """What the family's networks are conditioned on for real showers (B, V) in MeV:
-        ``[cond, stage-1 features]``; with ``ctx``, also one training step of the flow
-        (optimiser ``layers``), whose loss is returned as ``layer_nll``."""
-        z1 = self.encode(showers, energy)
-        logs: dict[str, float] = {}
-        if ctx is not None:
-            nll = self.loss(z1, cond)
-            ctx.optimize("layers", nll)
-            logs["layer_nll"] = float(nll.detach())
-        return torch.cat([cond, z1], dim=1), logs
-
-    def rescale(self, showers: Tensor, z1: Tensor, energy: Tensor) -> Tensor:
-        """Rescale each layer of generated showers (MeV) to the stage-1 energies."""
-        return renormalise_layers(showers, self.flow.decode(z1, energy), self.detector)
-
-
-def fit_two_stage(
-    stage1: LayerEnergyFlow,
-    coding: ShapeCoding | HitEnergyCoding,
-    showers: NDArray[np.float32],
-    energy: NDArray[np.floating],
-    seed: int = 0,
-) -> None:
-    """Learn the standardisations of both stages from training showers (MeV)."""
-    x = torch.as_tensor(np.asarray(showers), dtype=torch.float32)
-    e = torch.as_tensor(np.asarray(energy), dtype=torch.float32)
-    layers = layer_energies(x, coding.detector)
-    stage1.fit(layers, e)
-    g = torch.Generator()
-    g.manual_seed(seed)
-    coding.fit(x, layers, g)
+    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """Both stages on given noise (also the export path): the layer energies from
+        stage 1, then :meth:`stage2_from_noise`, decoded to MeV."""
+        n_layers = self.detector.n_layers
+        z1 = self.stage.sample(cond, noise[:, :n_layers])
+        x = self.stage2_from_noise(noise[:, n_layers:], torch.cat([cond, z1], dim=1))
+        layers = self.stage.layers(z1, energy)
+        return self.coding.decode(x, layers, renormalise=self.config.renormalise)
 
 
 __all__ = [
-    "LAYER_EPS",
     "HitEnergyCoding",
-    "LayerEnergyFlow",
-    "LayerEnergyStage",
     "ShapeCoding",
-    "fit_two_stage",
-    "layer_energies",
-    "renormalise_layers",
+    "TwoStageConfig",
+    "TwoStageModel",
 ]

@@ -26,19 +26,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
-from numpy.typing import NDArray
 from torch import Tensor
 
-from caloforge.data import Conditions
-from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
+from caloforge.models.base import (
+    Batch,
+    LayerStageConfig,
+    ModelConfig,
+    OptimizerSpec,
+    ShowerModel,
+    StepContext,
+)
 from caloforge.models.blocks import DecoderHead, LatentKDE, decoder_head_loss, log_normal_kl, mlp
-from caloforge.models.two_stage import LayerEnergyStage
 
 
 @dataclass(frozen=True)
-class VAEConfig(ModelConfig):
+class VAEConfig(LayerStageConfig):
     """Hyper-parameters of ``vae``.
 
     Arguments:
@@ -55,10 +58,8 @@ class VAEConfig(ModelConfig):
         pp_start: step from which the decoder head trains.
         pp_identity_weight: weight of the decoder head's stay-close-to-input term.
         pp_values: cell values drawn per batch for the spectrum MMD of the decoder head.
-        layer_stage: learn the layer energies with a stage-1 spline flow
-            (:class:`~caloforge.models.two_stage.LayerEnergyStage`), condition encoder,
-            decoder and decoder head on them, and rescale each generated layer to them.
-        layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``).
+        layer_stage / layer_*: stage 1 (:class:`~caloforge.models.base.LayerStageConfig`):
+            encoder, decoder and decoder head are conditioned on the stage-1 layer energies.
     """
 
     conditions: tuple[str, ...] = ("log_energy", "impact_x", "impact_y")
@@ -74,8 +75,6 @@ class VAEConfig(ModelConfig):
     pp_start: int = 0
     pp_identity_weight: float = 0.1
     pp_values: int = 512
-    layer_stage: bool = False
-    layer_lr: float = 5e-4
 
 
 class VAE(ShowerModel):
@@ -93,9 +92,6 @@ class VAE(ShowerModel):
 
     def build(self) -> None:
         c = self.config
-        self.stage1 = LayerEnergyStage(self.detector, self.n_cond) if c.layer_stage else None
-        # conditions seen by the networks: the features, then the stage-1 layer energies
-        self.n_ctx = self.n_cond + (self.stage1.n_features if self.stage1 is not None else 0)
         self.encoder = mlp(self.n_voxels + self.n_ctx, c.encoder_hidden, 2 * c.latent_dim)
         self.decoder = mlp(c.latent_dim + self.n_ctx, c.decoder_hidden, self.n_voxels)
         self.postprocessor = (
@@ -103,29 +99,11 @@ class VAE(ShowerModel):
         )
         self.kde = LatentKDE(c.latent_dim, c.kde_points, c.kde_bandwidth)
 
-    def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
-        super().fit_preprocessing(showers, conditions)
-        if self.stage1 is not None:
-            self.stage1.fit(showers, conditions.energy)
-
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        c = self.config
+    def network_optimizers(self) -> dict[str, OptimizerSpec]:
         out = {"vae": OptimizerSpec([*self.encoder.parameters(), *self.decoder.parameters()])}
         if self.postprocessor is not None:
             out["postprocessor"] = OptimizerSpec(list(self.postprocessor.parameters()))
-        if self.stage1 is not None:
-            out["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=c.layer_lr)
         return out
-
-    def context(
-        self, batch: Batch, ctx: StepContext | None = None
-    ) -> tuple[Tensor, dict[str, float]]:
-        """Conditions the networks see for ``batch`` (with ``layer_stage``: the features and
-        the real showers' stage-1 layer energies; with ``ctx``, one stage-1 training step)."""
-        if self.stage1 is None:
-            return batch.cond, {}
-        showers = self.transform.inverse(batch.x, batch.energy)
-        return self.stage1.context(showers, batch.energy, batch.cond, ctx)
 
     def encode(self, x: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         mu, logvar = self.encoder(torch.cat([x, cond], dim=1)).chunk(2, dim=1)
@@ -140,7 +118,7 @@ class VAE(ShowerModel):
         """The shared forward pass of a training step (also ``bib-ae``'s): network
         conditions and stage-1 logs, posterior (mu, logvar), sampled latent z, and the
         reconstruction."""
-        cond, logs = self.context(batch, ctx)
+        cond, logs = self.network_context(batch, ctx)
         mu, logvar = self.encode(batch.x, cond)
         eps = torch.randn(mu.shape, generator=ctx.generator, device=mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
@@ -179,59 +157,42 @@ class VAE(ShowerModel):
 
     @torch.no_grad()
     def finalize(self, batch: Batch) -> None:
-        mu, _ = self.encode(batch.x, self.context(batch)[0])
+        mu, _ = self.encode(batch.x, self.network_context(batch)[0])
         self.kde.fit(mu[: self.config.kde_points])
 
     def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
         n = len(cond)
-        if self.config.latent_sampling == "kde" and self.kde.fitted:
+        if self._kde_sampling:
             z = self.kde.sample(n, generator)
         else:
             z = torch.randn(n, self.config.latent_dim, generator=generator, device=cond.device)
-        stage_noise = None
-        if self.stage1 is not None:
-            shape = (n, self.stage1.n_features)
-            stage_noise = torch.randn(shape, generator=generator, device=cond.device)
-        return self._decode_showers(z, cond, energy, stage_noise)
+        stage_noise = self.stage1_noise(cond, generator)
+        return self.with_stage1(cond, energy, stage_noise, lambda c: self._decode(z, c, energy))
 
-    def _decode_showers(
-        self, z: Tensor, cond: Tensor, energy: Tensor, stage_noise: Tensor | None
-    ) -> Tensor:
-        """Latents -> showers in MeV: stage 1 (if any), decoder, decoder head, rescaling."""
-        z1 = None
-        if self.stage1 is not None and stage_noise is not None:
-            z1 = self.stage1.sample(cond, stage_noise)
-            cond = torch.cat([cond, z1], dim=1)
-        x = self.decode(z, cond)
+    def _decode(self, z: Tensor, context: Tensor, energy: Tensor) -> Tensor:
+        """Latents -> showers in MeV: decoder, decoder head, inverse transform."""
+        x = self.decode(z, context)
         if self.postprocessor is not None:
-            x = self.postprocessor(x, cond)
-        showers = self.transform.inverse(x, energy)
-        if self.stage1 is not None and z1 is not None:
-            showers = self.stage1.rescale(showers, z1, energy)
-        return showers
+            x = self.postprocessor(x, context)
+        return self.transform.inverse(x, energy)
 
     @property
     def _kde_sampling(self) -> bool:
         return self.config.latent_sampling == "kde" and self.kde.fitted
 
     @property
-    def noise_shape(self) -> tuple[int, ...]:
-        # KDE sampling: one extra normal number chooses the stored latent (via its CDF);
-        # layer_stage: one number per readout layer for the stage-1 flow, at the end
-        extra = self.stage1.n_features if self.stage1 is not None else 0
-        return (self.config.latent_dim + (1 if self._kde_sampling else 0) + extra,)
+    def network_noise_shape(self) -> tuple[int, ...]:
+        """The latent; with KDE sampling one more number first, which chooses the stored
+        latent (through its normal CDF)."""
+        return (self.config.latent_dim + (1 if self._kde_sampling else 0),)
 
-    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """Decode (+ post-process) latents made from standard normal ``noise`` (export path).
+    def showers_from_noise(self, context: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """Decode latents made from standard normal ``noise`` (the export path).
 
         With KDE sampling, ``noise[:, 0]`` picks the stored latent (uniformly, through the
         normal CDF) and ``noise[:, 1:]`` is the kernel noise; otherwise ``noise`` is the
-        prior latent. With ``layer_stage`` the last ``n_layers`` columns drive stage 1.
+        prior latent.
         """
-        stage_noise = None
-        if self.stage1 is not None:
-            stage_noise = noise[:, -self.stage1.n_features :]
-            noise = noise[:, : -self.stage1.n_features]
         if self._kde_sampling:
             pts = self.kde.points.to(noise.device)
             u = 0.5 * (1.0 + torch.erf(noise[:, 0] / 2.0**0.5))
@@ -240,7 +201,7 @@ class VAE(ShowerModel):
             z = pts[idx] + self.kde.factor() * std * noise[:, 1:]
         else:
             z = noise
-        return self._decode_showers(z, cond, energy, stage_noise)
+        return self._decode(z, context, energy)
 
     def describe(self) -> dict[str, Any]:
         return super().describe() | {"kde_latents": len(self.kde.points)}

@@ -20,22 +20,26 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
-from numpy.typing import NDArray
-from torch import Tensor
+from torch import Tensor, nn
 
-from caloforge.data import Conditions
-from caloforge.models.base import Batch, ModelConfig, OptimizerSpec, ShowerModel, StepContext
+from caloforge.models.base import (
+    Batch,
+    LayerStageConfig,
+    ModelConfig,
+    OptimizerSpec,
+    ShowerModel,
+    StepContext,
+)
 from caloforge.models.blocks import ConditionalCritic, gradient_penalty, mlp
-from caloforge.models.two_stage import LayerEnergyStage
 
 
 @dataclass(frozen=True)
-class WGANGPConfig(ModelConfig):
+class WGANGPConfig(LayerStageConfig):
     """Hyper-parameters of ``wgan-gp``.
 
     Arguments:
@@ -46,10 +50,8 @@ class WGANGPConfig(ModelConfig):
         constrainer_weight: K, weight of the constrainers' squared error in the generator loss.
         constrain_position: also regress the impact point (when it varies in the data).
         lr_critic: critic learning rate (default: the training ``lr``).
-        layer_stage: learn the layer energies with a stage-1 spline flow
-            (:class:`~caloforge.models.two_stage.LayerEnergyStage`), condition generator
-            and critic on them, and rescale each generated layer to them.
-        layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``).
+        layer_stage / layer_*: stage 1 (:class:`~caloforge.models.base.LayerStageConfig`):
+            generator and critic are conditioned on the stage-1 layer energies.
     """
 
     conditions: tuple[str, ...] = ("log_energy", "impact_x", "impact_y")
@@ -62,8 +64,6 @@ class WGANGPConfig(ModelConfig):
     constrainer_weight: float = 0.01
     constrain_position: bool = True
     lr_critic: float | None = None
-    layer_stage: bool = False
-    layer_lr: float = 5e-4
 
 
 class WGANGP(ShowerModel):
@@ -86,31 +86,19 @@ class WGANGP(ShowerModel):
 
     def build(self) -> None:
         c = self.config
-        self.stage1 = LayerEnergyStage(self.detector, self.n_cond) if c.layer_stage else None
-        n_ctx = self.n_cond + (self.stage1.n_features if self.stage1 is not None else 0)
-        self.generator = mlp(c.latent_dim + n_ctx, c.generator_hidden, self.n_voxels)
-        self.critic = ConditionalCritic(self.n_voxels, n_ctx, c.critic_hidden)
+        self.generator = mlp(c.latent_dim + self.n_ctx, c.generator_hidden, self.n_voxels)
+        self.critic = ConditionalCritic(self.n_voxels, self.n_ctx, c.critic_hidden)
         self.constrainer = mlp(self.n_voxels, c.constrainer_hidden, self.n_cond)
 
-    def fit_preprocessing(self, showers: NDArray[np.float32], conditions: Conditions) -> None:
-        super().fit_preprocessing(showers, conditions)
-        if self.stage1 is not None:
-            self.stage1.fit(showers, conditions.energy)
-
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        specs = {
+    def network_optimizers(self) -> dict[str, OptimizerSpec]:
+        return {
             "critic": OptimizerSpec(list(self.critic.parameters()), lr=self.config.lr_critic),
             "generator": OptimizerSpec(list(self.generator.parameters())),
             "constrainer": OptimizerSpec(list(self.constrainer.parameters())),
         }
-        if self.stage1 is not None:
-            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=self.config.layer_lr)
-        return specs
 
-    def ema_parameters(self) -> Any:
-        yield from self.generator.named_parameters(prefix="generator")
-        if self.stage1 is not None:
-            yield from self.stage1.named_parameters(prefix="stage1")
+    def ema_networks(self) -> Iterable[tuple[str, nn.Parameter]]:
+        return self.generator.named_parameters(prefix="generator")
 
     def _targets(self) -> Tensor:
         """Mask of the condition columns the constrainer regresses."""
@@ -131,11 +119,8 @@ class WGANGP(ShowerModel):
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
         c = self.config
-        real, cond = batch.x, batch.cond
-        logs: dict[str, float] = {}
-        if self.stage1 is not None:  # stage 1 learns the layer energies; the GAN sees them
-            showers = self.transform.inverse(real, batch.energy)
-            cond, logs = self.stage1.context(showers, batch.energy, batch.cond, ctx)
+        real = batch.x
+        cond, logs = self.network_context(batch, ctx)
         for _ in range(c.n_critic):
             with torch.no_grad():
                 fake = self._fake(cond, ctx.generator)
@@ -160,24 +145,14 @@ class WGANGP(ShowerModel):
             "constrainer_fake": float(constraint.detach()),
         }
 
-    def generate(self, cond: Tensor, energy: Tensor, generator: torch.Generator) -> Tensor:
-        noise = torch.randn(len(cond), *self.noise_shape, generator=generator, device=cond.device)
-        return self.generate_from_noise(cond, energy, noise)
-
     @property
-    def noise_shape(self) -> tuple[int, ...]:
-        """The latent vector, then (with ``layer_stage``) one number per readout layer."""
-        extra = self.stage1.n_features if self.stage1 is not None else 0
-        return (self.config.latent_dim + extra,)
+    def network_noise_shape(self) -> tuple[int, ...]:
+        """The latent vector."""
+        return (self.config.latent_dim,)
 
-    def generate_from_noise(self, cond: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        """The generator on given noise (B, noise_shape): also the export path."""
-        z = noise[:, : self.config.latent_dim]
-        if self.stage1 is None:
-            return self.transform.inverse(self.generator(torch.cat([z, cond], dim=1)), energy)
-        z1 = self.stage1.sample(cond, noise[:, self.config.latent_dim :])
-        x = self.generator(torch.cat([z, cond, z1], dim=1))
-        return self.stage1.rescale(self.transform.inverse(x, energy), z1, energy)
+    def showers_from_noise(self, context: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
+        """The generator on a latent vector."""
+        return self.transform.inverse(self.generator(torch.cat([noise, context], dim=1)), energy)
 
 
 __all__ = ["WGANGP", "WGANGPConfig"]

@@ -104,7 +104,7 @@ def load_model(
     load_state(model, ckpt, source)
     if use_ema and ckpt.get("ema"):
         try:
-            copy_parameters(model, ckpt["ema"])
+            copy_parameters(model, model.current_names(ckpt["ema"]))
         except CheckpointError as exc:
             raise CheckpointError(f"{source}: EMA {exc}") from None
     model.to(torch.device(device) if isinstance(device, str) else device)

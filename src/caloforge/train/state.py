@@ -161,7 +161,8 @@ class TrainState:
         state.best, state.bad_validations = t.get("best"), int(t.get("bad_validations", 0))
         state.elapsed = float(t.get("elapsed", 0.0))
         if state.ema is not None and ckpt.get("ema"):
-            state.ema.shadow = {k: v.to(device) for k, v in ckpt["ema"].items()}
+            ema = model.current_names(ckpt["ema"])
+            state.ema.shadow = {k: v.to(device) for k, v in ema.items()}
         return state
 
     def to_checkpoint(

@@ -1,0 +1,81 @@
+"""Stage 1 as the base class holds it: the noise layout it adds, its optimiser and EMA
+share, and checkpoints of the two-stage families written when stage 1 was their own
+``layer_flow``. Untrained tiny models on TOY showers of the toy detector (tests only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from caloforge.data import Conditions
+from caloforge.geometry import Detector
+from caloforge.models import ShowerModel, get_family
+from caloforge.testing import toy_showers
+
+SMALL = {
+    "wgan-gp": {"latent_dim": 8, "generator_hidden": (16,), "critic_hidden": (16,)},
+    "layer-gan": {"latent_dim": 8, "generator_hidden": (16,), "previous_dim": 8},
+    "flow": {"transforms": 2, "hidden": (16,), "layer_transforms": 1, "layer_hidden": (8,)},
+}
+
+
+def tiny(family: str, det: Detector, toy: tuple[np.ndarray, Conditions], **extra) -> ShowerModel:
+    cls = get_family(family)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = cls(cls.config_class(**SMALL[family], **extra), det)  # type: ignore[arg-type]
+    model.fit_preprocessing(*toy)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def toy(toy_det: Detector) -> tuple[np.ndarray, Conditions]:
+    return toy_showers(toy_det, 300, seed=4)
+
+
+@pytest.mark.parametrize(
+    ("family", "plain", "staged"), [("wgan-gp", (8,), (11,)), ("layer-gan", (3, 8), (3, 9))]
+)
+def test_stage1_extends_the_noise_and_trains_with_its_own_optimiser(
+    family: str, plain: tuple, staged: tuple, toy_det: Detector, toy: tuple
+) -> None:
+    off = tiny(family, toy_det, toy)
+    on = tiny(family, toy_det, toy, layer_stage=True, layer_lr=1e-3)
+    assert off.stage1 is None and on.stage1 is not None
+    assert (off.noise_shape, on.noise_shape) == (plain, staged)
+    assert on.n_ctx == off.n_ctx + toy_det.n_layers
+    assert "layers" not in off.optimizers() and on.optimizers()["layers"].lr == 1e-3
+    stage_params = {n for n, _ in on.stage1.named_parameters(prefix="stage1")}
+    assert stage_params <= {n for n, _ in on.ema_parameters()}
+    cond = toy[1].select(np.arange(20))
+    showers = on.sample(cond, torch.Generator().manual_seed(1))
+    assert showers.shape == (20, toy_det.n_voxels) and np.isfinite(showers).all()
+    # every generated layer carries the stage-1 energy drawn from the same noise
+    features = on.cond_scaler(on.condition_tensor(cond))
+    energy = torch.as_tensor(cond.energy, dtype=torch.float32)
+    noise = torch.randn(20, *on.noise_shape, generator=torch.Generator().manual_seed(2))
+    _, stage_noise = on.split_noise(noise)
+    with torch.no_grad():
+        out = on.generate_from_noise(features, energy, noise)
+        layers = on.stage1.layers(on.stage1.sample(features, stage_noise), energy)
+    sums = torch.stack([out[:, s].sum(1) for s in toy_det.layer_slices], dim=1)
+    filled = sums > 0
+    torch.testing.assert_close(sums[filled], layers[filled], rtol=1e-4, atol=1e-3)
+
+
+def test_two_stage_checkpoint_of_the_former_layout_loads(toy_det: Detector, toy: tuple) -> None:
+    model = tiny("flow", toy_det, toy)
+    state = model.state_dict()
+    assert any(k.startswith("stage1.flow.") for k in state)
+    old = {k.replace("stage1.flow.", "layer_flow.", 1): v for k, v in state.items()}
+    ema = {n: p.detach() + 1.0 for n, p in model.ema_parameters()}
+    old_ema = {k.replace("stage1.flow.", "layer_flow.", 1): v for k, v in ema.items()}
+    again = get_family("flow")(model.config, toy_det)
+    again.load_checkpoint_state(old)
+    assert again.current_names(old_ema).keys() == ema.keys()
+    cond = toy[1].select(np.arange(10))
+    np.testing.assert_array_equal(
+        again.eval().sample(cond, torch.Generator().manual_seed(3)),
+        model.sample(cond, torch.Generator().manual_seed(3)),
+    )
