@@ -1,5 +1,6 @@
 """``caloforge train`` through the installed console script: a refused resume, a diverging
-run and an unsafe checkpoint each end in one ``error:`` line with exit code 2."""
+run, non-finite data and an unsafe checkpoint each end in one ``error:`` line with exit
+code 2."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 import torch
 
+from caloforge.data import write_showers
+from caloforge.testing import toy_detector, toy_showers
 from caloforge.train import train
 
 from .conftest import TINY
@@ -87,3 +92,17 @@ def test_checkpoint_with_unsafe_content_is_refused(tmp_path: Path) -> None:
     line = one_error_line(out)
     assert str(bad) in line and "not a readable caloforge checkpoint" in line
     assert not (tmp_path / "g.h5").exists()
+
+
+@pytest.mark.parametrize(("dataset", "row"), [("showers", 3), ("impact_point", 7)])
+def test_training_on_non_finite_data_is_refused(tmp_path: Path, dataset: str, row: int) -> None:
+    det = toy_detector(tmp_path)
+    s, c = toy_showers(det, 40, seed=1)
+    path = write_showers(tmp_path / "toy.h5", s, c, det)
+    with h5py.File(path, "a") as f:
+        f[dataset][row, 0] = np.nan
+    run = tmp_path / "run"
+    out = caloforge("train", "-m", "vae", "--data", str(path), "-o", str(run), "-q", *TINY)
+    line = one_error_line(out)
+    assert str(path) in line and dataset in line and f"row {row}" in line
+    assert not (run / "checkpoint.pt").exists()
