@@ -63,11 +63,14 @@ def test_a_family_may_allow_its_later_phase_keys() -> None:
     model, cfg = resolve_run_config("diffusion")
     stored = config_to_dict({"model": model, "train": cfg})
     phase = ["distill_start=40", "distill_pool=64", "sampler=student", "train.steps=90"]
-    check_resume_config("diffusion", stored, *resolve_run_config("diffusion", overrides=phase),
-                        source="ck.pt")
+    check_resume_config(
+        "diffusion", stored, *resolve_run_config("diffusion", overrides=phase), source="ck.pt"
+    )
     with pytest.raises(ConfigError, match=r"model\.hidden") as err:
         check_resume_config(
-            "diffusion", stored, *resolve_run_config("diffusion", overrides=[*phase, "hidden=8"]),
+            "diffusion",
+            stored,
+            *resolve_run_config("diffusion", overrides=[*phase, "hidden=8"]),
             source="ck.pt",
         )
     assert "model.distill_start" in str(err.value)  # listed among the keys that may change
