@@ -13,6 +13,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.export.conftest import tiny_checkpoint
+
+from caloforge.data import write_showers
+from caloforge.testing import toy_detector, toy_showers
+
+
+@pytest.fixture(scope="session")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the toy detector, a tiny wgan-gp checkpoint, its 256 training showers,
+    and two larger toy files (``big1.h5``, ``big2.h5``) for commands that must run a while."""
+    folder = tmp_path_factory.mktemp("toy")
+    tiny_checkpoint("wgan-gp", folder)
+    det = toy_detector(folder)
+    for k in (1, 2):
+        s, c = toy_showers(det, 30_000, seed=10 + k, impact_spread=5.0)
+        write_showers(folder / f"big{k}.h5", s, c, det)
+    return folder
+
 
 CALOFORGE = Path(sys.executable).parent / "caloforge"
 """The console script installed next to this interpreter."""

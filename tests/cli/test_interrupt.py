@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.export.conftest import FAST, TINY, tiny_checkpoint
+from tests.export.conftest import FAST, TINY
 
-from caloforge.data import ShowerFile, write_showers
-from caloforge.testing import tiny_g4_detector, toy_detector, toy_showers
+from caloforge.data import ShowerFile
+from caloforge.testing import tiny_g4_detector
 from caloforge.train import load_checkpoint
 
 from .conftest import (
@@ -33,19 +33,6 @@ from .conftest import (
 
 HAS_GEANT4 = importlib.util.find_spec("geant4_pybind") is not None
 SIGINT, SIGTERM = signal.SIGINT, signal.SIGTERM
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with the toy detector, a tiny wgan-gp checkpoint, its 256 training showers,
-    and two larger toy files (``big1.h5``, ``big2.h5``) for commands that must run a while."""
-    folder = tmp_path_factory.mktemp("toy")
-    tiny_checkpoint("wgan-gp", folder)
-    det = toy_detector(folder)
-    for k in (1, 2):
-        s, c = toy_showers(det, 30_000, seed=10 + k, impact_spread=5.0)
-        write_showers(folder / f"big{k}.h5", s, c, det)
-    return folder
 
 
 def test_train_keeps_its_checkpoint_and_resumes(toy: Path, tmp_path: Path) -> None:

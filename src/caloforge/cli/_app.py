@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 import typer
@@ -65,6 +66,19 @@ def fail(message: str) -> NoReturn:
     """Print one error line and exit with code 2."""
     _error(message)
     raise typer.Exit(2)
+
+
+def at_least(minimum: int) -> Callable[[typer.CallbackParam, int | None], int | None]:
+    """Option callback refusing a count below ``minimum`` in one ``error:`` line naming the
+    option, before any work starts (``-n 0``, ``--workers 0``, ``--batch-size -1``)."""
+
+    def check(param: typer.CallbackParam, value: int | None) -> int | None:
+        if value is not None and value < minimum:
+            name = max(param.opts, key=len) if param.opts else str(param.name)
+            raise ValueError(f"{name} {value}: must be at least {minimum}")
+        return value
+
+    return check
 
 
 def _message(exc: BaseException) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from caloforge.cli._app import app, console
+from caloforge.cli._app import app, at_least, console
 from caloforge.files import write_text
 
 
@@ -32,11 +32,18 @@ def bench(
         "1,10,128,1024,4096", "--batch", "-b", help="Comma-separated batch sizes."
     ),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda (ONNX models run on cpu)."),
-    threads: int = typer.Option(1, "--threads", help="Intra-op threads (torch and onnxruntime)."),
-    repeats: int = typer.Option(
-        5, "--repeats", help="Timed repeats per batch size (median and spread)."
+    threads: int = typer.Option(
+        1, "--threads", callback=at_least(1), help="Intra-op threads (torch and onnxruntime)."
     ),
-    warmup: int = typer.Option(2, "--warmup", help="Untimed warm-up calls per batch size."),
+    repeats: int = typer.Option(
+        5,
+        "--repeats",
+        callback=at_least(1),
+        help="Timed repeats per batch size (median and spread).",
+    ),
+    warmup: int = typer.Option(
+        2, "--warmup", callback=at_least(0), help="Untimed warm-up calls per batch size."
+    ),
     energy: str | None = typer.Option(
         None, "--energy", help="Energy spec or reference file (default: the training data's)."
     ),
@@ -46,7 +53,7 @@ def bench(
         help="Time a small Geant4 sample of the same detector and energies.",
     ),
     geant4_showers: int = typer.Option(
-        30, "--geant4-showers", help="Showers in the Geant4 sample."
+        30, "--geant4-showers", callback=at_least(1), help="Showers in the Geant4 sample."
     ),
     untrained_detector: str | None = typer.Option(
         None,

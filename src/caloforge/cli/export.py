@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from caloforge.cli._app import app, console
+from caloforge.cli._app import app, at_least, console
 from caloforge.cli._interrupt import output_not_written
 
 
@@ -24,7 +24,7 @@ def export_command(
         "(default: the files recorded in the checkpoint).",
     ),
     parity: int = typer.Option(
-        256, "--parity", help="Showers in the parity check against PyTorch."
+        256, "--parity", callback=at_least(1), help="Showers in the parity check against PyTorch."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from caloforge.cli._app import app, console
+from caloforge.cli._app import app, at_least, console
 from caloforge.cli._interrupt import on_interrupt
 
 
@@ -74,9 +74,13 @@ def simulate(
             "loguniform:1GeV,100GeV (1 GeV..1 TeV)."
         ),
     ),
-    n: int = typer.Option(100, "-n", help="Number of showers."),
+    n: int = typer.Option(100, "-n", callback=at_least(1), help="Number of showers."),
     workers: int = typer.Option(
-        1, "--workers", "-j", help="Worker processes (one Geant4 run manager each)."
+        1,
+        "--workers",
+        "-j",
+        callback=at_least(1),
+        help="Worker processes (one Geant4 run manager each).",
     ),
     seed: int = typer.Option(1, "--seed", help="Run seed; event i's seed derives from (seed, i)."),
     theta: str | None = typer.Option(
@@ -107,7 +111,10 @@ def simulate(
         help="em_opt0 | em_opt4 | FTFP_BERT | FTFP_BERT_EMZ (default: the preset's).",
     ),
     chunk_size: int = typer.Option(
-        100, "--chunk-size", help="Events per chunk: the unit of work and of resumption."
+        100,
+        "--chunk-size",
+        callback=at_least(1),
+        help="Events per chunk: the unit of work and of resumption.",
     ),
     shard: str | None = typer.Option(
         None, "--shard", help="k/N: simulate only events i with i %% N == k (batch job arrays)."
@@ -142,7 +149,10 @@ def simulate(
         ),
     ),
     shards: int | None = typer.Option(
-        None, "--shards", help="Dask: number of shards (default: the cluster's worker threads)."
+        None,
+        "--shards",
+        callback=at_least(1),
+        help="Dask: number of shards (default: the cluster's worker threads).",
     ),
     no_merge: bool = typer.Option(
         False, "--no-merge", help="Dask: keep the shard files, do not merge them into --output."

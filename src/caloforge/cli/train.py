@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from caloforge.cli._app import app, console
+from caloforge.cli._app import app, at_least, console
 from caloforge.cli._interrupt import on_interrupt, output_not_written
 
 
@@ -96,7 +96,9 @@ def train(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run folder (default: artifacts/runs/MODEL)."
     ),
-    steps: int | None = typer.Option(None, "--steps", help="Total training steps (train.steps)."),
+    steps: int | None = typer.Option(
+        None, "--steps", callback=at_least(1), help="Total training steps (train.steps)."
+    ),
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -111,7 +113,7 @@ def train(
     ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (train.seed)."),
     threads: int | None = typer.Option(
-        None, "--threads", help="Torch CPU threads (train.threads)."
+        None, "--threads", callback=at_least(0), help="Torch CPU threads (train.threads)."
     ),
     detector: str | None = typer.Option(
         None, "--detector", "-d", help="Geometry for files without one."
@@ -128,6 +130,10 @@ def train(
     for key, value in (("steps", steps), ("device", device), ("seed", seed), ("threads", threads)):
         if value is not None:
             extra.append(f"train.{key}={value}")
+    if detector is not None:  # never ignored: it must exist and match files that carry one
+        from caloforge.data import ShowerFile
+
+        ShowerFile([*data, *([val] if val is not None else [])], detector)
     progress = _Progress(quiet)
     folder = out if out is not None else Path("artifacts") / "runs" / model
     on_interrupt(lambda: _kept_checkpoint(folder))
@@ -184,7 +190,10 @@ def generate(
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Output shower file (HDF5)."),
     n: int | None = typer.Option(
-        None, "-n", help="Number of showers (with --conditions: first N; default all)."
+        None,
+        "-n",
+        callback=at_least(1),
+        help="Number of showers (with --conditions: first N; default all).",
     ),
     energy: str | None = typer.Option(
         None, "--energy", help="50GeV | loguniform:1GeV,100GeV | list:...,..."
@@ -217,7 +226,9 @@ def generate(
     strict: bool = typer.Option(
         False, "--strict", help="Refuse conditions outside the trained range (default: warn)."
     ),
-    batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per forward pass."),
+    batch_size: int = typer.Option(
+        10_000, "--batch-size", callback=at_least(1), help="Showers per forward pass."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same showers)."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the raw weights, not their EMA."),
@@ -275,17 +286,27 @@ def calibrate(
     ),
     data: Path = typer.Option(..., "--data", help="The training showers (HDF5)."),
     output: Path = typer.Option(..., "--output", "-o", help="The calibrated checkpoint."),
-    n: int | None = typer.Option(None, "-n", help="Use the first N training showers."),
-    bins: int = typer.Option(8, "--bins", help="Bins of log incident energy."),
-    levels: int = typer.Option(257, "--levels", help="Quantile levels of the data's tables."),
-    grid: int = typer.Option(1024, "--grid", help="Points of the model's CDF tables."),
+    n: int | None = typer.Option(
+        None, "-n", callback=at_least(1), help="Use the first N training showers."
+    ),
+    bins: int = typer.Option(
+        8, "--bins", callback=at_least(1), help="Bins of log incident energy."
+    ),
+    levels: int = typer.Option(
+        257, "--levels", callback=at_least(2), help="Quantile levels of the data's tables."
+    ),
+    grid: int = typer.Option(
+        1024, "--grid", callback=at_least(2), help="Points of the model's CDF tables."
+    ),
     keep_layers: bool = typer.Option(
         False,
         "--keep-layers",
         help="Rescale each calibrated layer to the model's layer energy "
         "(models with a stage-1 layer-energy flow).",
     ),
-    batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per forward pass."),
+    batch_size: int = typer.Option(
+        10_000, "--batch-size", callback=at_least(1), help="Showers per forward pass."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the model's showers."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
@@ -331,16 +352,27 @@ def refine(
     data: Path = typer.Option(..., "--data", help="The training showers (HDF5)."),
     output: Path = typer.Option(..., "--output", "-o", help="The refined checkpoint."),
     candidates: int = typer.Option(
-        8, "--candidates", help="Showers drawn per condition; one is kept."
+        8, "--candidates", callback=at_least(2), help="Showers drawn per condition; one is kept."
     ),
-    n: int | None = typer.Option(None, "-n", help="Use the first N training showers."),
-    hidden: int = typer.Option(128, "--hidden", help="Width of the classifier."),
+    n: int | None = typer.Option(
+        None, "-n", callback=at_least(1), help="Use the first N training showers."
+    ),
+    hidden: int = typer.Option(
+        128, "--hidden", callback=at_least(1), help="Width of the classifier."
+    ),
     ensemble: int = typer.Option(
-        1, "--ensemble", help="Classifiers trained with successive seeds, logits averaged."
+        1,
+        "--ensemble",
+        callback=at_least(1),
+        help="Classifiers trained with successive seeds, logits averaged.",
     ),
     threshold: float = typer.Option(0.0, "--threshold", help="Hit threshold, MeV."),
-    threads: int = typer.Option(1, "--threads", help="Torch threads of the classifier fit."),
-    batch_size: int = typer.Option(10_000, "--batch-size", help="Showers per forward pass."),
+    threads: int = typer.Option(
+        1, "--threads", callback=at_least(1), help="Torch threads of the classifier fit."
+    ),
+    batch_size: int = typer.Option(
+        10_000, "--batch-size", callback=at_least(1), help="Showers per forward pass."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the model's showers and classifier."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from caloforge.cli._app import app, console
+from caloforge.cli._app import app, at_least, console
 
 
 @app.command(context_settings={"allow_extra_args": False})
@@ -20,7 +20,9 @@ def tune(
     space: Path = typer.Option(
         ..., "--space", help="Search space (YAML/JSON: key -> distribution)."
     ),
-    trials: int = typer.Option(10, "--trials", "-n", help="Trials run by this worker."),
+    trials: int = typer.Option(
+        10, "--trials", "-n", callback=at_least(1), help="Trials run by this worker."
+    ),
     data: list[Path] = typer.Option(..., "--data", help="Training shower file(s)."),
     val: Path = typer.Option(..., "--val", help="Validation file: pruning, fidelity, timing."),
     storage: str | None = typer.Option(
@@ -37,7 +39,9 @@ def tune(
         False, "--no-speed", help="Fidelity only (no generation-time objective)."
     ),
     no_prune: bool = typer.Option(False, "--no-prune", help="Do not prune bad trials."),
-    eval_showers: int = typer.Option(2000, "--eval-showers", help="Validation showers scored."),
+    eval_showers: int = typer.Option(
+        2000, "--eval-showers", callback=at_least(1), help="Validation showers scored."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Sampler seed (default: random)."),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop after this many seconds."),
 ) -> None:

@@ -88,6 +88,13 @@ class TrainConfig:
                 f"train.early_stop_metric {self.early_stop_metric!r} is not one of "
                 f"{', '.join(VAL_METRICS)}"
             )
+        for name in ("weight_decay", "grad_clip", "max_time_min", "min_lr_factor"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if not (0 < self.lr < float("inf")):
+            raise ValueError(f"train.lr must be a positive number, got {self.lr}")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"train.betas must be in [0, 1), got {self.betas}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
 
