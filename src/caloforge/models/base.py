@@ -297,9 +297,8 @@ class ShowerModel(nn.Module):
     def optimizers(self) -> dict[str, OptimizerSpec]:
         """The family's optimisers, and with stage 1 its own (``layers``)."""
         specs = self.network_optimizers()
-        if self.stage1 is not None:
-            lr = getattr(self.config, "layer_lr", None)
-            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=lr)
+        if self.stage1 is not None and isinstance(self.config, LayerStageConfig):
+            specs["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=self.config.layer_lr)
         return specs
 
     def ema_parameters(self) -> Iterable[tuple[str, nn.Parameter]]:
