@@ -6,7 +6,8 @@ Usage: python benchmarks/evaluate_summary.py NAME=REPORT_DIR [NAME=REPORT_DIR ..
 A report with several candidates gives one row each, named ``NAME: candidate``.
 
 Columns: classifier AUC on voxels and on high-level observables (headline classifier and
-its error), FPD, the largest |relative error| of the mean E_vis/E_inc over the report's
+its error; "skipped" below the metric's minimum), the showers per class that trained and
+tested the classifier, FPD, the largest |relative error| of the mean E_vis/E_inc over the report's
 incident-energy bins, the range over the bins of the ratio of the relative resolution
 sigma/mean to the reference's, the weighted mean ratio of the per-cell standard
 deviations (generated / reference; 1 is ideal), and the memorisation check (flagged or
@@ -33,7 +34,9 @@ def rows(name: str, folder: Path) -> list[str]:
 def row(name: str, m: dict[str, Any], cand: str) -> str:
     """One Markdown row for candidate ``cand`` of the metrics ``m``."""
     comp = m["comparisons"][cand]
-    clf, dist = comp["classifier"], comp["physics_distances"]
+    clf, dist = comp.get("classifier") or {}, comp.get("physics_distances") or {}
+    vox, hl = auc(clf.get("voxel")), auc(clf.get("high_level"))
+    size = sizes(clf.get("voxel") or {})
     ref, gen = m["response"]["reference"], m["response"][cand]
     resp = np.max(np.abs(np.array(gen["mean"]) / np.array(ref["mean"]) - 1))
     ratio = np.array(gen["resolution"]) / np.array(ref["resolution"])
@@ -44,12 +47,24 @@ def row(name: str, m: dict[str, Any], cand: str) -> str:
         if memo
         else "-"
     )
+    fpd = "skipped" if dist.get("fpd") is None else f"{dist['fpd']:.3g} ± {dist['fpd_err']:.2g}"
     return (
-        f"| {name} | {clf['voxel']['auc']:.3f} ± {clf['voxel']['auc_err']:.3f} "
-        f"| {clf['high_level']['auc']:.3f} ± {clf['high_level']['auc_err']:.3f} "
-        f"| {dist['fpd']:.3g} ± {dist['fpd_err']:.2g} | {100 * resp:.1f}% "
+        f"| {name} | {vox} | {hl} | {size} | {fpd} | {100 * resp:.1f}% "
         f"| {ratio.min():.2f}-{ratio.max():.2f} | {sigma:.2f} | {flag} |"
     )
+
+
+def auc(result: dict[str, Any] | None) -> str:
+    """``AUC ± error`` of one classifier input, or ``skipped``."""
+    if not result or result.get("auc") is None:
+        return "skipped"
+    return f"{result['auc']:.3f} ± {result['auc_err']:.3f}"
+
+
+def sizes(result: dict[str, Any]) -> str:
+    """Showers per class that trained / tested the classifier (``-`` when not recorded)."""
+    train, test = result.get("n_train_per_class"), result.get("n_test_per_class")
+    return f"{train:,} / {test:,}" if train and test else "-"
 
 
 def main() -> None:
@@ -61,10 +76,10 @@ def main() -> None:
         if not (Path(folder) / "metrics.json").is_file():
             ap.error(f"{folder}/metrics.json: no such file")
     print(
-        "| model | AUC voxels | AUC high-level | FPD | max response error "
-        "| resolution / G4 | cell sigma / G4 | memorised |"
+        "| model | AUC voxels | AUC high-level | showers per class (train / test) | FPD "
+        "| max response error | resolution / G4 | cell sigma / G4 | memorised |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, folder in reports:
         print("\n".join(rows(name, Path(folder))))
 
