@@ -62,9 +62,26 @@ def on_interrupt(kept: Callable[[], str]) -> None:
     _kept = kept
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def output_not_written(output: Path) -> None:
-    """Register the note of a command writing one file atomically: nothing is kept."""
-    on_interrupt(lambda: f"{output} not written; run the same command again")
+    """Register the note of a command writing one file atomically: the output is either
+    untouched (nothing kept) or, renamed into place just before the signal, complete."""
+    before = _identity(output)
+
+    def note() -> str:
+        now = _identity(output)
+        if now is not None and now != before:
+            return f"{output} was written completely before the signal"
+        return f"{output} not written; run the same command again"
+
+    on_interrupt(note)
 
 
 def interrupt_message(exc: Interrupted) -> str:
