@@ -58,9 +58,9 @@ def test_events_depend_only_on_seed_and_index(tiny: Detector) -> None:
     assert full.energy[[3, 7]] == pytest.approx(part.energy)
     assert np.array_equal(full.g4_seed[[3, 7]], part.g4_seed)
     assert np.all(np.abs(full.impact[:, :2] - 2.5) <= 2.5)
-    # the gun starts on the line through the impact point along the direction
+    # the gun starts on the line through the impact point, 50 mm upstream along it
     t = (full.impact - full.position) / full.direction
-    assert t[:, 0] == pytest.approx(t[:, 2])
+    assert t == pytest.approx(np.full((10, 3), 50.0))
     other = event_batch(
         SimulationConfig(tiny, energy="uniform:1GeV,100GeV", n=10, seed=8), np.arange(10)
     )
@@ -94,6 +94,13 @@ def test_mixture_angles_and_impact_are_drawn_per_event(tiny: Detector) -> None:
         assert np.array_equal(getattr(alone, key)[0], getattr(b, key)[123]), key
     assert cfg.particle_names == ("gamma", "e-", "e+") and not cfg.is_hadronic
     assert SimulationConfig(tiny, particle="gamma,pi+").resolved_physics == "FTFP_BERT"
+
+
+def test_the_gun_starts_inside_the_world_at_grazing_incidence(tiny: Detector) -> None:
+    cfg = SimulationConfig(tiny, theta=89.5, phi=30.0, n=1)
+    b = event_batch(cfg, np.arange(1))
+    assert -50.0 < b.position[0, 2] < 0.0
+    assert np.hypot(*(b.position[0, :2] - b.impact[0, :2])) <= 50.0
 
 
 def test_fixed_conditions_draw_only_the_energy(tiny: Detector) -> None:

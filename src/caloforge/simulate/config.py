@@ -167,7 +167,9 @@ class SimulationConfig:
 
     @property
     def start_distance(self) -> float:
-        """Distance along z from the gun start plane to the front face, mm."""
+        """Distance from the gun to the impact point along the track, mm: the gun starts
+        inside the world (upstream of the front face, at most this far off the axis)
+        whatever the angle."""
         z0 = float(self.det.gun.position[2])
         return -z0 if z0 < 0 else 100.0
 
@@ -221,7 +223,7 @@ class EventBatch:
 def event_batch(config: SimulationConfig, indices: NDArray[np.int64]) -> EventBatch:
     """Conditions and seeds of the events ``indices``: a pure function of (seed, index)."""
     cond, seeds = config.conditions.draw(config.seed, indices)
-    position = cond.impact - cond.direction * (config.start_distance / cond.direction[:, 2:3])
+    position = cond.impact - cond.direction * config.start_distance
     return EventBatch(
         np.asarray(indices, dtype=np.int64),
         cond.energy,
