@@ -233,10 +233,8 @@ class OutputLock:
                 self._clear_stale()
                 continue
             try:
-                with os.fdopen(fd, "w") as fh:
+                with os.fdopen(fd, "w") as fh:  # no fsync: a lock dies with its holder
                     fh.write(json.dumps(record) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
             except BaseException:  # interrupted while writing the record: no lock taken
                 self.path.unlink(missing_ok=True)
                 raise
