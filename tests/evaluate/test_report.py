@@ -19,7 +19,14 @@ from caloforge.evaluate import FLOOR, ClassifierConfig, EvaluationConfig, evalua
 from caloforge.geometry import load_detector
 
 SMALL = EvaluationConfig(
-    classifier=ClassifierConfig(seeds=(0,), mlp_epochs=15, mlp_hidden=32, hgb_max_iter=50),
+    classifier=ClassifierConfig(
+        seeds=(0,),
+        mlp_epochs=15,
+        mlp_hidden=32,
+        hgb_max_iter=50,
+        learning_curve="auto",
+        curve_sizes=(100,),
+    ),
     n_bootstrap=5,
     plot_formats=("png",),  # PDF writing is tested once, below, to keep the tier fast
 )
@@ -299,5 +306,9 @@ def test_report_states_sizes_and_learning_curve(report: tuple[Path, dict]) -> No
     assert m["classifier_below_documented_size"]
     parser = _Collector()
     parser.feed((out / "report.html").read_text())
-    assert "learning_curve" not in parser.tables  # SMALL: learning curve off
-    assert "360 / 120" in " ".join(parser.text)
+    assert "learning_curve" in parser.tables and "360 / 120" in " ".join(parser.text)
+    # the curve: 100 showers per class, then the headline size; the same test split
+    curve = m["comparisons"]["scaled"]["classifier"]["high_level"]["learning_curve"]
+    assert [p["n_train_per_class"] for p in curve] == [100, 360]
+    assert curve[-1]["auc"] == m["comparisons"]["scaled"]["classifier"]["high_level"]["auc"]
+    assert (out / "plots" / "learning_curve.png").stat().st_size > 1000

@@ -368,3 +368,28 @@ def plot_training_curves(
         ax.axis("off")
     fig.tight_layout()
     return save_figure(fig, out_dir, name, formats=formats)
+
+
+def plot_learning_curve(
+    curves: Mapping[str, Sequence[Mapping[str, Any]]],
+    out_dir: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+) -> Path:
+    """Classifier AUC against the training showers per class (log x), one line per
+    ``label -> learning-curve points`` (``n_train_per_class``, ``auc``, ``auc_stat_err``),
+    with AUC 0.5 marked; saved as ``learning_curve``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in curves.items():
+        x = np.array([p["n_train_per_class"] for p in points], dtype=np.float64)
+        y = np.array([p["auc"] for p in points], dtype=np.float64)
+        err = np.array([p["auc_stat_err"] for p in points], dtype=np.float64)
+        ax.errorbar(x, y, yerr=err, marker="o", ms=3, lw=1, capsize=2, label=label)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("showers per class training the classifier")
+    ax.set_ylabel("AUC (same test split)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, out_dir, "learning_curve", formats=formats)

@@ -367,6 +367,7 @@ def evaluate(
     images: dict[str, Path] = {}
     if cfg.plots:
         images = _plots(det, ref_sum, cand_sum, edges, responses, memo, records, out / "plots", cfg)
+        images |= _curve_plot(comparisons, out / "plots", cfg)
         images |= plot_conditional(metrics["conditional"], out / "plots", formats=cfg.plot_formats)
     metrics["seconds"] = time.perf_counter() - t_start
     metrics = _clean(metrics)
@@ -376,6 +377,27 @@ def evaluate(
     write_html(metrics, images, out / "report.html")
     log.info("report written to %s in %.1f s", out, metrics["seconds"])
     return metrics
+
+
+def _curve_plot(
+    comparisons: dict[str, dict[str, Any]], out: Path, cfg: EvaluationConfig
+) -> dict[str, Path]:
+    """The classifiers' learning curves in one figure (none when no curve has two points)."""
+    curves = {
+        f"{name} ({kind})": r["learning_curve"]
+        for name, c in comparisons.items()
+        for kind, r in c["classifier"].items()
+        if r is not None and len(r["learning_curve"]) > 1
+    }
+    if not curves:
+        return {}
+    from caloforge.evaluate import plots
+
+    return {
+        "classifier learning curve": plots.plot_learning_curve(
+            curves, out, formats=cfg.plot_formats
+        )
+    }
 
 
 def _std_ratio(ref: SampleSummary, cand: SampleSummary) -> dict[str, float]:
