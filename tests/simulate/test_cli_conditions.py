@@ -30,7 +30,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         (["--particle", "gamma:0.5,e-:0.4"], "particle 'gamma:0.5,e-:0.4': weights sum to 0.9"),
         (["--particle", "gamma,mu-"], "particle 'gamma,mu-': unknown particle 'mu-'"),
         (["--particle", "gamma,pi+"], "G4PARTICLEXS"),
-        (["-n", "0"], "n=0 must be an integer >= 1"),
+        (["-n", "0"], "-n 0: must be at least 1"),
     ],
 )
 def test_bad_conditions_exit_2_with_one_line(

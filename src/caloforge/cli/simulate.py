@@ -12,7 +12,7 @@ from caloforge.cli._app import app, at_least, console
 from caloforge.cli._interrupt import on_interrupt
 
 
-def number_or_text(text: str) -> float | str:
+def _number_or_text(text: str) -> float | str:
     """A plain number as a float (recorded as before), anything else as written."""
     try:
         return float(text)
@@ -20,7 +20,7 @@ def number_or_text(text: str) -> float | str:
         return text
 
 
-def point_or_text(text: str | None) -> tuple[float, float] | str | None:
+def _point_or_text(text: str | None) -> tuple[float, float] | str | None:
     """``"x,y"`` of two plain numbers as a point (recorded as before), else as written."""
     if text is None:
         return None
@@ -175,9 +175,9 @@ def simulate(
         n=n,
         seed=seed,
         workers=workers,
-        theta=number_or_text(theta) if theta is not None else None,
-        phi=number_or_text(phi) if phi is not None else 0.0,
-        impact=point_or_text(impact),
+        theta=_number_or_text(theta) if theta is not None else None,
+        phi=_number_or_text(phi) if phi is not None else 0.0,
+        impact=_point_or_text(impact),
         impact_spread=impact_spread,
         physics=physics,
         chunk_size=chunk_size,
