@@ -96,6 +96,8 @@ def test_shards_read_as_one_dataset_in_chunks(tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.concatenate([c[0] for c in chunks]), showers)
     summary = describe(paths)
     assert summary["showers"] == 30 and summary["detector"] == "atlas-pblar"
+    assert summary["particles"] == [22] and summary["theta_deg"] == [0.0, 0.0]
+    assert summary["impact_x_mm"] == [2.5, 2.5] == summary["impact_y_mm"]
 
 
 def _challenge_file(path: Path, energies: np.ndarray, showers: np.ndarray, **attrs: str) -> Path:

@@ -34,6 +34,7 @@ from caloforge.data.conditions import (
     ConditionError,
     Conditions,
     check_conditions,
+    condition_ranges,
     particle_code,
 )
 from caloforge.files import AtomicFile
@@ -425,7 +426,7 @@ def describe(
     vis_sum = 0.0
     for start in range(0, len(data), 20_000):
         vis_sum += float(data.showers(start, start + 20_000).sum())
-    cond = data.conditions(0, min(len(data), 100_000))
+    ranges = condition_ranges(data.conditions(0, min(len(data), 100_000)))
     return {
         "files": [str(p) for p in data.paths],
         "showers": len(data),
@@ -433,7 +434,10 @@ def describe(
         "voxels": data.detector.n_voxels,
         "energy_min_MeV": float(energy.min()),
         "energy_max_MeV": float(energy.max()),
-        "particles": sorted({int(p) for p in np.unique(cond.particle)}),
+        "particles": ranges["particles"],
+        "theta_deg": [round(float(np.degrees(v)), 3) for v in ranges["theta"]],
+        "impact_x_mm": [round(v, 3) for v in ranges["impact_x"]],
+        "impact_y_mm": [round(v, 3) for v in ranges["impact_y"]],
         "mean_visible_over_incident": vis_sum / float(energy.sum()),
         "datasets": data.keys(),
         "attributes": {k: v for k, v in data.attrs.items() if k != "detector"},
