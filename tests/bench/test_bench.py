@@ -102,7 +102,9 @@ def test_cli_bench_without_geant4(
         str(md),
     ]
     monkeypatch.setattr(sys, "argv", argv)
-    main()  # returns normally on success
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
     data = json.loads(js.read_text())
     assert md.is_file() and len(data["rows"]) == 2
     # the hardware of the figures: CPU model, ISA flags, torch capability, threads, precision
