@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from caloforge._version import __version__
-from caloforge.cli._interrupt import Interrupted, interrupt_message, interruptible
+from caloforge.cli._interrupt import Interrupted, interrupt_message, interruptible, raised
 
 app = typer.Typer(
     name="caloforge",
@@ -111,6 +111,13 @@ def _usage_error(exc: Exception) -> None:
     _error(message)
 
 
+def _interrupted(exc: Interrupted | None) -> None:
+    """Print the one line of an interrupted command and exit with 128 + signal."""
+    if exc is not None:
+        err_console.print(escape(interrupt_message(exc)), highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
 def main() -> None:
     """Console-script entry point and the one error boundary of the CLI.
 
@@ -123,11 +130,11 @@ def main() -> None:
         with interruptible():
             code = app(standalone_mode=False)
     except Interrupted as exc:
-        err_console.print(escape(interrupt_message(exc)), highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _interrupted(exc)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except typer.Abort:  # older click turns a KeyboardInterrupt into Abort
+        _interrupted(raised())
         err_console.print("aborted")
         sys.exit(1)
     except USER_ERRORS as exc:
@@ -136,5 +143,7 @@ def main() -> None:
     except click_exception as exc:  # usage errors: missing, unknown or badly typed options
         _usage_error(exc)
         sys.exit(2)
-    # without standalone mode, click returns the code of a ``typer.Exit`` instead of raising
+    # typer turns a KeyboardInterrupt into the code 130; without standalone mode, click
+    # returns the code of a ``typer.Exit`` instead of raising it
+    _interrupted(raised())
     sys.exit(code if isinstance(code, int) else 0)

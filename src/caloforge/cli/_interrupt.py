@@ -23,9 +23,10 @@ from types import FrameType
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
-class Interrupted(BaseException):
-    """A command stopped by SIGINT or SIGTERM (a BaseException: ``except Exception`` in
-    library code does not swallow it).
+class Interrupted(KeyboardInterrupt):
+    """A command stopped by SIGINT or SIGTERM: a ``KeyboardInterrupt``, so code that handles
+    Ctrl-C (``except KeyboardInterrupt``) handles SIGTERM alike, and ``except Exception``
+    never swallows it.
 
     Arguments:
         signum: the signal number.
@@ -47,7 +48,7 @@ class Interrupted(BaseException):
 
 
 _kept: Callable[[], str] | None = None
-_raised = False
+_raised: Interrupted | None = None
 
 
 def on_interrupt(kept: Callable[[], str]) -> None:
@@ -95,21 +96,27 @@ def interrupt_message(exc: Interrupted) -> str:
     return f"interrupted ({exc.name}): {note}"
 
 
+def raised() -> Interrupted | None:
+    """The interruption raised in the running command, if any (typer turns a
+    ``KeyboardInterrupt`` into exit code 130; the boundary asks here which signal it was)."""
+    return _raised
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
     global _raised
-    if _raised:
+    if _raised is not None:
         signal.signal(signum, signal.SIG_DFL)  # second signal: stop now
         os.kill(os.getpid(), signum)
         return
-    _raised = True
-    raise Interrupted(signum)
+    _raised = Interrupted(signum)
+    raise _raised
 
 
 @contextmanager
 def interruptible() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into :class:`Interrupted` inside the block."""
     global _kept, _raised
-    _kept, _raised = None, False
+    _kept, _raised = None, None
     previous = {}
     for sig in HANDLED:
         current = signal.getsignal(sig)
