@@ -162,6 +162,32 @@ def _command() -> str:
 
 _held: dict[Path, tuple[int, int, str]] = {}  # lock file -> (pid, depth, token)
 _held_guard = threading.Lock()
+_temps: set[Path] = set()  # temporary files of this process not yet renamed or removed
+
+
+def abandon() -> None:
+    """Remove this process's temporary files and lock files, wherever its writers stopped.
+
+    An interrupted command (SIGINT/SIGTERM) unwinds through its writers, which clean up
+    after themselves; a signal landing inside that bookkeeping can still leave a file
+    behind, so the command-line boundary calls this before it exits. A lock file is
+    removed only while it still holds this process's token. (A SIGKILLed process leaves
+    its files to :func:`clean_orphans` and the stale-lock check.)
+    """
+    for temp in list(_temps):
+        temp.unlink(missing_ok=True)
+        _temps.discard(temp)
+    if not _held_guard.acquire(timeout=5):
+        return
+    try:
+        for path, (pid, _, token) in list(_held.items()):
+            if pid == os.getpid():
+                holder = _read_holder(path)
+                if holder is not None and holder.token == token:
+                    path.unlink(missing_ok=True)
+                del _held[path]
+    finally:
+        _held_guard.release()
 
 
 class OutputLock:
@@ -208,14 +234,15 @@ class OutputLock:
             if depth > 1:
                 _held[self.path] = (pid, depth - 1, token)
                 return
-            del _held[self.path]
             holder = _read_holder(self.path)
             if holder is not None and holder.token != token:
+                del _held[self.path]
                 log.warning(
                     "%s: lock taken over by %s; left in place", self.path, holder.describe()
                 )
                 return
             self.path.unlink(missing_ok=True)
+            del _held[self.path]  # after the unlink: an interrupted release is seen by abandon
 
     def _create(self) -> str:
         token = secrets.token_hex(8)
@@ -520,14 +547,19 @@ class AtomicFile:
         self.path = Path(path)
         inputs = list(inputs)
         check_output(self.path, overwrite=overwrite, inputs=inputs)
-        self._lock = OutputLock(self.path).acquire() if lock else None
+        self._lock: OutputLock | None = None
         try:
+            self._lock = OutputLock(self.path).acquire() if lock else None
             check_output(self.path, overwrite=overwrite, inputs=inputs)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             clean_orphans(self.path.parent)
             self.temp = temp_name(self.path)
+            _temps.add(self.temp)
             os.close(os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except BaseException:
+            if hasattr(self, "temp"):
+                self.temp.unlink(missing_ok=True)
+                _temps.discard(self.temp)
             self._release()
             raise
         self._open = True
@@ -544,6 +576,7 @@ class AtomicFile:
         try:
             _fsync_path(self.temp)
             os.replace(self.temp, self.path)
+            _temps.discard(self.temp)
             self._open = False
             _fsync_path(self.path.parent, folder=True)
         except BaseException:
@@ -557,6 +590,7 @@ class AtomicFile:
         """Remove the temporary file; the final path is left as it was."""
         self._open = False
         self.temp.unlink(missing_ok=True)
+        _temps.discard(self.temp)
         self._release()
 
 

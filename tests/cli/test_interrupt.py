@@ -133,3 +133,22 @@ def test_simulate_workers_stop_and_finished_chunks_resume(
     assert len(data) == 1000
     assert np.all(np.diff(data.read("cpu_time").shape) == 0)
     assert not parts_dir(out).exists() and leftovers(tmp_path) == []
+
+
+def test_abandon_removes_what_this_process_holds_only(tmp_path: Path) -> None:
+    """What the boundary calls after an interruption: this process's temporary files and
+    lock files go; a lock file taken over by another process stays."""
+    import json
+
+    from caloforge.files import AtomicFile, OutputLock, abandon, lock_path
+
+    pending = AtomicFile(tmp_path / "a.h5")  # holds a.h5.lock and a temporary file
+    assert pending.temp.exists() and lock_path(tmp_path / "a.h5").exists()
+    OutputLock(tmp_path / "run").acquire()
+    OutputLock(tmp_path / "b.h5").acquire()
+    foreign = lock_path(tmp_path / "b.h5")
+    record = json.loads(foreign.read_text()) | {"pid": 1, "token": "0" * 16}
+    foreign.write_text(json.dumps(record) + "\n")  # taken over meanwhile
+    abandon()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.h5.lock"]
+    abandon()  # nothing left to do

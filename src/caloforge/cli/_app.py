@@ -114,6 +114,9 @@ def _usage_error(exc: Exception) -> None:
 def _interrupted(exc: Interrupted | None) -> None:
     """Print the one line of an interrupted command and exit with 128 + signal."""
     if exc is not None:
+        from caloforge.files import abandon
+
+        abandon()  # temporary and lock files a signal caught in their bookkeeping
         err_console.print(escape(interrupt_message(exc)), highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
