@@ -50,8 +50,8 @@ def _auc(section: Mapping[str, Any] | None) -> str:
         return "-"
     err = section.get("auc_err")
     text = f"{section['auc']:.3f}" + (f" ± {err:.3f}" if err is not None else "")
-    n = section.get("train_per_class") or section.get("n_train")
-    return text + (f" ({n} per class)" if n else "")
+    n, m = section.get("n_train_per_class"), section.get("n_test_per_class")
+    return text + (f" (train / test {n} / {m} per class)" if n else "")
 
 
 def evaluation_rows(run: Path, stages: Mapping[str, Any]) -> list[str]:
