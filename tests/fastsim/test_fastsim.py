@@ -87,12 +87,45 @@ def test_fastsim_in_geant4(tiny_onnx: Path, tmp_path: Path) -> None:
     assert f.read("fastsim_full").tolist() == [0, 1, 0, 1]
     showers, cond = f.showers(), f.conditions()
     gen = OnnxGenerator(tiny_onnx, threads=1)
-    for i in (0, 2):
-        rng = np.random.default_rng(np.random.SeedSequence([3, i, 0xFA57]))
-        expected = gen.sample(_row(cond, i), rng)[0]
-        np.testing.assert_allclose(showers[i], expected, rtol=1e-5, atol=1e-4)
+    for i in (0, 2):  # noise keyed by (run seed, event, track)
+        expected = gen.run(gen.features(_row(cond, i)), gen.keyed_noise(3, np.array([[i, 0]])))
+        np.testing.assert_allclose(showers[i], expected[0], rtol=1e-5, atol=1e-4)
     assert showers[1].sum() > 0  # the 300 GeV photon was simulated by Geant4
-    assert (f.read("cpu_time") > 0).all()  # the model's time is inside the event's CPU time
+    cpu = f.read("cpu_time")
+    assert (cpu > 0).all()
+    model = f.read("time_model")  # the model's time is inside the event's CPU time
+    assert (model[[0, 2]] > 0).all() and (model[[1, 3]] == 0).all()
+    assert (model <= cpu).all() and (f.read("time_stacking") > 0).all()
+
+
+@needs_geant4
+def test_fastsim_batches_do_not_change_the_output(tiny_onnx: Path, tmp_path: Path) -> None:
+    """Batches spanning events, chunks and workers: the same showers to the bit."""
+    det = OnnxGenerator(tiny_onnx, threads=1).detector
+    common = dict(
+        detector=det,
+        particle="gamma",
+        energy="loguniform:2GeV,200GeV",
+        n=8,
+        seed=5,
+        impact="uniform:-4,4",
+        fastsim=tiny_onnx,
+    )
+    runs = {
+        (batch, chunk, workers): ShowerFile(
+            simulate(
+                SimulationConfig(**common, fastsim_batch=batch, chunk_size=chunk, workers=workers),
+                tmp_path / f"b{batch}-c{chunk}-w{workers}.h5",
+            )
+        )
+        for batch, chunk, workers in ((1, 8, 1), (3, 8, 1), (1000, 3, 2))
+    }
+    first, *others = runs.values()
+    n_fast = first.read("fastsim_fast")
+    assert 0 < n_fast.sum() < 8  # both kinds of events
+    for other in others:
+        assert np.array_equal(other.showers(), first.showers())
+        assert np.array_equal(other.read("fastsim_fast"), n_fast)
 
 
 def _row(c: Conditions, i: int) -> Conditions:
@@ -143,3 +176,50 @@ def test_simulate_refuses_its_fastsim_model_as_output(tiny_onnx: Path, tmp_path:
     args = ("simulate", "-d", det, "-n", "1", "--fastsim", model, "-o", model, "--overwrite")
     one_line_error(caloforge(*args), "m.onnx: is also an input")
     assert digest(model) == before and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--fastsim-batch", "0"), "--fastsim-batch 0: must be at least 1"),
+        (("--fastsim-batch", "many"), "--fastsim-batch"),
+        (("--particle", "e-"), "the model is for particles gamma, the run shoots e-"),
+        (("--energy", "500GeV"), "MeV, the run shoots 5e+05-5e+05 MeV"),
+    ],
+)
+def test_cli_refuses_batch_and_models_of_other_runs(
+    tiny_onnx: Path, tmp_path: Path, args: tuple[str, ...], fragment: str
+) -> None:
+    det = tiny_onnx.parent / "toy-3x4x4.toml"
+    out = tmp_path / "o.h5"
+    base = ("simulate", "-d", det, "-n", "2", "--fastsim", tiny_onnx, "-o", out)
+    one_line_error(caloforge(*base, *args), fragment)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_keyed_noise_depends_only_on_its_key(tiny_onnx: Path) -> None:
+    gen = OnnxGenerator(tiny_onnx, threads=1)
+    keys = np.array([[0, 0], [0, 1], [1, 0], [7, 2]])
+    noise = gen.keyed_noise(11, keys)
+    assert noise.shape == (4, *gen.metadata.noise_shape)
+    assert np.array_equal(gen.keyed_noise(11, keys[::-1]), noise[::-1])  # order-free
+    assert np.array_equal(gen.keyed_noise(11, keys[3:]), noise[3:])
+    assert len({row.tobytes() for row in noise}) == 4
+    assert not np.array_equal(gen.keyed_noise(12, keys), noise)  # the run seed counts
+    assert abs(float(gen.keyed_noise(1, np.c_[np.arange(500), np.zeros(500)]).std()) - 1) < 0.05
+
+
+def test_cpu_profile_parts_add_up() -> None:
+    from caloforge.deploy.fastsim.profile import PARTS, cpu_profile
+
+    cols = {
+        "cpu_time": np.array([0.010, 0.020]),
+        "time_primary": np.array([0.001, 0.001]),
+        "time_stacking": np.array([0.002, 0.0]),
+        "time_model": np.array([0.003, 0.0]),
+        "time_deposit": np.array([0.001, 0.002]),
+    }
+    prof = cpu_profile(cols)
+    assert prof["total"] == pytest.approx(15.0)
+    assert prof["transport"] == pytest.approx(10.0)  # the rest: (3 + 17) / 2 ms
+    assert sum(prof[p] for p in PARTS) == pytest.approx(prof["total"])

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from caloforge.cli._app import app, at_least, console
 from caloforge.cli._interrupt import on_interrupt
+from caloforge.deploy.fastsim.hook import DEFAULT_BATCH
 
 
 def _number_or_text(text: str) -> float | str:
@@ -135,6 +136,15 @@ def simulate(
             "particles it was trained for."
         ),
     ),
+    fastsim_batch: int = typer.Option(
+        DEFAULT_BATCH,
+        "--fastsim-batch",
+        callback=at_least(1),
+        help=(
+            "Tracks handed to the --fastsim model that are collected, over many events, "
+            "before one model call (the output does not depend on it)."
+        ),
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     executor: str = typer.Option(
@@ -185,6 +195,7 @@ def simulate(
         approximate_hadronic=approximate_hadronic,
         shard=_shard(shard),
         fastsim=fastsim,
+        fastsim_batch=fastsim_batch,
     )
     start = time.perf_counter()
     if executor not in ("local", "dask"):
@@ -235,3 +246,9 @@ def simulate(
             f"fast simulation: {fast} particles by the model, {full} in full simulation "
             "(outside the trained range or type)"
         )
+        from caloforge.deploy.fastsim.profile import PARTS, cpu_profile
+
+        cols = ("cpu_time", *(f"time_{p}" for p in PARTS if p != "transport"))
+        prof = cpu_profile({c: f.read(c) for c in cols})
+        parts = ", ".join(f"{p} {prof[p]:.3g}" for p in PARTS)
+        console.print(f"CPU per event {prof['total']:.3g} ms: {parts} (ms)")

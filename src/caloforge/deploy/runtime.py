@@ -188,6 +188,20 @@ class ExportMetadata:
             ) from None
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def keyed_normal(shape: tuple[int, ...], seed: int, event: int, track: int) -> NDArray[np.float32]:
+    """Standard normal float32 noise of ``shape`` that depends only on (run seed, event
+    index, track index): a counter-based Philox stream keyed by ``(seed, event)`` whose
+    counter starts at ``track`` in its top word, so streams of different tracks never
+    overlap. Used by fast simulation: a shower's noise does not depend on which batch,
+    chunk or worker generated it.
+    """
+    bits = np.random.Philox(key=[seed & _MASK64, event & _MASK64], counter=[0, 0, 0, track])
+    return np.random.Generator(bits).standard_normal(shape, dtype=np.float32)
+
+
 def _session_options(ort: Any, threads: int | None) -> Any:
     opts = ort.SessionOptions()
     if threads is not None:
@@ -257,6 +271,16 @@ class OnnxGenerator:
         """(n, *noise_shape) standard normal noise."""
         return rng.standard_normal((n, *self.metadata.noise_shape), dtype=np.float32)
 
+    def keyed_noise(self, seed: int, keys: NDArray[np.int64]) -> NDArray[np.float32]:
+        """(n, *noise_shape) standard normal noise, row ``i`` a function of ``(seed,
+        keys[i, 0], keys[i, 1])`` only (see :func:`keyed_normal`)."""
+        shape = self.metadata.noise_shape
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1, 2)
+        out = np.empty((len(keys), *shape), dtype=np.float32)
+        for i, (a, b) in enumerate(keys):
+            out[i] = keyed_normal(shape, seed, int(a), int(b))
+        return out
+
     def run(self, features: NDArray[np.float32], noise: NDArray[np.float32]) -> NDArray[np.float32]:
         """One graph evaluation: showers (N, n_voxels) in MeV."""
         (out,) = self.session.run(
@@ -301,5 +325,6 @@ __all__ = [
     "OnnxGenerator",
     "RuntimeModelError",
     "TrainedRange",
+    "keyed_normal",
     "read_metadata",
 ]

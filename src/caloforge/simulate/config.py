@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from caloforge.data.distributions import ConditionSpec, EnergySpec, condition_spec
+from caloforge.deploy.fastsim.hook import DEFAULT_BATCH
 from caloforge.geometry import Detector, detector_to_dict, load_detector
 
 PARTICLES = ("e-", "e+", "gamma", "pi+", "pi-")
@@ -56,6 +57,8 @@ class SimulationConfig:
             out of the world by particles (one Python call per track; slower).
         fastsim: an exported ``.onnx`` model (``caloforge export``) that replaces the full
             shower of the particles it was trained for (:mod:`caloforge.deploy.fastsim`).
+        fastsim_batch: tracks handed to the model that are collected (over many events)
+            before one model call; the output does not depend on it.
     """
 
     detector: Detector | str | Path
@@ -77,6 +80,7 @@ class SimulationConfig:
     shard: tuple[int, int] | None = None
     measure_leakage: bool = False
     fastsim: str | Path | None = None
+    fastsim_batch: int = DEFAULT_BATCH
     _conditions: ConditionSpec = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +96,7 @@ class SimulationConfig:
             impact_spread=self.impact_spread,
         )
         object.__setattr__(self, "_conditions", spec)
-        for name in ("n", "workers", "chunk_size"):
+        for name in ("n", "workers", "chunk_size", "fastsim_batch"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1")
@@ -111,7 +115,7 @@ class SimulationConfig:
         if self.fastsim is not None:
             from caloforge.deploy.fastsim import check_model
 
-            check_model(self.fastsim, self.det)
+            check_model(self.fastsim, self.det, spec)
             object.__setattr__(self, "fastsim", str(self.fastsim))
         if self.is_hadronic and self.resolved_physics.startswith("em_"):
             raise ValueError(
@@ -191,6 +195,7 @@ class SimulationConfig:
         out["g4_data"] = str(self.g4_data) if self.g4_data is not None else None
         if self.fastsim is None:
             del out["fastsim"]  # full simulation: same description (and resume key) as before
+            del out["fastsim_batch"]
         return out
 
 

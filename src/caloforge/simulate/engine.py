@@ -44,8 +44,19 @@ ProgressCallback = Callable[[int, int], None]
 """``progress(done, total)``: events finished so far (reused chunks included) and total."""
 
 EXTRA_COLUMNS = ("energy_active", "energy_absorber", "energy_leaked", "cpu_time")
-OPTIONAL_COLUMNS = ("energy_escaped", "fastsim_fast", "fastsim_full")
-"""Columns written when recorded: leakage validation, fast simulation counts per event."""
+OPTIONAL_COLUMNS = (
+    "energy_escaped",
+    "fastsim_fast",
+    "fastsim_full",
+    "time_primary",
+    "time_stacking",
+    "time_model",
+    "time_deposit",
+)
+"""Columns written when recorded: leakage validation; with fast simulation, the counts
+per event and where the event's ``cpu_time`` went (s): primary generation, the Python
+stacking calls, its share of the model's batched calls, reading the hits and adding the
+showers; the rest is Geant4's transport."""
 CHUNK_KEYS = ("showers", "energy", "direction", "impact", *EXTRA_COLUMNS)
 """Per-event arrays every chunk file holds."""
 
@@ -70,6 +81,7 @@ def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> 
     """Hash of everything that changes the events (not the number of workers)."""
     desc = config.to_dict()
     desc.pop("workers", None)
+    desc.pop("fastsim_batch", None)  # the same events for any batch size
     desc["data_mode"] = setup.mode
     desc["approximate_hadronic"] = setup.approximate_hadronic
     desc["pitch"] = pitch

@@ -59,6 +59,10 @@ class ChunkResult:
     energy_escaped: NDArray[np.float64] | None = None
     fastsim_fast: NDArray[np.int64] | None = None
     fastsim_full: NDArray[np.int64] | None = None
+    time_primary: NDArray[np.float64] | None = None
+    time_stacking: NDArray[np.float64] | None = None
+    time_model: NDArray[np.float64] | None = None
+    time_deposit: NDArray[np.float64] | None = None
 
 
 class Geant4App:
@@ -75,7 +79,7 @@ class Geant4App:
         self.grid: FineGrid = make_grid(det, spec.pitch)
         self.mapper = VoxelMapper(det, self.grid)
         self.batch: EventBatch | None = None
-        self.rows: list[tuple[NDArray[np.float32], float, float, float, float]] = []
+        self.rows: list[list[Any]] = []  # voxels, e_active, e_absorber, cpu, escaped
         self._t0 = 0.0
         self.measure_leakage = cfg.measure_leakage
         self._escaped = 0.0
@@ -83,10 +87,12 @@ class Geant4App:
         self.fastsim: Any = None
         self._definitions: dict[int, Any] = {}
         self.fast_counts: list[tuple[int, int]] = []
+        self.fast_times: list[list[float]] = []  # primary, stacking, model, deposit
+        self._t_primary = 0.0
         if cfg.fastsim is not None:
             from caloforge.deploy.fastsim.hook import FastSimHook
 
-            self.fastsim = FastSimHook(cfg.fastsim, det)
+            self.fastsim = FastSimHook(cfg.fastsim, det, seed=cfg.seed, batch=cfg.fastsim_batch)
 
         ui = g4.G4UImanager.GetUIpointer()
         for cmd in (
@@ -176,7 +182,7 @@ class Geant4App:
         self._escaped = 0.0
         g4.HepRandom.setTheSeed(int(self.batch.g4_seed[j]))
         if self.fastsim is not None:
-            self.fastsim.begin_event(self.seed, int(self.batch.index[j]))
+            self.fastsim.begin_event(int(self.batch.index[j]))
         gun.SetParticleDefinition(self._definition(int(self.batch.particle[j])))
         gun.SetParticleEnergy(float(self.batch.energy[j]) * g4.MeV)
         d = self.batch.direction[j]
@@ -184,6 +190,7 @@ class Geant4App:
         gun.SetParticleMomentumDirection(g4.G4ThreeVector(*map(float, d)))
         gun.SetParticlePosition(g4.G4ThreeVector(*(float(v) * g4.mm for v in p)))
         gun.GeneratePrimaryVertex(event)
+        self._t_primary = time.process_time() - self._t0
 
     def _definition(self, pdg: int) -> Any:
         if pdg not in self._definitions:
@@ -197,6 +204,7 @@ class Geant4App:
         """Read the hits maps once and sum the fine cells into readout voxels."""
         assert self.batch is not None
         j = event.GetEventID()
+        t_read = time.process_time()
         hce = event.GetHCofThisEvent()
         pairs = list(hce.GetHC(self.active_id))
         if pairs:
@@ -209,11 +217,23 @@ class Geant4App:
             e_abs = float(sum(v for _, v in hce.GetHC(self.absorber_id)))
         voxels = self.mapper.voxels(cells, edep, self.batch.impact[j], self.batch.direction[j])
         e_act = float(edep.sum())
-        if self.fastsim is not None:  # the model's showers, one batch per event
-            fast, n_fast, n_full = self.fastsim.end_event()
-            voxels = voxels + fast
-            self.fast_counts.append((n_fast, n_full))
-        self.rows.append((voxels, e_act, e_abs, time.process_time() - self._t0, self._escaped))
+        t_end = time.process_time()
+        self.rows.append([voxels, e_act, e_abs, t_end - self._t0, self._escaped])
+        if self.fastsim is not None:  # the model's showers: queued, added when generated
+            self.fast_counts.append(self.fastsim.end_event(len(self.rows) - 1))
+            stacking = self.fastsim.cpu_stacking
+            self.fast_times.append([self._t_primary, stacking, 0.0, t_end - t_read])
+            if self.fastsim.ready():
+                self._add_fast_showers()
+
+    def _add_fast_showers(self) -> None:
+        """Generate the pending fast showers (one model call) and complete their events."""
+        for ev in self.fastsim.flush():
+            row, times = self.rows[ev.row], self.fast_times[ev.row]
+            row[0] = row[0] + ev.energies
+            row[3] += ev.cpu_model + ev.cpu_deposit
+            times[2] += ev.cpu_model
+            times[3] += ev.cpu_deposit
 
     # ---- per chunk ------------------------------------------------------------------------
     def run(self, batch: EventBatch) -> ChunkResult:
@@ -221,7 +241,10 @@ class Geant4App:
         self.batch = batch
         self.rows = []
         self.fast_counts = []
+        self.fast_times = []
         self.run_manager.BeamOn(len(batch))
+        if self.fastsim is not None:
+            self._add_fast_showers()  # the chunk's last, partial batch
         if len(self.rows) != len(batch):
             raise RuntimeError(f"Geant4 simulated {len(self.rows)} of {len(batch)} events")
         showers = (
@@ -236,6 +259,11 @@ class Geant4App:
             else None
         )
         e_abs = np.array([r[2] for r in self.rows])
+        times = (
+            np.array(self.fast_times, dtype=np.float64).reshape(-1, 4)
+            if self.fastsim is not None
+            else None
+        )
         return ChunkResult(
             index=batch.index,
             showers=showers.astype(np.float32),
@@ -246,6 +274,10 @@ class Geant4App:
             energy_escaped=np.array([r[4] for r in self.rows]) if self.measure_leakage else None,
             fastsim_fast=counts[:, 0] if counts is not None else None,
             fastsim_full=counts[:, 1] if counts is not None else None,
+            time_primary=times[:, 0] if times is not None else None,
+            time_stacking=times[:, 1] if times is not None else None,
+            time_model=times[:, 2] if times is not None else None,
+            time_deposit=times[:, 3] if times is not None else None,
         )
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from caloforge.data import PDG_CODES
+from caloforge.data.distributions import ConditionSpec
 from caloforge.deploy.fastsim.selection import Candidate, Selector, event_showers, front_face_impact
 from caloforge.deploy.runtime import ExportMetadata, OnnxGenerator, RuntimeModelError
 from caloforge.geometry import Detector, detector_to_dict
@@ -25,12 +27,16 @@ class FastSimModelError(ValueError):
     """The ``--fastsim`` model cannot be used for this simulation (one line)."""
 
 
-def check_model(path: str | Path, detector: Detector) -> ExportMetadata:
-    """Check that ``path`` is an exported caloforge ONNX model for ``detector``.
+def check_model(
+    path: str | Path, detector: Detector, conditions: ConditionSpec | None = None
+) -> ExportMetadata:
+    """Check that ``path`` is an exported caloforge ONNX model for ``detector`` (and, when
+    given, for the particles and energies a run shoots).
 
     Raises:
         FastSimModelError: missing file, not ONNX (e.g. a ``.pt`` checkpoint), no caloforge
-        metadata, or a model of another detector.
+        metadata, a model of another detector, or one trained on none of the run's
+        particles or on energies that do not overlap the run's.
     """
     p = Path(path)
     if p.suffix.lower() != ".onnx":
@@ -50,7 +56,26 @@ def check_model(path: str | Path, detector: Detector) -> ExportMetadata:
             f"--fastsim {p}: the model is for detector {mine.name!r} ({mine.n_voxels} voxels), "
             f"the simulation for {detector.name!r} ({detector.n_voxels} voxels)"
         )
+    if conditions is not None:
+        r = meta.trained_range
+        shot = conditions.particles
+        if not set(shot.codes) & set(r.particles):
+            raise FastSimModelError(
+                f"--fastsim {p}: the model is for particles {_names(r.particles)}, "
+                f"the run shoots {', '.join(shot.names)}"
+            )
+        lo, hi = conditions.energy.bounds
+        if hi < r.energy[0] * (1 - 1e-9) or lo > r.energy[1] * (1 + 1e-9):
+            raise FastSimModelError(
+                f"--fastsim {p}: the model is trained on {r.energy[0]:.4g}-{r.energy[1]:.4g} MeV, "
+                f"the run shoots {lo:.4g}-{hi:.4g} MeV"
+            )
     return meta
+
+
+def _names(codes: tuple[int, ...]) -> str:
+    by_code = {v: k for k, v in PDG_CODES.items()}
+    return ", ".join(by_code.get(c, str(c)) for c in codes)
 
 
 __all__ = [
