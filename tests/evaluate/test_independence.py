@@ -51,7 +51,9 @@ def test_evaluate_refuses_before_writing(write_toy, atlas, tmp_path: Path) -> No
     cand = write_toy("cand.h5", atlas, 60, 2)
     ref2 = _subset(ref, tmp_path / "ref2.h5", slice(0, 30), atlas)
     cfg = EvaluationConfig(plots=False)
-    with pytest.raises(ValueError, match=r"ref2\.h5 and .*ref\.h5 \(the reference file\)"):
+    with pytest.raises(
+        ValueError, match=r"ref2\.h5 and .*ref\.h5 \(the reference file\).*the second"
+    ):
         evaluate(ref, [cand], tmp_path / "out", ref2=ref2, config=cfg)
     assert not (tmp_path / "out").exists()
 

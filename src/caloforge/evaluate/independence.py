@@ -88,8 +88,11 @@ def shared_events(a: ShowerFile, b: ShowerFile) -> SharedEvents:
     return SharedEvents(False, identical, seed)
 
 
-def require_independent(test: ShowerFile, others: dict[str, ShowerFile]) -> None:
-    """Refuse a test file that shares events with any of ``others`` (role -> file).
+def require_independent(
+    test: ShowerFile, others: dict[str, ShowerFile], what: str = "the reference"
+) -> None:
+    """Refuse a test file that shares events with any of ``others`` (role -> file);
+    ``what`` names the test file's role in the message.
 
     Raises:
         ValueError: one line naming both files and what they share.
@@ -101,7 +104,7 @@ def require_independent(test: ShowerFile, others: dict[str, ShowerFile]) -> None
             other_names = ", ".join(map(str, other.paths))
             raise ValueError(
                 f"{names} and {other_names} (the {role} file) share events: "
-                f"{shared.describe()}; the reference must be independent of the {role} file"
+                f"{shared.describe()}; {what} must be independent of the {role} file"
             )
 
 

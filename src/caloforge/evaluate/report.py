@@ -298,7 +298,8 @@ def evaluate(
     require_independent(ref_data, {k: v for k, v in used.items() if v is not None})
     if ref2_data is not None:
         used["reference"] = ref_data
-        require_independent(ref2_data, {k: v for k, v in used.items() if v is not None})
+        others = {k: v for k, v in used.items() if v is not None}
+        require_independent(ref2_data, others, what="the second reference")
 
     kw = {"threshold": cfg.threshold, "max_showers": cfg.max_showers, "chunk_size": cfg.chunk_size}
     log.info("observables of the reference %s", reference)
