@@ -51,7 +51,36 @@ from caloforge.models.layer_stage import (
 )
 
 
-class ShapeCoding(nn.Module):
+class VoxelCoding(nn.Module):
+    """What both stage-2 codings hold: the detector's voxel -> layer map, the hit threshold
+    and the per-voxel standardisation (``mean``, ``std``) and clamping range (``lo``,
+    ``hi``, from ``lo_init`` and 0 until fitted).
+
+    Arguments:
+        detector: the detector. threshold: smallest voxel energy counted as a hit, MeV.
+    """
+
+    mean: Tensor
+    std: Tensor
+    lo: Tensor
+    hi: Tensor
+    voxel_layer: Tensor
+
+    def __init__(self, detector: Detector, threshold: float, lo_init: float) -> None:
+        super().__init__()
+        if not threshold > 0:
+            raise ValueError(f"threshold must be positive (MeV), got {threshold!r}")
+        self.detector = detector
+        self.threshold = float(threshold)
+        v = detector.n_voxels
+        self.register_buffer("voxel_layer", torch.as_tensor(np.asarray(detector.voxel_layer)))
+        self.register_buffer("mean", torch.zeros(v))
+        self.register_buffer("std", torch.ones(v))
+        self.register_buffer("lo", torch.full((v,), lo_init))
+        self.register_buffer("hi", torch.zeros(v))
+
+
+class ShapeCoding(VoxelCoding):
     """Stage-2 space: normalised voxel energies with dequantised empty cells.
 
     See the module docstring.
@@ -62,27 +91,11 @@ class ShapeCoding(nn.Module):
         gap: e-folds between the smallest possible hit and the dequantised empty cells.
     """
 
-    mean: Tensor
-    std: Tensor
-    lo: Tensor
-    hi: Tensor
-    voxel_layer: Tensor
-
     def __init__(self, detector: Detector, *, threshold: float = 1e-4, gap: float = 8.0) -> None:
-        super().__init__()
-        if not threshold > 0:
-            raise ValueError(f"threshold must be positive (MeV), got {threshold!r}")
+        super().__init__(detector, threshold, lo_init=-1e6)
         if not gap > 0:
             raise ValueError(f"gap must be positive (e-folds), got {gap!r}")
-        self.detector = detector
-        self.threshold = float(threshold)
         self.gap = float(gap)
-        v = detector.n_voxels
-        self.register_buffer("voxel_layer", torch.as_tensor(np.asarray(detector.voxel_layer)))
-        self.register_buffer("mean", torch.zeros(v))
-        self.register_buffer("std", torch.ones(v))
-        self.register_buffer("lo", torch.full((v,), -1e6))
-        self.register_buffer("hi", torch.zeros(v))
 
     def _raw(self, showers: Tensor, layers: Tensor, noise: Tensor) -> Tensor:
         el = layers[:, self.voxel_layer]
@@ -115,7 +128,7 @@ class ShapeCoding(nn.Module):
         return renormalise_layers(e, layers, self.detector) if renormalise else e
 
 
-class HitEnergyCoding(nn.Module):
+class HitEnergyCoding(VoxelCoding):
     """Stage-2 space with an explicit hit channel: two values per voxel.
 
     * hit channel: ``+1`` for a hit (``E_voxel >= threshold``), ``-1`` for an empty cell,
@@ -132,29 +145,13 @@ class HitEnergyCoding(nn.Module):
         detector: the detector. threshold: smallest hit, MeV. hit_noise: see above.
     """
 
-    mean: Tensor
-    std: Tensor
-    lo: Tensor
-    hi: Tensor
-    voxel_layer: Tensor
-
     def __init__(
         self, detector: Detector, *, threshold: float = 1e-4, hit_noise: float = 0.5
     ) -> None:
-        super().__init__()
-        if not threshold > 0:
-            raise ValueError(f"threshold must be positive (MeV), got {threshold!r}")
+        super().__init__(detector, threshold, lo_init=0.0)
         if not 0 <= hit_noise < 1:
             raise ValueError(f"hit_noise must be in [0, 1), got {hit_noise!r}")
-        self.detector = detector
-        self.threshold = float(threshold)
         self.hit_noise = float(hit_noise)
-        v = detector.n_voxels
-        self.register_buffer("voxel_layer", torch.as_tensor(np.asarray(detector.voxel_layer)))
-        self.register_buffer("mean", torch.zeros(v))
-        self.register_buffer("std", torch.ones(v))
-        self.register_buffer("lo", torch.zeros(v))
-        self.register_buffer("hi", torch.zeros(v))
 
     @property
     def n_features(self) -> int:
@@ -306,4 +303,5 @@ __all__ = [
     "ShapeCoding",
     "TwoStageConfig",
     "TwoStageModel",
+    "VoxelCoding",
 ]
