@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -16,7 +17,12 @@ def export_command(
         ..., "--checkpoint", "-c", help="The trained checkpoint (.pt)."
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Output model file (.onnx)."),
-    format: str = typer.Option("onnx", "--format", "-f", help="Export format (onnx)."),
+    format: str = typer.Option(
+        "onnx",
+        "--format",
+        "-f",
+        help="onnx (caloforge's contract) | par04 (Geant4 Par04's).",
+    ),
     data: Path | None = typer.Option(
         None,
         "--data",
@@ -40,6 +46,20 @@ def export_command(
     )
     meta = result.metadata
     r = meta.trained_range
+    if format == "par04":
+        from caloforge.deploy.par04 import par04_macro, par04_mesh
+
+        latent = math.prod(meta.noise_shape)
+        console.print(
+            f"wrote {result.path}: {meta.family} for Geant4 Par04, input (1, {latent} + 4) "
+            f"-> {meta.detector.n_voxels} cells (r, phi, z) over the particle energy"
+        )
+        console.print(
+            f"parity (one particle per call, as Par04) vs PyTorch on {result.n_parity} showers: "
+            f"max abs diff {result.max_abs_diff:.3g} MeV, max rel diff {result.max_rel_diff:.3g}"
+        )
+        console.print("Par04 macro:\n" + par04_macro(par04_mesh(meta.detector), latent, output))
+        return
     console.print(
         f"wrote {result.path}: {meta.family}, inputs features {list(meta.condition_features)} "
         f"+ noise {list(meta.noise_shape)} -> {meta.detector.n_voxels} voxels (MeV)"

@@ -47,8 +47,8 @@ from caloforge.train.loading import load_model
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("onnx",)
-"""Export formats."""
+FORMATS = ("onnx", "par04")
+"""Export formats: caloforge's ONNX contract, or Geant4 Par04's (:mod:`caloforge.deploy.par04`)."""
 OPSET = 17
 
 
@@ -282,13 +282,19 @@ def _run(proto: Any, feats: np.ndarray, noise: np.ndarray) -> np.ndarray:
 def export(
     checkpoint: str | Path, output: str | Path, *, format: str = "onnx", **kwargs: Any
 ) -> ExportResult:
-    """Export ``checkpoint`` in ``format`` (only ``onnx``); see :func:`export_onnx`.
+    """Export ``checkpoint`` in ``format``: see :func:`export_onnx` and
+    :func:`caloforge.deploy.par04.export_par04`.
 
     Raises:
-        ValueError: an unsupported format.
+        ValueError: an unsupported format; Par04LayoutError: a layout Par04 cannot read.
     """
     if format not in FORMATS:
         raise ValueError(f"--format {format!r} is not supported; supported: {', '.join(FORMATS)}")
+    if format == "par04":
+        from caloforge.deploy.par04 import export_par04
+
+        kwargs.pop("opset", None)
+        return export_par04(checkpoint, output, **kwargs)
     return export_onnx(checkpoint, output, **kwargs)
 
 
