@@ -223,3 +223,74 @@ def test_cpu_profile_parts_add_up() -> None:
     assert prof["total"] == pytest.approx(15.0)
     assert prof["transport"] == pytest.approx(10.0)  # the rest: (3 + 17) / 2 ms
     assert sum(prof[p] for p in PARTS) == pytest.approx(prof["total"])
+
+
+def test_showers_placed_layer_by_layer_along_the_track(tmp_path: Path) -> None:
+    from caloforge.deploy.fastsim.placement import layer_depths, layer_offsets, place_showers
+    from caloforge.testing import toy_detector
+
+    det = toy_detector(tmp_path)
+    assert layer_depths(det).tolist() == [3.0, 9.0, 15.0]  # 6 mm layers
+    theta = np.radians(40.0)
+    d = np.array([[np.sin(theta), 0.0, np.cos(theta)]])
+    off = layer_offsets(det, d, np.array([[0.0, 0.0]]), None, along_direction=True)
+    np.testing.assert_allclose(off[0, :, 0], np.tan(theta) * np.array([3.0, 9.0, 15.0]))
+    assert (off[0, :, 1] == 0).all()
+    shower = np.zeros((1, det.n_voxels), dtype=np.float32)
+    for layer, sl in enumerate(det.layer_slices):  # 1 MeV in cell (ix=1, iy=2) of each layer
+        shower[0, sl.start + 1 * 4 + 2] = 1.0 + layer
+    placed = place_showers(shower, det, off)
+    # shifts 2.5, 7.6, 12.6 mm along x with 10 mm cells: 0, 1 and 1 cells further
+    for layer, (sl, ix) in enumerate(zip(det.layer_slices, (1, 2, 2), strict=True)):
+        assert placed[0, sl].tolist().index(1.0 + layer) == ix * 4 + 2
+    assert placed.sum() == shower.sum()
+    # a shift by the impact point: 25 mm right of the reference leaves the grid from ix=2 on
+    off = layer_offsets(
+        det, np.array([[0.0, 0.0, 1.0]]), np.array([[25.0, 0.0]]), (0.0, 0.0), along_direction=False
+    )
+    assert place_showers(shower, det, off).sum() == 0.0  # ix 1 + 2.5 cells: outside
+    assert place_showers(shower, det, np.zeros_like(off)) is shower
+
+
+def test_selector_takes_any_angle_when_the_model_ignores_direction() -> None:
+    det = load_detector("atlas-pblar")
+    angled = (np.sin(0.5), 0.0, np.cos(0.5))
+    strict = selector_for(det, RANGE)  # conditioned on everything: theta range (0, 0)
+    strict.begin_event()
+    near = (0.0, 0.0, -1.0)  # enters 0.55 mm off the axis
+    assert not strict.consider(22, 5e3, near, angled)
+    free = selector_for(det, RANGE, ("log_energy", "impact_x", "impact_y"))
+    free.begin_event()
+    assert free.free_direction and not free.free_impact
+    assert free.consider(22, 5e3, near, angled)  # any angle below 90 degrees
+    assert not free.consider(22, 5e3, (20.0, 0.0, -10.0), Z)  # impact still checked
+    anywhere = selector_for(det, RANGE, ("log_energy",))
+    anywhere.begin_event()
+    assert anywhere.consider(22, 5e3, (20.0, 0.0, -10.0), angled)
+
+
+@needs_geant4
+def test_angled_entry_in_geant4(tiny_onnx: Path, tmp_path: Path) -> None:
+    """A model trained at normal incidence takes 40-degree photons; showers along the track."""
+    from caloforge.deploy.fastsim.placement import layer_offsets, place_showers
+
+    gen = OnnxGenerator(tiny_onnx, threads=1)
+    det = gen.detector
+    cfg = SimulationConfig(
+        detector=det,
+        particle="gamma",
+        energy="20GeV",
+        n=2,
+        seed=9,
+        theta=40.0,
+        phi=30.0,
+        impact=(1.0, -2.0),
+        fastsim=tiny_onnx,
+    )
+    f = ShowerFile(simulate(cfg, tmp_path / "angled.h5"))
+    assert f.read("fastsim_fast").tolist() == [1, 1]
+    cond = f.conditions()
+    raw = gen.run(gen.features(cond), gen.keyed_noise(9, np.array([[0, 0], [1, 0]])))
+    off = layer_offsets(det, cond.direction, cond.impact, None, along_direction=True)
+    assert np.abs(off).max() > 10.0  # the last layer moves by more than a cell
+    np.testing.assert_allclose(f.showers(), place_showers(raw, det, off), rtol=1e-5, atol=1e-4)

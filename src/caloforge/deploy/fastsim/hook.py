@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from caloforge.data import Conditions
+from caloforge.deploy.fastsim.placement import layer_offsets, place_showers
 from caloforge.deploy.fastsim.selection import Candidate, selector_for
 from caloforge.deploy.runtime import OnnxGenerator
 from caloforge.geometry import Detector
@@ -77,7 +78,9 @@ class FastSimHook:
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"fastsim batch={batch!r} must be an integer >= 1")
         self.generator = OnnxGenerator(model, threads=threads)
-        self.selector = selector_for(detector, self.generator.trained_range)
+        self.detector = detector
+        features = self.generator.metadata.condition_features
+        self.selector = selector_for(detector, self.generator.trained_range, features)
         self.seed = seed
         self.batch = batch
         self.event = 0
@@ -117,6 +120,18 @@ class FastSimHook:
         gen = self.generator
         keys = np.array([(p[1], p[2]) for p in pending], dtype=np.int64)
         showers = gen.run(gen.features(cond), gen.keyed_noise(self.seed, keys))
+        sel = self.selector
+        if sel.free_direction or sel.free_impact:  # place them along their tracks
+            r = sel.trained
+            centre = (0.5 * sum(r.impact_x), 0.5 * sum(r.impact_y)) if sel.free_impact else None
+            offsets = layer_offsets(
+                self.detector,
+                cond.direction,
+                cond.impact,
+                centre,
+                along_direction=sel.free_direction,
+            )
+            showers = place_showers(showers, self.detector, offsets)
         t1 = time.process_time()
         per_track = (t1 - t0) / len(pending)
         rows = np.array([p[0] for p in pending], dtype=np.int64)

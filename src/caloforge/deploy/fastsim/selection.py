@@ -7,7 +7,11 @@ A new track is *handed to the model* (fast simulation) when it
 * hits the front face inside the detector's transverse size when extrapolated along a
   straight line (the impact point);
 * is of a particle type, energy, polar angle and impact point inside the range the model
-  was trained on (:class:`caloforge.deploy.runtime.TrainedRange`, stored at export).
+  was trained on (:class:`caloforge.deploy.runtime.TrainedRange`, stored at export); the
+  angle only when the model is conditioned on the direction, the impact point only when
+  it is conditioned on it: otherwise any angle below 90 degrees and any point of the front
+  face are taken, and the shower is placed along the track
+  (:mod:`caloforge.deploy.fastsim.placement`).
 
 Tracks that start upstream and head into the calorimeter but fail the last test fall
 back to full simulation and are counted as such. On detectors whose readout mesh is
@@ -64,6 +68,8 @@ class Selector:
         trained: the model's trained range. half_x / half_y: half transverse size of the
         front face, mm. particle_centred: readout mesh centred on the particle (one fast
         particle per event: the first primary). z_front: front face position, mm.
+        free_direction / free_impact: the model is not conditioned on the direction / the
+        impact point: any is taken (the shower is placed along the track).
     """
 
     trained: TrainedRange
@@ -71,6 +77,8 @@ class Selector:
     half_y: float
     particle_centred: bool = False
     z_front: float = 0.0
+    free_direction: bool = False
+    free_impact: bool = False
     fast: list[Candidate] = field(default_factory=list)
     n_full: int = 0
     _pdgs: frozenset[int] = field(init=False, repr=False)
@@ -105,9 +113,14 @@ class Selector:
             theta = math.acos(max(-1.0, min(1.0, direction[2])))
             ok = (
                 r.energy[0] * (1 - 1e-9) <= energy <= r.energy[1] * (1 + 1e-9)
-                and r.theta[0] - 1e-6 <= theta <= r.theta[1] + 1e-6
-                and r.impact_x[0] - 1e-3 <= impact[0] <= r.impact_x[1] + 1e-3
-                and r.impact_y[0] - 1e-3 <= impact[1] <= r.impact_y[1] + 1e-3
+                and (self.free_direction or r.theta[0] - 1e-6 <= theta <= r.theta[1] + 1e-6)
+                and (
+                    self.free_impact
+                    or (
+                        r.impact_x[0] - 1e-3 <= impact[0] <= r.impact_x[1] + 1e-3
+                        and r.impact_y[0] - 1e-3 <= impact[1] <= r.impact_y[1] + 1e-3
+                    )
+                )
             )
         if self.particle_centred and self.fast:
             ok = False  # one particle per event on particle-centred meshes
@@ -138,12 +151,24 @@ def event_showers(
     return generator.sample(conditions, rng).sum(axis=0, dtype=np.float64).astype(np.float32)
 
 
-def selector_for(detector: Detector, trained: TrainedRange) -> Selector:
-    """The selector of a detector: its front face (z = 0) and transverse size."""
+def selector_for(
+    detector: Detector, trained: TrainedRange, features: tuple[str, ...] | None = None
+) -> Selector:
+    """The selector of a detector (its front face, z = 0, and transverse size) for a model
+    with condition ``features`` (None: conditioned on everything, ranges checked)."""
+    from caloforge.deploy.fastsim.placement import DIRECTION_FEATURES, IMPACT_FEATURES
     from caloforge.geometry import CylindricalSegmentation
 
     centred = any(isinstance(r.segmentation, CylindricalSegmentation) for r in detector.readout)
-    return Selector(trained, detector.size_x / 2, detector.size_y / 2, particle_centred=centred)
+    names = set(features) if features is not None else DIRECTION_FEATURES | IMPACT_FEATURES
+    return Selector(
+        trained,
+        detector.size_x / 2,
+        detector.size_y / 2,
+        particle_centred=centred,
+        free_direction=not names & DIRECTION_FEATURES,
+        free_impact=not names & IMPACT_FEATURES,
+    )
 
 
 __all__ = ["Candidate", "Selector", "event_showers", "front_face_impact", "selector_for"]
