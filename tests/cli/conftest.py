@@ -105,6 +105,15 @@ def running(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+def has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (Linux ``/proc``): its work has begun."""
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == str(path):
+                return True
+    return False
+
+
 def leftovers(folder: Path) -> list[str]:
     """Lock and temporary files in ``folder`` (none may survive a finished command)."""
     return sorted(p.name for p in folder.iterdir() if p.name.endswith((".lock", ".tmp")))

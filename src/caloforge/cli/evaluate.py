@@ -10,6 +10,13 @@ import typer
 from rich.table import Table
 
 from caloforge.cli._app import app, console, err_console
+from caloforge.cli._interrupt import on_interrupt
+
+
+def _partial_report(out: Path) -> str:
+    if out.is_dir() and any(out.iterdir()):
+        return f"{out} holds an incomplete report; run the same command with --overwrite"
+    return f"no report written to {out}; run the same command again"
 
 
 def _pm(value: float | None, err: float | None) -> str:
@@ -160,6 +167,7 @@ def evaluate(
         if quiet
         else console.status("evaluating (observables, metrics, classifiers, plots)...")
     )
+    on_interrupt(lambda: _partial_report(out))
     with status:
         metrics = run_evaluation(
             reference,
