@@ -77,10 +77,13 @@ def par04_run_inference(session, gen_vector: np.ndarray, size: int) -> np.ndarra
     return np.asarray(out, dtype=np.float64).ravel()[:size]
 
 
-def test_par04_contract_against_the_model(cylinder_ckpt: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("flavour", ["par04", "ddml"])
+def test_par04_contract_against_the_model(
+    cylinder_ckpt: Path, tmp_path: Path, flavour: str
+) -> None:
     import onnxruntime as ort
 
-    result = export_par04(cylinder_ckpt, tmp_path / "par04.onnx", n_parity=16)
+    result = export_par04(cylinder_ckpt, tmp_path / "par04.onnx", n_parity=16, flavour=flavour)  # type: ignore[arg-type]
     assert result.max_rel_diff < 1e-4
     model, _ = load_model(cylinder_ckpt)
     latent = math.prod(model.export_noise_shape)
@@ -106,12 +109,14 @@ def test_par04_contract_against_the_model(cylinder_ckpt: Path, tmp_path: Path) -
         with torch.inference_mode():
             own = module(feats, torch.from_numpy(z).reshape(1, *model.export_noise_shape))
         own = own.numpy().reshape(mesh.n_z, mesh.n_phi, mesh.n_r)
-        # Par04 cell (r, phi, z), phi bins from -pi; caloforge (z, alpha, r), alpha from 0
+        # Par04 cell (r, phi, z), phi bins from -pi (DDML: from 0); caloforge (z, alpha, r),
+        # alpha from 0
+        shift = mesh.n_phi // 2 if flavour == "par04" else 0
         for i_r in range(mesh.n_r):
             for i_phi in range(mesh.n_phi):
                 for i_z in range(mesh.n_z):
                     got = cells[(i_r * mesh.n_phi + i_phi) * mesh.n_z + i_z]
-                    want = own[i_z, (i_phi + mesh.n_phi // 2) % mesh.n_phi, i_r]
+                    want = own[i_z, (i_phi + shift) % mesh.n_phi, i_r]
                     assert got == pytest.approx(want, rel=1e-4, abs=1e-3)
         assert cells.sum() > 0
     assert MAX_ANGLE_DEG == 90.0

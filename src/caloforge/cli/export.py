@@ -21,7 +21,7 @@ def export_command(
         "onnx",
         "--format",
         "-f",
-        help="onnx (caloforge's contract) | par04 (Geant4 Par04's).",
+        help="onnx (caloforge's contract) | par04 (Geant4 Par04's) | ddml (key4hep DDML's).",
     ),
     data: Path | None = typer.Option(
         None,
@@ -46,7 +46,7 @@ def export_command(
     )
     meta = result.metadata
     r = meta.trained_range
-    if format == "par04":
+    if format in ("par04", "ddml"):
         from caloforge.deploy.par04 import par04_macro, par04_mesh
 
         latent = math.prod(meta.noise_shape)

@@ -47,8 +47,9 @@ from caloforge.train.loading import load_model
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("onnx", "par04")
-"""Export formats: caloforge's ONNX contract, or Geant4 Par04's (:mod:`caloforge.deploy.par04`)."""
+FORMATS = ("onnx", "par04", "ddml")
+"""Export formats: caloforge's ONNX contract, Geant4 Par04's or key4hep DDML's
+(:mod:`caloforge.deploy.par04`)."""
 OPSET = 17
 
 
@@ -290,11 +291,13 @@ def export(
     """
     if format not in FORMATS:
         raise ValueError(f"--format {format!r} is not supported; supported: {', '.join(FORMATS)}")
-    if format == "par04":
+    if format in ("par04", "ddml"):
         from caloforge.deploy.par04 import export_par04
 
         kwargs.pop("opset", None)
-        return export_par04(checkpoint, output, **kwargs)
+        return export_par04(
+            checkpoint, output, flavour="ddml" if format == "ddml" else "par04", **kwargs
+        )
     return export_onnx(checkpoint, output, **kwargs)
 
 

@@ -25,6 +25,12 @@ layout Par04 can place is exported: one cylindrical readout mesh centred on the 
 the same in every layer, radial bins of one width from the axis, an even number of
 angular bins, readout layers of one thickness (e.g. ``calochallenge-ds2``). The macro sets
 the model path, the latent size and the mesh (see :func:`par04_macro`).
+
+key4hep's DDML (``Par04ExampleVAE``) feeds the same input (the angle as theta / (pi/2) in
+radians, the same number, measured in the calorimeter's local frame) and reads the same
+output, but places phi bin ``j`` at ``(j + 0.5) 2 pi / n_phi``, from 0 like caloforge, and
+deposits only cells above zero: ``flavour="ddml"`` (``--format ddml``) writes the graph
+without Par04's half-turn of the angular bins.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -103,7 +110,7 @@ def par04_mesh(detector: Detector) -> Par04Mesh:
     if seg.n_alpha % 2:
         raise Par04LayoutError(
             f"--format par04: detector {name!r} has {seg.n_alpha} angular bins; Par04's bins "
-            "start at -pi, caloforge's at 0: an even number is needed to map them"
+            "start at -pi, caloforge's at 0: an even number is needed to map them (DDML too)"
         )
     thick = {
         round(sum(la.thickness for la in detector.layers[r.first : r.last + 1]), 9)
@@ -144,8 +151,10 @@ class _Par04Graph(torch.nn.Module):
         names: tuple[str, ...],
         noise_shape: tuple[int, ...],
         mesh: Par04Mesh,
+        phi_shift: int,
     ) -> None:
         super().__init__()
+        self.phi_shift = phi_shift
         self._inner = [module]  # outside the module tree (see export._Traced)
         self.base = torch.from_numpy(np.asarray(base, dtype=np.float32)).reshape(1, -1)
         self.names = names
@@ -168,7 +177,8 @@ class _Par04Graph(torch.nn.Module):
                 cols.append(self.base[:, i : i + 1].expand(n, 1))
         showers = self._inner[0](torch.cat(cols, dim=1), noise)
         s = showers.reshape(-1, m.n_z, m.n_phi, m.n_r)
-        s = torch.roll(s, shifts=-(m.n_phi // 2), dims=2)  # Par04 bin k: alpha bin k + n/2
+        if self.phi_shift:  # Par04 bin k: alpha bin k + n/2
+            s = torch.roll(s, shifts=-self.phi_shift, dims=2)
         return s.permute(0, 3, 2, 1).reshape(n, -1) / energy
 
 
@@ -202,8 +212,10 @@ def export_par04(
     seed: int = 0,
     use_ema: bool = True,
     overwrite: bool = False,
+    flavour: Literal["par04", "ddml"] = "par04",
 ) -> ExportResult:
-    """Export a checkpoint as an ONNX model with Par04's input and output contract.
+    """Export a checkpoint as an ONNX model with Par04's input and output contract
+    (``flavour="ddml"``: DDML's angular bin order).
 
     The parity check runs the written graph in ONNX Runtime, one particle per call as
     Par04 does, against the model's PyTorch graph on the same conditions and noise.
@@ -228,7 +240,10 @@ def export_par04(
             f"{checkpoint}: --format par04 needs a model that takes latent noise"
         )
     base = base_features(rng_range, names)
-    graph = _Par04Graph(module, base, names, shape, mesh)
+    if flavour not in ("par04", "ddml"):
+        raise ValueError(f"flavour={flavour!r}: expected par04 or ddml")
+    shift = mesh.n_phi // 2 if flavour == "par04" else 0
+    graph = _Par04Graph(module, base, names, shape, mesh, shift)
     latent = graph.latent
     rng = np.random.default_rng(seed)
     n = max(n_parity, 2)
@@ -277,7 +292,7 @@ def export_par04(
         proto = onnx.load(tmp)
         record = {
             **json.loads(meta.to_json()),
-            "format": "par04",
+            "format": flavour,
             "par04": {
                 **asdict(mesh),
                 "latent": latent,
