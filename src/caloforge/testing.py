@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from caloforge.data import Conditions
+from caloforge.evaluate.observables import cell_geometry
 from caloforge.geometry import Detector, detector_from_dict, load_detector
 
 
@@ -105,6 +106,9 @@ def toy_showers(
     e_min: float = 1e3,
     e_max: float = 1e5,
     impact_spread: float = 0.0,
+    theta_max: float = 0.0,
+    spot_scale: float = 1.0,
+    track_slope: float = 1.0,
 ) -> tuple[NDArray[np.float32], Conditions]:
     """TOY showers (N, n_voxels) in MeV and their conditions; see the module docstring.
 
@@ -113,12 +117,28 @@ def toy_showers(
         n: number of showers. seed: random seed.
         e_min / e_max: log-uniform incident energy range, MeV.
         impact_spread: half-width (mm) of a uniform spread of the impact point.
+        theta_max: polar angles uniform in [0, theta_max] degrees, azimuths uniform in
+            [0, 360) (drawn from their own generator: the showers at theta_max = 0 do not
+            change); the spot of each readout layer is centred on the track at the layer's
+            depth, impact + depth * tan(theta) (cos phi, sin phi).
+        spot_scale: factor on the transverse width of the spots.
+        track_slope: the spots' centres are ``track_slope`` times the track position (1:
+            on the track; below 1, a model that follows the impact point too little).
     """
     rng = np.random.default_rng(seed)
     energy = np.exp(rng.uniform(np.log(e_min), np.log(e_max), n))
     impact = np.zeros((n, 3))
     if impact_spread > 0:
         impact[:, :2] = rng.uniform(-impact_spread, impact_spread, (n, 2))
+    direction = np.tile([0.0, 0.0, 1.0], (n, 1))
+    if theta_max > 0:
+        angles = np.random.default_rng([seed, 1])
+        theta = np.radians(angles.uniform(0.0, theta_max, n))
+        phi = angles.uniform(0.0, 2 * np.pi, n)
+        direction = np.stack(
+            [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], axis=1
+        )
+    depths = cell_geometry(detector).z[detector.layer_offsets[:-1]]
     visible = 0.2 * energy * (1 + rng.normal(0, 0.1, n) / np.sqrt(energy / 1e3))
     depth = 0.5 + 0.35 * np.log(energy / 1e3)  # mean readout layer
     layers = np.arange(detector.n_layers)
@@ -127,16 +147,17 @@ def toy_showers(
     out = np.zeros((n, detector.n_voxels))
     for i, r in enumerate(detector.readout):
         centres = r.segmentation.cell_centres()
-        d2 = (centres[None, :, 0] - impact[:, None, 0]) ** 2 + (
-            centres[None, :, 1] - impact[:, None, 1]
+        track = track_slope * (impact[:, :2] + depths[i] * direction[:, :2] / direction[:, 2:])
+        d2 = (centres[None, :, 0] - track[:, None, 0]) ** 2 + (
+            centres[None, :, 1] - track[:, None, 1]
         ) ** 2
-        spot = np.exp(-0.5 * d2 / (6.0 + 2.0 * i) ** 2)
+        spot = np.exp(-0.5 * d2 / (spot_scale * (6.0 + 2.0 * i)) ** 2)
         spot *= rng.gamma(4.0, 0.25, spot.shape)
         spot /= spot.sum(1, keepdims=True)
         cells = spot * (visible * prof[:, i])[:, None]
         cells[cells < 1e-4 * visible[:, None]] = 0.0
         out[:, detector.layer_slices[i]] = cells
-    return out.astype(np.float32), Conditions.create(energy, "gamma", (0.0, 0.0, 1.0), impact)
+    return out.astype(np.float32), Conditions.create(energy, "gamma", direction, impact)
 
 
 __all__ = ["TOY_DETECTOR_TOML", "toy_detector", "toy_showers"]

@@ -289,14 +289,36 @@ def calibrate(
     n: int | None = typer.Option(
         None, "-n", callback=at_least(1), help="Use the first N training showers."
     ),
-    bins: int = typer.Option(
-        8, "--bins", callback=at_least(1), help="Bins of log incident energy."
+    mode: str = typer.Option(
+        "energy",
+        "--mode",
+        help="energy: per-voxel tables in bins of energy (exportable); axis: tables in a "
+        "frame centred on the track, for spread impact points and angles (not exportable); "
+        "auto: axis when the training conditions spread, else energy.",
     ),
-    levels: int = typer.Option(
-        257, "--levels", callback=at_least(2), help="Quantile levels of the data's tables."
+    bins: int | None = typer.Option(
+        None,
+        "--bins",
+        callback=at_least(1),
+        help="Bins of log incident energy [default: 8 energy, 4 axis].",
     ),
-    grid: int = typer.Option(
-        1024, "--grid", callback=at_least(2), help="Points of the model's CDF tables."
+    levels: int | None = typer.Option(
+        None,
+        "--levels",
+        callback=at_least(2),
+        help="Quantile levels of the data's tables [default: 257 energy, 65 axis].",
+    ),
+    grid: int | None = typer.Option(
+        None,
+        "--grid",
+        callback=at_least(2),
+        help="Points of the model's CDF tables [default: 1024 energy, 256 axis].",
+    ),
+    offset_bins: int | None = typer.Option(
+        None,
+        "--offset-bins",
+        callback=at_least(1),
+        help="Axis mode: bins per axis of the track's position inside its cell [default: 2].",
     ),
     keep_layers: bool = typer.Option(
         False,
@@ -312,7 +334,8 @@ def calibrate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Fit the per-voxel quantile calibration of a trained model on its training data.
+    """Fit the per-voxel quantile calibration of a trained model on its training data
+    (--mode axis: in the frame of the track, for spread impact points and angles).
 
     Example: caloforge calibrate --checkpoint runs/diffusion/best.pt --data train.h5
     -o runs/diffusion/calibrated.pt
@@ -327,9 +350,11 @@ def calibrate(
             data,
             output,
             n=n,
+            mode=mode,
             bins=bins,
             levels=levels,
             grid=grid,
+            offset_bins=offset_bins,
             keep_layers=keep_layers,
             seed=seed,
             batch_size=batch_size,
@@ -338,9 +363,16 @@ def calibrate(
             progress=progress,
         )
     if not quiet:
+        rec = result.record
+        frame = (
+            f" x {rec['offset_bins'] ** 2} offset classes x {rec['frame_positions']} positions "
+            f"around the track ({rec['groups_calibrated']} of {rec['groups']} groups calibrated)"
+            if rec["kind"] == "axis-quantile"
+            else ""
+        )
         console.print(
-            f"wrote {result.path}: calibrated on {result.n_showers} showers in "
-            f"{result.record['bins']} energy bins ({result.seconds:.1f} s)"
+            f"wrote {result.path}: calibrated ({rec['kind']}) on {result.n_showers} showers in "
+            f"{rec['bins']} energy bins{frame} ({result.seconds:.1f} s)"
         )
 
 

@@ -5,6 +5,8 @@ export and the runtime alike.
 * :mod:`~caloforge.postprocess.base`: the contract (:class:`PostProcessor`);
 * :mod:`~caloforge.postprocess.registry`: name -> class, reading them from a checkpoint;
 * :mod:`~caloforge.postprocess.calibration`: the per-voxel quantile calibration;
+* :mod:`~caloforge.postprocess.axis_calibration`: the same in a frame that follows the
+  track (spread impact points and angles);
 * :mod:`~caloforge.postprocess.refiner`: the classifier refiner (keeps 1 of K showers);
 * :mod:`~caloforge.postprocess.fitting`: fitting one to a checkpoint (``calibrate``,
   ``refine``; imported on first use: it loads the trainer).
@@ -12,7 +14,7 @@ export and the runtime alike.
 Example:
     >>> from caloforge.postprocess import postprocessor_names
     >>> postprocessor_names()
-    ['calibration', 'refiner']
+    ['calibration', 'axis_calibration', 'refiner']
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ uniform numbers inside the graph.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -61,6 +62,7 @@ from caloforge.postprocess.base import FitSamples, GeneratedBatch, PostProcessor
 if TYPE_CHECKING:
     from caloforge.models.base import ShowerModel
 
+log = logging.getLogger(__name__)
 _TINY = 1e-30
 
 
@@ -168,6 +170,14 @@ class QuantileCalibration(PostProcessor):
             keep_layers=s.keep_layers,
         )
         energy = samples.conditions.energy
+        from caloforge.postprocess.axis_calibration import conditions_spread  # (imports this)
+
+        if conditions_spread(samples.conditions):
+            log.warning(
+                "the training conditions spread the impact point or the angle: tables binned "
+                "in energy alone mix showers centred on a cell with showers that touch it; "
+                "the axis-frame calibration (--mode axis) follows the track"
+            )
         calib.fit(samples.generated, energy, samples.showers, energy)
         return calib, {"kind": "quantile", **asdict(s)}
 
@@ -270,15 +280,7 @@ class QuantileCalibration(PostProcessor):
             uniform: (B, V + 1) uniform numbers in [0, 1): ranks inside the zero atom of
                 each voxel, and (last column) the choice between neighbouring energy bins.
         """
-        n_bins = self.model_cdf.shape[0]
-        centres = self.log_energy_centres
-        if n_bins > 1:
-            span = centres[-1] - centres[0]
-            pos = ((torch.log(energy) - centres[0]) / span * (n_bins - 1)).clamp(0, n_bins - 1)
-            k0 = torch.floor(pos).clamp(max=n_bins - 2)
-            k = (k0 + (uniform[:, -1] < pos - k0).to(k0.dtype)).long()
-        else:
-            k = torch.zeros_like(energy, dtype=torch.long)
+        k = energy_bin(self.log_energy_centres, energy, uniform[:, -1])
         uniform = uniform[:, :-1]
         # (1-D index_select is the fast gather on CPU, in PyTorch and ONNX Runtime alike)
         params = torch.index_select(self.voxel_params, 0, k)  # (B, V, 4): whole rows
@@ -287,10 +289,7 @@ class QuantileCalibration(PostProcessor):
         out = look_up(x, k, uniform, params)
         out = out * energy[:, None]
         if bool(self.keep_layers):  # a constant of the module: traces as one branch
-            before = showers @ self.layer_map
-            after = out @ self.layer_map
-            factor = torch.where(after > 0, before / after.clamp(min=_TINY), after.new_ones(()))
-            out = out * (factor @ self.layer_map.T)
+            out = keep_layer_energies(showers, out, self.layer_map)
         return out
 
     def _dense(self, x: Tensor, k: Tensor, uniform: Tensor, params: Tensor) -> Tensor:
@@ -333,6 +332,28 @@ class QuantileCalibration(PostProcessor):
         return torch.zeros_like(flat_x).index_put_((keep,), v).view_as(x)
 
 
+def energy_bin(centres: Tensor, energy: Tensor, choice: Tensor) -> Tensor:
+    """(B,) energy bin of each shower: one of the two bins whose ``centres`` (log MeV,
+    equally spaced) enclose ``log(energy)``, the nearer more often (weights linear in log E,
+    decided by the uniform numbers ``choice``); traceable."""
+    n_bins = centres.shape[0]
+    if n_bins == 1:
+        return torch.zeros_like(energy, dtype=torch.long)
+    span = centres[-1] - centres[0]
+    pos = ((torch.log(energy) - centres[0]) / span * (n_bins - 1)).clamp(0, n_bins - 1)
+    k0 = torch.floor(pos).clamp(max=n_bins - 2)
+    return (k0 + (choice < pos - k0).to(k0.dtype)).long()
+
+
+def keep_layer_energies(before: Tensor, after: Tensor, layer_map: Tensor) -> Tensor:
+    """``after`` (B, V) with each readout layer rescaled to its energy in ``before``;
+    ``layer_map``: (V, L) one-hot readout layer of each voxel. A layer left empty stays so."""
+    e_before = before @ layer_map
+    e_after = after @ layer_map
+    factor = torch.where(e_after > 0, e_before / e_after.clamp(min=_TINY), e_after.new_ones(()))
+    return after * (factor @ layer_map.T)
+
+
 def _lookup(table: Tensor, size: int, row: Tensor, position: Tensor) -> Tensor:
     """Linear interpolation at ``position`` in row ``row`` of ``table`` (rows of ``size``
     entries, any leading shape; ``row`` and ``position`` of one shape)."""
@@ -343,4 +364,4 @@ def _lookup(table: Tensor, size: int, row: Tensor, position: Tensor) -> Tensor:
     return a + (b - a) * (position - i)
 
 
-__all__ = ["CalibrationSettings", "QuantileCalibration"]
+__all__ = ["CalibrationSettings", "QuantileCalibration", "energy_bin", "keep_layer_energies"]

@@ -25,12 +25,19 @@ from caloforge.data import ShowerFile
 from caloforge.files import check_output, writes_output
 from caloforge.generate import generate
 from caloforge.models import ShowerModel
+from caloforge.postprocess.axis_calibration import AxisCalibrationSettings, calibration_mode
 from caloforge.postprocess.base import FitSamples, PostProcessor
 from caloforge.postprocess.calibration import CalibrationSettings
 from caloforge.postprocess.refiner import RefinerSettings
 from caloforge.postprocess.registry import PREFIX, get_postprocessor
 from caloforge.train.checkpoint import load_checkpoint, save_checkpoint
-from caloforge.train.loading import check_detector, load_model, open_data, resolve_device
+from caloforge.train.loading import (
+    check_detector,
+    checkpoint_detector,
+    load_model,
+    open_data,
+    resolve_device,
+)
 
 
 @dataclass(frozen=True)
@@ -163,20 +170,56 @@ def fit_checkpoint(
     return FitResult(path, count, record, time.perf_counter() - t0)
 
 
+CALIBRATION_MODES = ("auto", "energy", "axis")
+"""``calibrate``'s modes: ``energy`` (``QuantileCalibration``), ``axis``
+(``AxisCalibration``), ``auto`` (``axis`` when the training conditions spread:
+:func:`~caloforge.postprocess.axis_calibration.calibration_mode`)."""
+
+
 def calibrate(
     checkpoint: str | Path,
     data: str | Path,
     out: str | Path,
     *,
-    bins: int = 8,
-    levels: int = 257,
-    grid: int = 1024,
+    mode: str = "energy",
+    bins: int | None = None,
+    levels: int | None = None,
+    grid: int | None = None,
     keep_layers: bool = False,
+    offset_bins: int | None = None,
+    min_samples: int | None = None,
     **options: Any,
 ) -> FitResult:
-    """Fit the per-voxel quantile calibration (:class:`CalibrationSettings`) of
-    ``checkpoint``; ``options`` are those of :func:`fit_checkpoint`."""
-    settings = CalibrationSettings(bins, levels, grid, keep_layers)
+    """Fit the quantile calibration of ``checkpoint`` in ``mode`` (:data:`CALIBRATION_MODES`;
+    sizes left None take the chosen settings class's defaults: :class:`CalibrationSettings`,
+    :class:`AxisCalibrationSettings`; ``offset_bins`` and ``min_samples`` are the axis
+    mode's); ``options`` are those of :func:`fit_checkpoint`.
+
+    Raises:
+        ValueError: an unknown mode, a checkpoint calibrated already; those of
+        :func:`fit_checkpoint`.
+    """
+    if mode not in CALIBRATION_MODES:
+        raise ValueError(f"--mode must be one of {', '.join(CALIBRATION_MODES)}, got {mode!r}")
+    ckpt = load_checkpoint(checkpoint)
+    if any(name in ckpt for name in ("calibration", "axis_calibration")):
+        raise ValueError(f"{checkpoint}: is already calibrated; use the checkpoint it came from")
+    if mode == "auto":
+        ref = open_data(data, checkpoint_detector(ckpt, str(checkpoint)))
+        n = options.get("n")
+        mode = calibration_mode(
+            ref.conditions(0, len(ref) if n is None else min(n, len(ref))), ref.detector
+        )
+    sizes = {"bins": bins, "levels": levels, "grid": grid}
+    if mode == "axis":
+        sizes |= {"offset_bins": offset_bins, "min_samples": min_samples}
+        axis = AxisCalibrationSettings(
+            keep_layers=keep_layers, **{k: v for k, v in sizes.items() if v is not None}
+        )
+        return fit_checkpoint("axis_calibration", checkpoint, data, out, axis, **options)
+    settings = CalibrationSettings(
+        keep_layers=keep_layers, **{k: v for k, v in sizes.items() if v is not None}
+    )
     return fit_checkpoint("calibration", checkpoint, data, out, settings, **options)
 
 
@@ -199,6 +242,7 @@ def refine(
 
 
 __all__ = [
+    "CALIBRATION_MODES",
     "FitResult",
     "FitSource",
     "calibrate",

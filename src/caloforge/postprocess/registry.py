@@ -17,6 +17,7 @@ from caloforge.postprocess.base import PostProcessor
 
 POSTPROCESSORS: dict[str, str] = {
     "calibration": "caloforge.postprocess.calibration:QuantileCalibration",
+    "axis_calibration": "caloforge.postprocess.axis_calibration:AxisCalibration",
     "refiner": "caloforge.postprocess.refiner:ClassifierRefiner",
 }
 """Registry name -> ``module:Class``."""
