@@ -185,6 +185,7 @@ def test_simulate_refuses_its_fastsim_model_as_output(tiny_onnx: Path, tmp_path:
         (("--fastsim-batch", "many"), "--fastsim-batch"),
         (("--particle", "e-"), "the model is for particles gamma, the run shoots e-"),
         (("--energy", "500GeV"), "MeV, the run shoots 5e+05-5e+05 MeV"),
+        (("-d", "atlas-pblar"), "the model is for detector 'toy-3x4x4' (48 voxels)"),
     ],
 )
 def test_cli_refuses_batch_and_models_of_other_runs(

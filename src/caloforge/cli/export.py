@@ -50,15 +50,23 @@ def export_command(
         from caloforge.deploy.par04 import par04_macro, par04_mesh
 
         latent = math.prod(meta.noise_shape)
+        target = "key4hep DDML" if format == "ddml" else "Geant4 Par04"
         console.print(
-            f"wrote {result.path}: {meta.family} for Geant4 Par04, input (1, {latent} + 4) "
+            f"wrote {result.path}: {meta.family} for {target}, input (1, {latent} + 4) "
             f"-> {meta.detector.n_voxels} cells (r, phi, z) over the particle energy"
         )
         console.print(
             f"parity (one particle per call, as Par04) vs PyTorch on {result.n_parity} showers: "
             f"max abs diff {result.max_abs_diff:.3g} MeV, max rel diff {result.max_rel_diff:.3g}"
         )
-        console.print("Par04 macro:\n" + par04_macro(par04_mesh(meta.detector), latent, output))
+        mesh = par04_mesh(meta.detector)
+        if format == "ddml":
+            console.print(
+                f"mesh (rho, phi, z): {mesh.n_r} x {mesh.n_phi} x {mesh.n_z} cells of "
+                f"{mesh.size_r:g} mm x 2pi/{mesh.n_phi} x {mesh.size_z:g} mm, latent size {latent}"
+            )
+        else:
+            console.print("Par04 macro:\n" + par04_macro(mesh, latent, output))
         return
     console.print(
         f"wrote {result.path}: {meta.family}, inputs features {list(meta.condition_features)} "

@@ -81,7 +81,7 @@ class Par04Mesh:
     size_z: float
 
 
-def par04_mesh(detector: Detector) -> Par04Mesh:
+def par04_mesh(detector: Detector, fmt: str = "par04") -> Par04Mesh:
     """The Par04 mesh that holds ``detector``'s readout.
 
     Raises:
@@ -92,24 +92,24 @@ def par04_mesh(detector: Detector) -> Par04Mesh:
     seg = detector.readout[0].segmentation
     if not isinstance(seg, CylindricalSegmentation):
         raise Par04LayoutError(
-            f"--format par04: detector {name!r} is read out in {seg.kind} cells; Par04 reads "
+            f"--format {fmt}: detector {name!r} is read out in {seg.kind} cells; Par04 reads "
             "a cylindrical mesh centred on the particle (e.g. calochallenge-ds2)"
         )
     if len(segs) != 1:
         raise Par04LayoutError(
-            f"--format par04: detector {name!r} has different cells in different layers; "
+            f"--format {fmt}: detector {name!r} has different cells in different layers; "
             "Par04's mesh is the same in every layer"
         )
     edges = np.asarray(seg.r_edges, dtype=np.float64)
     widths = np.diff(edges)
     if edges[0] != 0.0 or not np.allclose(widths, widths[0], rtol=1e-6):
         raise Par04LayoutError(
-            f"--format par04: detector {name!r} has radial edges {list(seg.r_edges)}; Par04's "
+            f"--format {fmt}: detector {name!r} has radial edges {list(seg.r_edges)}; Par04's "
             "radial cells start at the axis and have one width"
         )
     if seg.n_alpha % 2:
         raise Par04LayoutError(
-            f"--format par04: detector {name!r} has {seg.n_alpha} angular bins; Par04's bins "
+            f"--format {fmt}: detector {name!r} has {seg.n_alpha} angular bins; Par04's bins "
             "start at -pi, caloforge's at 0: an even number is needed to map them (DDML too)"
         )
     thick = {
@@ -118,7 +118,7 @@ def par04_mesh(detector: Detector) -> Par04Mesh:
     }
     if len(thick) != 1:
         raise Par04LayoutError(
-            f"--format par04: detector {name!r} has readout layers of different thickness "
+            f"--format {fmt}: detector {name!r} has readout layers of different thickness "
             f"({sorted(thick)} mm); Par04's z cells have one size"
         )
     return Par04Mesh(seg.n_r, seg.n_alpha, detector.n_layers, float(widths[0]), thick.pop())
@@ -228,7 +228,8 @@ def export_par04(
     ort = require("onnxruntime")
     output = Path(output)
     ckpt = load_checkpoint(checkpoint)
-    mesh = par04_mesh(detector_from_json(str(ckpt["detector"]), source=f"{checkpoint}: detector"))
+    det = detector_from_json(str(ckpt["detector"]), source=f"{checkpoint}: detector")
+    mesh = par04_mesh(det, flavour)
     model, _ = load_model(ckpt, "cpu", use_ema=use_ema)
     module = model.export_module()  # raises ExportNotSupportedError with the reason
     model.requires_grad_(False)
