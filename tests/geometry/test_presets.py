@@ -24,10 +24,11 @@ EXPECTED_VOXELS = {
     "lcd-cube": 25**3,
     "hgcal-hex": 12 * 15 * 7,
     "calochallenge-ds2": 45 * 16 * 9,
+    "calochallenge-ds3": 45 * 50 * 18,
 }
 
 
-def test_seven_presets_with_expected_voxel_counts() -> None:
+def test_presets_with_expected_voxel_counts() -> None:
     assert set(preset_names()) == set(EXPECTED_VOXELS)
     for name, n in EXPECTED_VOXELS.items():
         assert load_detector(name).n_voxels == n, name
