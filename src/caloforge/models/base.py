@@ -514,6 +514,12 @@ class ShowerModel(nn.Module):
             module.to(dtype)
         return precision
 
+    def memory_estimate(self, batch_size: int, *, training: bool) -> int | None:
+        """Peak memory in bytes of a training step (or of generation) at ``batch_size``
+        showers, estimated from the layout and the network sizes before any work; None: the
+        family gives no estimate (the trainer checks it, :mod:`caloforge.train.memory`)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Numbers worth reporting (parameter count; memory of stored data)."""
         n = sum(p.numel() for p in self.parameters())

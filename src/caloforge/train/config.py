@@ -38,6 +38,9 @@ class TrainConfig:
         seed: seed of every random generator of the run.
         threads: torch CPU threads (0: torch's default).
         device: ``auto`` (cuda if available, else cpu), ``cpu``, ``cuda``, ``cuda:1``, ...
+        max_memory_gb: memory a run may use, GB (0: what the device has available); a
+            family that estimates its peak memory is refused before training when the
+            estimate exceeds it (:mod:`caloforge.train.memory`).
     """
 
     steps: int = 10_000
@@ -62,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     device: str = "auto"
+    max_memory_gb: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -88,7 +92,7 @@ class TrainConfig:
                 f"train.early_stop_metric {self.early_stop_metric!r} is not one of "
                 f"{', '.join(VAL_METRICS)}"
             )
-        for name in ("weight_decay", "grad_clip", "max_time_min", "min_lr_factor"):
+        for name in ("weight_decay", "grad_clip", "max_time_min", "min_lr_factor", "max_memory_gb"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not (0 < self.lr < float("inf")):
@@ -108,6 +112,7 @@ RESUMABLE_KEYS = (
     "train.val_showers",
     "train.early_stop_patience",
     "train.threads",
+    "train.max_memory_gb",
 )
 """The keys ``--resume`` lets a run change: where it stops, how often it logs, validates and
 checkpoints, CPU threads. Every other key (architecture, optimiser, seed, data, device)

@@ -52,6 +52,7 @@ from caloforge.train.loading import (
     open_data,
     resolve_device,
 )
+from caloforge.train.memory import check_memory
 from caloforge.train.state import TrainState
 from caloforge.train.validation import validation_metrics
 
@@ -481,6 +482,7 @@ def _train(
     val_set = None if val is None else _read_validation(val, det, cfg.val_showers)
 
     model = build_model(family, model_cfg, det, cfg.seed).to(device)
+    check_memory(model, min(cfg.batch_size, len(showers)), cfg.max_memory_gb, device)
     if ckpt is None:
         model.fit_preprocessing(showers, conditions)
         data_gen = torch.Generator()
