@@ -67,6 +67,21 @@ TINY: dict[str, list[str]] = {
         "student_hidden=16",
         "condition_bank=100",
     ],
+    "patch-transformer": [
+        "patch=1,2,2",
+        "hidden=16",
+        "depth=1",
+        "heads=2",
+        "student_hidden=8",
+        "student_depth=1",
+        "layer_transforms=2",
+        "layer_hidden=16",
+        "sample_steps=2",
+        "distill_start=20",
+        "distill_pool=64",
+        "distill_teacher_steps=2",
+        "condition_bank=100",
+    ],
     "pixelcnn": ["bins=8", "channels=4", "depth=2", "context=4", "context_hidden=8"],
 }
 FAST = [

@@ -201,6 +201,8 @@ class Diffusion(TwoStageModel):
         "ema_decay": 0.999,
     }
     config: DiffusionConfig
+    velocity: nn.Module  # ``(x_t, t, context) -> v``; another family may bring its own
+    student: nn.Module  # ``(x_0, context) -> x_1``
 
     def build(self) -> None:
         c = self.config

@@ -19,6 +19,7 @@ FAMILIES: dict[str, str] = {
     "layer-gan": "caloforge.models.layer_gan:LayerGAN",
     "gan3d": "caloforge.models.gan3d:GAN3D",
     "bib-ae": "caloforge.models.bib_ae:BIBAE",
+    "patch-transformer": "caloforge.models.patch_transformer:PatchTransformerModel",
 }
 """Registry name -> ``module:Class``."""
 
