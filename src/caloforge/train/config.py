@@ -95,8 +95,8 @@ class TrainConfig:
         for name in ("weight_decay", "grad_clip", "max_time_min", "min_lr_factor", "max_memory_gb"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
-        if not (0 < self.lr < float("inf")):
-            raise ValueError(f"train.lr must be a positive number, got {self.lr}")
+        if not (0 <= self.lr < float("inf")):
+            raise ValueError(f"train.lr must be a finite number >= 0, got {self.lr}")
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"train.betas must be in [0, 1), got {self.betas}")
         if not 0 <= self.ema_decay < 1:
