@@ -21,6 +21,7 @@ from caloforge.postprocess.axis_calibration import (
     AxisCalibrationSettings,
     AxisFrame,
     calibration_mode,
+    track_cell_fraction,
     track_positions,
 )
 from caloforge.postprocess.calibration import QuantileCalibration
@@ -78,19 +79,6 @@ def test_settings_name_the_bad_key() -> None:
         AxisCalibrationSettings(offset_bins=0)
 
 
-def _core_fraction(showers: np.ndarray, cond: Conditions, det: Detector) -> np.ndarray:
-    """Mean fraction of each layer's energy in the cell the track crosses."""
-    frame = AxisFrame.of(det)
-    positions, _ = frame.positions(cond, 1)
-    core = positions - frame.base[None] == 3 * 7 + 3
-    out = []
-    for sl in det.layer_slices:
-        e = showers[:, sl].sum(1)
-        ok = e > 0
-        out.append(((showers * core)[:, sl].sum(1)[ok] / e[ok]).mean())
-    return np.array(out)
-
-
 def test_axis_frame_fixes_what_energy_bins_cannot(det: Detector) -> None:
     train, cond = toy_showers(det, N, seed=1, **SPREAD)
     model_train, _ = toy_showers(det, N, seed=1, **SPREAD, **WIDE)
@@ -115,10 +103,10 @@ def test_axis_frame_fixes_what_energy_bins_cannot(det: Detector) -> None:
 
     # the share of the layer in the cell on the track: the energy-binned tables (pooled
     # over impact points) leave most of the model's error, the axis frame removes it
-    core = {k: _core_fraction(s, cond_t, det) for k, s in [("ref", ref), ("model", model)]}
+    core = {k: track_cell_fraction(s, cond_t, det) for k, s in [("ref", ref), ("model", model)]}
     core_energy, core_axis = (
-        _core_fraction(by_energy, cond_t, det),
-        _core_fraction(by_axis, cond_t, det),
+        track_cell_fraction(by_energy, cond_t, det),
+        track_cell_fraction(by_axis, cond_t, det),
     )
     assert (np.abs(core["model"] / core["ref"] - 1) > 0.3).all()
     assert (np.abs(core_energy / core["ref"] - 1) > 0.15).all()

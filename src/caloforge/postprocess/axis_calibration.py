@@ -212,6 +212,28 @@ def track_positions(cond: Conditions, depth: NDArray[np.float64]) -> NDArray[np.
     return np.asarray(cond.impact, np.float64)[:, None, :2] + depth[None, :, None] * slope[:, None]
 
 
+def track_cell_fraction(
+    showers: NDArray[np.floating], cond: Conditions, det: Detector
+) -> NDArray[np.float64]:
+    """(L,) mean fraction of each readout layer's energy in the cell the track crosses
+    (showers with energy in the layer; NaN for a layer without any): the marginal the
+    axis frame calibrates and tables binned in energy alone cannot."""
+    frame = AxisFrame.of(det)
+    positions, _ = frame.positions(cond, 1)
+    centre = (
+        (frame.nx[frame.layer] - 1) * (2 * frame.ny[frame.layer] - 1) + frame.ny[frame.layer] - 1
+    )
+    on_track = (positions - frame.base[None] == centre[None]) & frame.cartesian[frame.layer][None]
+    s = np.asarray(showers, np.float64)
+    out = np.full(det.n_layers, np.nan)
+    for layer, sl in enumerate(det.layer_slices):
+        total = s[:, sl].sum(1)
+        hit = total > 0
+        if hit.any() and frame.cartesian[layer]:
+            out[layer] = float(((s * on_track)[:, sl].sum(1)[hit] / total[hit]).mean())
+    return out
+
+
 def conditions_spread(cond: Conditions) -> bool:
     """Whether impact points spread by more than :data:`SPREAD_MM` or a direction is
     off the z axis."""
@@ -468,5 +490,6 @@ __all__ = [
     "AxisFrame",
     "calibration_mode",
     "conditions_spread",
+    "track_cell_fraction",
     "track_positions",
 ]
