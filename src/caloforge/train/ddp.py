@@ -20,17 +20,22 @@ References:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,9 @@ def join(device: torch.device) -> DistContext:
 
     Single process (no ``WORLD_SIZE`` > 1 in the environment and no group): returns
     :data:`SINGLE`. Otherwise initialises the default group (``nccl`` for CUDA devices,
-    ``gloo`` for CPU) unless the caller already did; :func:`caloforge.train.train`
-    destroys a group it created when it returns.
+    ``gloo`` for CPU) unless the caller already did; a function decorated with
+    :func:`leaves_group` (:func:`caloforge.train.train`) destroys a group it created when
+    it returns.
     """
     dist = torch.distributed
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -109,6 +115,29 @@ def join(device: torch.device) -> DistContext:
     ctx = DistContext(dist.get_rank(), dist.get_world_size(), local_rank, backend)
     log.info("rank %d of %d (%s)", ctx.rank, ctx.world_size, backend)
     return ctx
+
+
+def leaves_group(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a function that may create the process group (through :func:`join`): a
+    group that did not exist when it was called is destroyed when it returns or raises,
+    every rank leaving together; a group the caller created is left as it is."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        dist = torch.distributed
+        owned = not (dist.is_available() and dist.is_initialized())
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if owned and dist.is_available() and dist.is_initialized():
+                # every rank leaves together: a rank tearing gloo down while another still
+                # talks to it aborted one run in a few ("terminate called without an active
+                # exception")
+                with contextlib.suppress(RuntimeError):
+                    dist.barrier()
+                dist.destroy_process_group()
+
+    return wrapper
 
 
 def local_slice(n: int, ctx: DistContext) -> slice:
@@ -224,6 +253,7 @@ __all__ = [
     "env_world_size",
     "gather_values",
     "join",
+    "leaves_group",
     "local_device",
     "local_slice",
     "mean_over_ranks",

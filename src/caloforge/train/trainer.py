@@ -185,72 +185,6 @@ def _truncate_log(path: Path, step: int) -> None:
     write_text(path, "".join(ln + "\n" for ln in keep))
 
 
-@writes_output("out", folder=True, when=ddp.writes_files)
-def train(
-    family: str,
-    data: str | Path | Sequence[str | Path] | ShowerFile,
-    *,
-    out: str | Path,
-    val: str | Path | Sequence[str | Path] | ShowerFile | None = None,
-    config_file: str | Path | None = None,
-    overrides: Sequence[str] = (),
-    resume: bool = False,
-    overwrite: bool = False,
-    detector: Detector | str | Path | None = None,
-    callbacks: Sequence[TrainCallback] = (),
-) -> TrainResult:
-    """Train (or resume training) a model of ``family`` on shower files.
-
-    Arguments:
-        family: registry name (``caloforge models`` lists them).
-        data: training shower file(s).
-        out: run folder (``checkpoint.pt``, ``best.pt``, ``metrics.jsonl``, ``config.json``).
-        val: validation file(s), for validation metrics and early stopping.
-        config_file: YAML/JSON with ``model:`` and ``train:`` sections (or flat keys).
-        overrides: ``key=value`` strings (``train.lr=3e-4``, ``latent_dim=16``).
-        resume: continue the run in ``out`` exactly where its checkpoint stopped; the
-            stored configuration is the base layer (a larger ``train.steps`` extends it).
-        overwrite: start again in a folder that holds a run.
-        detector: geometry for data files that do not carry one.
-        callbacks: progress hooks (the CLI's progress bar).
-
-    Under ``torchrun --nproc-per-node K`` (``WORLD_SIZE`` > 1 in the environment) the run
-    is data-parallel (:mod:`caloforge.train.ddp`): the same global batch and data
-    order as one process, gradients averaged over the ranks, only rank 0 writes files; the
-    process group is created here (gloo on CPU, NCCL on CUDA) and destroyed at the end,
-    unless the caller created it.
-
-    Returns:
-        :class:`TrainResult`.
-
-    Raises:
-        ConfigError, ShowerFileError, CheckpointError, DetectorMismatchError, FileExistsError;
-        OutputLockedError: another process trains in ``out`` (its lock ``OUT.lock``).
-    """
-    owned = not (torch.distributed.is_available() and torch.distributed.is_initialized())
-    try:
-        return _train(
-            family,
-            data,
-            out=out,
-            val=val,
-            config_file=config_file,
-            overrides=overrides,
-            resume=resume,
-            overwrite=overwrite,
-            detector=detector,
-            callbacks=callbacks,
-        )
-    finally:
-        if owned and torch.distributed.is_available() and torch.distributed.is_initialized():
-            # every rank leaves together: a rank tearing gloo down while another still
-            # talks to it aborted one run in a few ("terminate called without an active
-            # exception")
-            with contextlib.suppress(RuntimeError):
-                torch.distributed.barrier()
-            torch.distributed.destroy_process_group()
-
-
 class _Loop:
     """The loop of one run: :meth:`run` reads top to bottom, the other methods are its parts.
 
@@ -443,7 +377,9 @@ class _Loop:
             self.last_saved = self.state.step
 
 
-def _train(
+@writes_output("out", folder=True, when=ddp.writes_files)
+@ddp.leaves_group
+def train(
     family: str,
     data: str | Path | Sequence[str | Path] | ShowerFile,
     *,
@@ -456,7 +392,34 @@ def _train(
     detector: Detector | str | Path | None = None,
     callbacks: Sequence[TrainCallback] = (),
 ) -> TrainResult:
-    """:func:`train` inside the process group (if any)."""
+    """Train (or resume training) a model of ``family`` on shower files.
+
+    Arguments:
+        family: registry name (``caloforge models`` lists them).
+        data: training shower file(s).
+        out: run folder (``checkpoint.pt``, ``best.pt``, ``metrics.jsonl``, ``config.json``).
+        val: validation file(s), for validation metrics and early stopping.
+        config_file: YAML/JSON with ``model:`` and ``train:`` sections (or flat keys).
+        overrides: ``key=value`` strings (``train.lr=3e-4``, ``latent_dim=16``).
+        resume: continue the run in ``out`` exactly where its checkpoint stopped; the
+            stored configuration is the base layer (a larger ``train.steps`` extends it).
+        overwrite: start again in a folder that holds a run.
+        detector: geometry for data files that do not carry one.
+        callbacks: progress hooks (the CLI's progress bar).
+
+    Under ``torchrun --nproc-per-node K`` (``WORLD_SIZE`` > 1 in the environment) the run
+    is data-parallel (:mod:`caloforge.train.ddp`): the same global batch and data
+    order as one process, gradients averaged over the ranks, only rank 0 writes files; the
+    process group is created here (gloo on CPU, NCCL on CUDA) and destroyed at the end,
+    unless the caller created it.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        ConfigError, ShowerFileError, CheckpointError, DetectorMismatchError, FileExistsError;
+        OutputLockedError: another process trains in ``out`` (its lock ``OUT.lock``).
+    """
     files = RunFiles.in_folder(Path(out))
     ckpt, model_cfg, cfg = _run_config(
         family,
