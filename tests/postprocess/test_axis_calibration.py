@@ -169,3 +169,43 @@ def test_calibrate_cli_modes(
     export = ("export", "--checkpoint", str(axis_out), "-o", str(tmp_path / "m.onnx"))
     code, _, err = cli(capsys, monkeypatch, *export)
     assert code == 2 and err.strip() == f"error: {AxisCalibration.export_note}"
+
+
+def test_keep_layers_keeps_the_model_layer_energies(det: Detector) -> None:
+    train, cond = toy_showers(det, 600, seed=4, **SPREAD)
+    wide, _ = toy_showers(det, 600, seed=4, **SPREAD, **WIDE)
+    axis = AxisCalibration(
+        det.n_voxels,
+        AxisFrame.of(det).size,
+        2,
+        2,
+        17,
+        64,
+        layer_of_voxel=det.voxel_layer,
+        keep_layers=True,
+    )
+    assert axis.fit(wide, train, cond, det, min_samples=5) > 0
+    batch = GeneratedBatch(
+        torch.as_tensor(cond.energy, dtype=torch.float32), cond, det, torch.Generator()
+    )
+    out = axis.process(torch.from_numpy(wide), batch).numpy()
+    assert not np.allclose(out, wide)
+    for sl in det.layer_slices:
+        np.testing.assert_allclose(out[:, sl].sum(1), wide[:, sl].sum(1), rtol=1e-4)
+
+
+def test_energy_mode_on_spread_conditions_points_to_the_axis_mode(
+    det: Detector, caplog: pytest.LogCaptureFixture
+) -> None:
+    from caloforge.postprocess import FitSamples
+    from caloforge.postprocess.calibration import CalibrationSettings
+
+    class Model:  # what QuantileCalibration.fit_to reads of a model
+        n_voxels, detector = det.n_voxels, det
+
+    settings = CalibrationSettings(bins=1, levels=9, grid=16)
+    for spread, warned in (({}, False), (SPREAD, True)):
+        showers, cond = toy_showers(det, 100, seed=5, **spread)
+        caplog.clear()
+        QuantileCalibration.fit_to(Model(), FitSamples(showers, showers, cond), settings)  # type: ignore[arg-type]
+        assert any("--mode axis" in r.getMessage() for r in caplog.records) is warned
