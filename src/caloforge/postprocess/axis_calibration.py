@@ -459,10 +459,11 @@ class AxisCalibration(PostProcessor):
         n_levels = self.data_quantiles.shape[1]
         x = (showers / energy[:, None]).reshape(-1)
         row = rows.reshape(-1)
-        log_lo, per_step, p0_model, p0_data, on = self.group_params[row].unbind(-1)
+        p0_model, p0_data, on = self.group_params[:, 2:][row].unbind(-1)
         u = uniform[:, :-1].reshape(-1) * p0_model  # the rank of an empty cell
         hit = torch.nonzero(x > 0).squeeze(1)
-        t = (torch.log10(x[hit].clamp(min=_TINY)) - log_lo[hit]) * per_step[hit]
+        log_lo, per_step = self.group_params[row[hit], :2].unbind(-1)  # hits only
+        t = (torch.log10(x[hit].clamp(min=_TINY)) - log_lo) * per_step
         u_hit = _lookup(self.model_cdf, n_grid, row[hit], t.clamp(0, n_grid - 1))
         u[hit] = torch.maximum(u_hit, p0_model[hit])
         keep = torch.nonzero(u >= p0_data).squeeze(1)
