@@ -100,11 +100,15 @@ def check_trained_range(
         log.warning("%s; generated anyway (--strict refuses them)", message)
 
 
-def file_conditions(path: str | Path, n: int | None, detector: Detector) -> Conditions:
-    """The first ``n`` (all when None) conditions of a reference shower file of ``detector``."""
-    ref = ShowerFile(path, detector)
+def file_conditions(
+    path: str | Path | ShowerFile, n: int | None, detector: Detector | None = None
+) -> Conditions:
+    """The first ``n`` (all when None) conditions of a reference shower file (opened with
+    ``detector``), or of one already open."""
+    ref = path if isinstance(path, ShowerFile) else ShowerFile(path, detector)
     if n is not None and n > len(ref):
-        raise ValueError(f"{path}: holds {len(ref)} showers, fewer than the {n} requested (-n)")
+        name = ", ".join(map(str, ref.paths))
+        raise ValueError(f"{name}: holds {len(ref)} showers, fewer than the {n} requested (-n)")
     return ref.conditions(0, n)
 
 
@@ -192,7 +196,7 @@ def generate_file(
     if conditions_from is not None:
         ref = open_data(conditions_from, det)
         check_detector(ckpt, ref.detector, checkpoint=str(checkpoint), data=str(conditions_from))
-        cond = file_conditions(conditions_from, n, ref.detector)
+        cond = file_conditions(ref, n)
         described: Any = str(conditions_from)
     else:
         if n is None or n < 1:
