@@ -39,8 +39,9 @@ References:
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -246,16 +247,8 @@ def train_mlp(
         The network in eval mode (a logit per row; positive: class 1).
     """
     sched = _Schedule(cfg.mlp_epochs, cfg.mlp_lr, cfg.mlp_batch, cfg.mlp_patience, "loss")
-    return _train(
-        lambda: mlp_classifier(xtr.shape[1], cfg.mlp_hidden),
-        xtr,
-        ytr,
-        xva,
-        yva,
-        sched,
-        cfg.n_threads,
-        seed,
-    )
+    make = functools.partial(mlp_classifier, xtr.shape[1], cfg.mlp_hidden)
+    return _train(make, (xtr, ytr, xva, yva), sched, cfg.n_threads, seed)
 
 
 def train_challenge(
@@ -265,28 +258,21 @@ def train_challenge(
     epochs of Adam (``challenge_lr``, batches of ``challenge_batch``), keeping the epoch
     with the best validation accuracy."""
     sched = _Schedule(cfg.challenge_epochs, cfg.challenge_lr, cfg.challenge_batch, None, "accuracy")
-    return _train(
-        lambda: challenge_classifier(xtr.shape[1], cfg.challenge_hidden, cfg.challenge_layers),
-        xtr,
-        ytr,
-        xva,
-        yva,
-        sched,
-        cfg.n_threads,
-        seed,
+    make = functools.partial(
+        challenge_classifier, xtr.shape[1], cfg.challenge_hidden, cfg.challenge_layers
     )
+    return _train(make, (xtr, ytr, xva, yva), sched, cfg.n_threads, seed)
 
 
 def _train(
-    make: Any,
-    xtr: Array,
-    ytr: Array,
-    xva: Array,
-    yva: Array,
+    make: Callable[[], Any],
+    data: tuple[Array, Array, Array, Array],
     sched: _Schedule,
     threads: int,
     seed: int,
 ) -> Any:
+    """``make()`` trained on ``data`` (train x, y, validation x, y) with ``threads`` threads
+    and the global torch random state left as it was."""
     import torch
 
     before = torch.get_num_threads()
@@ -295,7 +281,7 @@ def _train(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = make()
-            _optimise(torch, net, xtr, ytr, xva, yva, sched, seed)
+            _optimise(torch, net, *data, sched, seed)
     finally:
         torch.set_num_threads(before)
     return net.eval()
