@@ -146,3 +146,23 @@ def test_abandon_removes_what_this_process_holds_only(tmp_path: Path) -> None:
     abandon()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.h5.lock"]
     abandon()  # nothing left to do
+
+
+def test_signal_caught_where_python_cannot_raise_is_delivered_again(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A signal landing in a ``__del__`` (or a weakref callback) is not printed as an
+    ignored exception and lost: it is delivered again and stops the command."""
+    from caloforge.cli import _interrupt
+
+    class Finalised:
+        def __del__(self) -> None:
+            _interrupt._raise(SIGTERM, None)  # the handler, as the signal would call it
+
+    with pytest.raises(_interrupt.Interrupted) as caught, _interrupt.interruptible():
+        Finalised()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.001)
+    assert caught.value.signum == SIGTERM and caught.value.exit_code == 143
+    assert "Exception ignored" not in capsys.readouterr().err

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,6 +114,23 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     raise _raised
 
 
+def _unraisable(hook: Callable[[sys.UnraisableHookArgs], object]) -> Callable[..., None]:
+    """An ``Interrupted`` raised where Python cannot propagate it (a ``__del__``, a weakref
+    callback during garbage collection) would be printed and lost: deliver the signal
+    again shortly, from another thread, so that it lands in the command's own code."""
+
+    def deliver_again(unraisable: sys.UnraisableHookArgs) -> None:
+        global _raised
+        exc = unraisable.exc_value
+        if isinstance(exc, Interrupted) and exc is _raised:
+            _raised = None
+            threading.Timer(0.05, os.kill, (os.getpid(), exc.signum)).start()
+            return
+        hook(unraisable)
+
+    return deliver_again
+
+
 @contextmanager
 def interruptible() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into :class:`Interrupted` inside the block."""
@@ -123,8 +142,11 @@ def interruptible() -> Iterator[None]:
         if current is not signal.SIG_IGN:
             previous[sig] = current
             signal.signal(sig, _raise)
+    hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable(hook)
     try:
         yield
     finally:
+        sys.unraisablehook = hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
