@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from caloforge.data.hdf5 import ShowerFile
 from caloforge.simulate import g4data, offline_tables
 from caloforge.simulate.g4data import G4DataError, resolve_g4data
 from caloforge.simulate.offline_tables import brem_sb_table, tsai_k_dsigma_dk
@@ -52,17 +57,51 @@ def test_brem_table_format() -> None:
     assert 3.0 < table[-1, 0] < 15.0
 
 
+def _official_layout(root: Path, skip: tuple[str, ...] = ()) -> Path:
+    """Empty data-set directories named as the official Geant4 distribution names them."""
+    _, names = g4data.dataset_names()
+    for var, name in names.items():
+        if var not in skip:
+            (root / name).mkdir(parents=True)
+    return root
+
+
 def test_explicit_dir_is_official(tmp_path: Path) -> None:
-    setup = resolve_g4data(tmp_path)
+    setup = resolve_g4data(_official_layout(tmp_path))
+    _, names = g4data.dataset_names()
     assert setup.mode == "official"
+    assert setup.env["G4LEDATA"] == str(tmp_path / names["G4LEDATA"])
     with pytest.raises(ValueError, match="not a directory"):
         resolve_g4data(tmp_path / "missing")
 
 
+@pytest.mark.parametrize("variable", ["G4LEDATA", "G4ENSDFSTATEDATA"])
+def test_official_dir_without_an_em_data_set_is_refused(tmp_path: Path, variable: str) -> None:
+    _official_layout(tmp_path, skip=(variable,))
+    _, names = g4data.dataset_names()
+    with pytest.raises(ValueError, match=rf"missing .*{names[variable]}"):
+        resolve_g4data(tmp_path)
+
+
+def test_hadronic_data_sets_are_needed_only_for_hadrons(tmp_path: Path) -> None:
+    _official_layout(tmp_path, skip=("G4PARTICLEXSDATA",))
+    assert resolve_g4data(tmp_path).mode == "official"
+    with pytest.raises(ValueError, match=r"missing .*G4PARTICLEXS"):
+        resolve_g4data(tmp_path, hadronic=True)
+
+
 def test_geant4_data_dir_is_official(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GEANT4_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GEANT4_DATA_DIR", str(_official_layout(tmp_path)))
     setup = resolve_g4data(hadronic=True)  # hadrons allowed with official data
     assert setup.mode == "official" and setup.env["GEANT4_DATA_DIR"] == str(tmp_path)
+
+
+def test_a_variable_overrides_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _official_layout(tmp_path / "root", skip=("G4LEDATA",))
+    (tmp_path / "emlow").mkdir()
+    monkeypatch.setenv("GEANT4_DATA_DIR", str(tmp_path / "root"))
+    monkeypatch.setenv("G4LEDATA", str(tmp_path / "emlow"))
+    assert resolve_g4data().env["G4LEDATA"] == str(tmp_path / "emlow")
 
 
 def test_all_twelve_variables_are_official(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,3 +152,64 @@ def test_approximate_hadronic_adds_placeholders(
     setup = resolve_g4data(hadronic=True, approximate_hadronic=True)
     assert setup.mode == "offline" and setup.approximate_hadronic
     assert (tmp_path / "hcache" / "G4PARTICLEXS4.2" / "neutron" / "inel26").exists()
+
+
+@needs_geant4
+def test_official_data_run_from_the_command_line(g4cache: Path, tmp_path: Path) -> None:
+    """A directory laid out as the official data sets (here the generated tables copied
+    under their official names, without caloforge's marker) runs through ``--g4-data``:
+    the file records official mode, and the same tables give the same showers."""
+    resolve_g4data()  # make sure the offline data exist
+    official = tmp_path / "geant4-data"
+    shutil.copytree(g4cache, official, ignore=shutil.ignore_patterns(g4data.MARKER))
+    _, names = g4data.dataset_names()
+    assert sorted(p.name for p in official.iterdir()) == sorted(names.values())
+    exe = Path(sys.executable).parent / "caloforge"
+    common = ["simulate", "-d", "atlas-pblar", "--particle", "e-", "--energy", "1GeV", "-n", "3"]
+    outputs = {}
+    for mode, extra in (("official", ["--g4-data", str(official)]), ("offline", [])):
+        out = tmp_path / f"{mode}.h5"
+        proc = subprocess.run(
+            [str(exe), *common, *extra, "-q", "-o", str(out)],
+            env=os.environ,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        outputs[mode] = ShowerFile(out)
+    generator = json.loads(outputs["official"].attrs["generator"])
+    assert generator["g4data"]["mode"] == "official"
+    assert generator["g4data"]["root"] == str(official)
+    assert generator["approximate"] is False
+    np.testing.assert_array_equal(
+        outputs["official"].read("showers"), outputs["offline"].read("showers")
+    )
+    assert outputs["official"].read("showers").sum() > 0
+
+
+def test_official_dir_lacking_g4emlow_is_one_line(tmp_path: Path) -> None:
+    _official_layout(tmp_path, skip=("G4LEDATA",))
+    exe = Path(sys.executable).parent / "caloforge"
+    proc = subprocess.run(
+        [
+            str(exe),
+            "simulate",
+            "-d",
+            "atlas-pblar",
+            "-n",
+            "1",
+            "--g4-data",
+            str(tmp_path),
+            "-q",
+            "-o",
+            str(tmp_path / "out.h5"),
+        ],
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "G4EMLOW" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -80,6 +80,18 @@ HADRONIC_DATASETS = (
 )
 """Data sets that hadronic physics (FTFP_BERT) needs, named in the offline refusal."""
 
+EM_VARIABLES = ("G4LEDATA", "G4ENSDFSTATEDATA")
+"""Data sets that every physics list reads (G4EMLOW and G4ENSDFSTATE)."""
+
+HADRONIC_VARIABLES = (
+    "G4PARTICLEXSDATA",
+    "G4NEUTRONHPDATA",
+    "G4LEVELGAMMADATA",
+    "G4INCLDATA",
+    "G4ABLADATA",
+)
+"""Further data sets read by hadronic physics lists."""
+
 
 class G4DataError(RuntimeError):
     """The Geant4 data sets cannot be set up (unknown Geant4 build, real data in the way, ...)."""
@@ -152,12 +164,26 @@ def default_cache_dir() -> Path:
 # ---------------------------------------------------------------------------------------
 # mode selection
 # ---------------------------------------------------------------------------------------
-def _official_from_dir(root: Path, names: dict[str, str]) -> dict[str, str]:
+def _official_from_dir(
+    root: Path, names: dict[str, str], hadronic: bool, given: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The variables of an official data directory laid out as Geant4 ships it (one
+    sub-directory per data set, named with its version), ``given`` variables taking
+    precedence; the data sets that the job reads must exist."""
+    paths = {
+        var: Path(given[var]) if given and given.get(var) else root / name
+        for var, name in names.items()
+    }
+    needed = EM_VARIABLES + (HADRONIC_VARIABLES if hadronic else ())
+    missing = [str(paths[v]) for v in needed if not paths[v].is_dir()]
+    if missing:
+        g4version = _DATASETS[geant4_pybind_version()][0]
+        raise ValueError(
+            f"Geant4 data directory {str(root)!r}: missing {', '.join(missing)} "
+            f"(data sets of Geant4 {g4version} that this run reads)"
+        )
     env = {"GEANT4_DATA_DIR": str(root)}
-    for var, name in names.items():
-        path = root / name
-        if path.is_dir():
-            env[var] = str(path)
+    env.update({var: str(path) for var, path in paths.items() if path.is_dir()})
     return env
 
 
@@ -181,20 +207,21 @@ def resolve_g4data(
         The resolved setup; in offline mode the data have been generated if needed.
 
     Raises:
-        ValueError: ``g4_data`` is not a directory, or hadrons were asked for offline
-            without ``approximate_hadronic``.
+        ValueError: ``g4_data`` is not a directory or lacks a data set the job reads, or
+            hadrons were asked for offline without ``approximate_hadronic``.
     """
     g4version, names = dataset_names()
     if g4_data is not None:
         root = Path(g4_data).expanduser()
         if not root.is_dir():
             raise ValueError(f"g4_data={str(g4_data)!r} is not a directory")
-        return G4DataSetup("official", root, _official_from_dir(root, names), g4version)
+        env = _official_from_dir(root, names, hadronic)
+        return G4DataSetup("official", root, env, g4version)
     env_root = os.environ.get("GEANT4_DATA_DIR")
     if env_root and Path(env_root).is_dir() and not (Path(env_root) / MARKER).exists():
         root = Path(env_root)
-        env = _official_from_dir(root, names)
-        env.update({v: os.environ[v] for v in names if os.environ.get(v)})
+        given = {v: os.environ[v] for v in names if os.environ.get(v)}
+        env = _official_from_dir(root, names, hadronic, given)
         return G4DataSetup("official", root, env, g4version)
     given = {v: os.environ.get(v, "") for v in names}
     if all(p and Path(p).is_dir() for p in given.values()):
