@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from caloforge.geometry import Detector, load_detector
+from caloforge.geometry import Detector, detector_from_dict, load_detector
+from caloforge.simulate.geometry_builder import Block, active_blocks
 from caloforge.simulate.scoring import VoxelMapper, choose_pitch, make_grid
 
 
@@ -56,3 +57,37 @@ def test_cylindrical_follows_the_axis() -> None:
     # all within the first radial bins of layer 0 around an axis at x = 10
     assert vox.sum() == pytest.approx(len(near))
     assert np.all(np.flatnonzero(vox) < det.layer_sizes[0])
+
+
+def test_a_homogeneous_block_is_one_mass_volume() -> None:
+    """cms-pbwo4 is read out in 10 slices of 23 mm: one PbWO4 volume of 230 mm."""
+    assert active_blocks(load_detector("cms-pbwo4")) == [Block("PbWO4", 0.0, 230.0)]
+
+
+def test_sampling_layers_and_material_changes_stay_separate() -> None:
+    det = load_detector("atlas-pblar")
+    blocks = active_blocks(det)
+    assert len(blocks) == len(det.layers)  # an absorber between every two gaps
+    assert [b.z_front for b in blocks] == pytest.approx(det.layer_z[:, 1])
+    two = detector_from_dict(
+        {
+            "name": "two-crystals",
+            "size_x": 20.0,
+            "size_y": 20.0,
+            "layers": [
+                {"active": "PbWO4", "active_thickness": 10.0, "repeat": 3},
+                {"active": "LAr", "active_thickness": 5.0, "repeat": 2},
+            ],
+            "readout": [
+                {
+                    "group": 5,
+                    "segmentation": "cartesian",
+                    "nx": 1,
+                    "ny": 1,
+                    "cell_x": 20.0,
+                    "cell_y": 20.0,
+                }
+            ],
+        }
+    )
+    assert active_blocks(two) == [Block("PbWO4", 0.0, 30.0), Block("LAr", 30.0, 10.0)]

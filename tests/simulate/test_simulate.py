@@ -49,9 +49,26 @@ def test_smoke(tiny: Detector, tmp_path: Path) -> None:
         gen = json.loads(f.attrs["generator"])
         assert json.loads(f.attrs["config"])["particle"] == "e-"
     assert gen["backend"] == "geant4" and gen["g4data"]["mode"] == "offline"
+    assert gen["scoring"] == "parallel"
     assert not parts_dir(out).exists()
     with pytest.raises(FileExistsError, match="overwrite"):
         simulate(cfg, out)
+
+
+def test_replica_scoring_is_kept_and_recorded(tiny: Detector, tmp_path: Path) -> None:
+    """The replica layout (cells inside the mass geometry) still runs and scores every
+    cell; the two modes are different runs (not resumed from one another)."""
+    runs = {}
+    for mode in ("replica", "parallel"):
+        cfg = SimulationConfig(tiny, energy="1GeV", n=3, seed=2, scoring=mode)  # type: ignore[arg-type]
+        out = simulate(cfg, tmp_path / f"{mode}.h5")
+        runs[mode] = _read(out)
+        with h5py.File(out) as f:
+            assert json.loads(f.attrs["generator"])["scoring"] == mode
+        data = runs[mode]
+        assert data["showers"].sum(1) == pytest.approx(data["energy_active"], rel=1e-4)
+        assert np.all(data["energy_active"] > 0)
+    assert not np.array_equal(runs["replica"]["showers"], runs["parallel"]["showers"])
 
 
 def test_workers_chunks_resume_and_shards_give_the_same_events(

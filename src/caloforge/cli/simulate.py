@@ -123,6 +123,12 @@ def simulate(
     g4_data: Path | None = typer.Option(
         None, "--g4-data", help="Directory with the official Geant4 data sets."
     ),
+    scoring: str = typer.Option(
+        "parallel",
+        "--scoring",
+        help="Readout cells scored in a parallel world (parallel) or as replicas inside "
+        "the active layers (replica, as files made before the parallel world).",
+    ),
     approximate_hadronic: bool = typer.Option(
         False,
         "--approximate-hadronic",
@@ -192,6 +198,7 @@ def simulate(
         physics=physics,
         chunk_size=chunk_size,
         g4_data=g4_data,
+        scoring=scoring,  # type: ignore[arg-type]  # checked by SimulationConfig
         approximate_hadronic=approximate_hadronic,
         shard=_shard(shard),
         fastsim=fastsim,

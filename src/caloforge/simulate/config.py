@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from caloforge.data.distributions import ConditionSpec, EnergySpec, condition_spec
 from caloforge.deploy.fastsim.hook import DEFAULT_BATCH
 from caloforge.geometry import Detector, detector_to_dict, load_detector
+from caloforge.simulate.scoring import SCORING_MODES, ScoringMode
 
 PARTICLES = ("e-", "e+", "gamma", "pi+", "pi-")
 """Particles the Geant4 backend can shoot."""
@@ -49,6 +50,10 @@ class SimulationConfig:
             upgraded to FTFP_BERT for hadrons.
         production_cut: range cut, mm (``None``: the detector's).
         scoring_pitch: fine scoring grid pitch, mm (``None``: detector's or automatic).
+        scoring: where the readout cells are scored: ``"parallel"`` (a parallel world; the
+            mass geometry holds one volume per material block) or ``"replica"`` (replicas
+            inside every active layer, as before); see
+            :mod:`caloforge.simulate.geometry_builder`.
         chunk_size: events per chunk (the unit of work, of resumption and of memory).
         g4_data: directory with the official Geant4 data sets (``None``: automatic).
         approximate_hadronic: allow hadrons in offline mode with placeholder data.
@@ -74,6 +79,7 @@ class SimulationConfig:
     physics: str | None = None
     production_cut: float | None = None
     scoring_pitch: float | None = None
+    scoring: ScoringMode = "parallel"
     chunk_size: int = 100
     g4_data: str | Path | None = None
     approximate_hadronic: bool = False
@@ -108,6 +114,8 @@ class SimulationConfig:
             raise ValueError(f"production_cut={self.production_cut!r} must be > 0 mm")
         if self.scoring_pitch is not None and self.scoring_pitch <= 0:
             raise ValueError(f"scoring_pitch={self.scoring_pitch!r} must be > 0 mm")
+        if self.scoring not in SCORING_MODES:
+            raise ValueError(f"scoring={self.scoring!r} is not one of {', '.join(SCORING_MODES)}")
         if self.shard is not None:
             k, m = self.shard
             if not (isinstance(k, int) and isinstance(m, int) and m >= 1 and 0 <= k < m):

@@ -250,6 +250,7 @@ def _simulate(
             "physics_list": config.resolved_physics,
             "production_cut_mm": config.resolved_cut,
             "scoring_pitch_mm": pitch,
+            "scoring": config.scoring,
             "g4data": setup.describe(),
             "approximate": setup.mode == "offline",
             "approximate_hadronic": setup.approximate_hadronic,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +20,12 @@ from numpy.typing import NDArray
 from caloforge.geometry import CartesianSegmentation, CylindricalSegmentation, Detector
 
 logger = logging.getLogger(__name__)
+
+ScoringMode = Literal["parallel", "replica"]
+SCORING_MODES: tuple[ScoringMode, ...] = ("parallel", "replica")
+"""Where Geant4 scores the fine cells: in a parallel world, the mass geometry holding one
+volume per material block (``parallel``), or as replicas inside every active layer of the
+mass geometry (``replica``); see :mod:`caloforge.simulate.geometry_builder`."""
 
 MAX_PITCH = 5.0
 """Largest automatic fine pitch, mm."""

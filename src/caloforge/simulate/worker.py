@@ -23,7 +23,12 @@ from numpy.typing import NDArray
 
 from caloforge.simulate.config import EventBatch, SimulationConfig
 from caloforge.simulate.g4data import G4DataSetup, apply_environment
-from caloforge.simulate.geometry_builder import ABSORBER_HC, ACTIVE_HC, make_detector_construction
+from caloforge.simulate.geometry_builder import (
+    ABSORBER_HC,
+    ACTIVE_HC,
+    READOUT_WORLD,
+    make_detector_construction,
+)
 from caloforge.simulate.scoring import FineGrid, VoxelMapper, make_grid
 
 logger = logging.getLogger(__name__)
@@ -104,10 +109,12 @@ class Geant4App:
             ui.ApplyCommand(cmd)
         self.run_manager = g4.G4RunManagerFactory.CreateRunManager(g4.G4RunManagerType.Serial)
         self.detector_construction = make_detector_construction(
-            g4, det, self.grid, cfg.start_distance
+            g4, det, self.grid, cfg.start_distance, cfg.scoring
         )
         self.run_manager.SetUserInitialization(self.detector_construction)
         self.physics = self._physics(cfg.resolved_physics, cfg.resolved_cut)
+        if cfg.scoring == "parallel":  # the readout cells' world (steps see its boundaries)
+            self.physics.RegisterPhysics(g4.G4ParallelWorldPhysics(READOUT_WORLD, False))
         self.run_manager.SetUserInitialization(self.physics)
         self.actions = self._actions()
         self.run_manager.SetUserInitialization(self.actions)
