@@ -6,6 +6,7 @@ import importlib
 from types import ModuleType
 
 EXTRAS = {
+    "xraydb": "photon-data",
     "geant4_pybind": "geant4",
     "matplotlib": "plot",
     "sklearn": "eval",

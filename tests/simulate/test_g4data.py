@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import os
 import shutil
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 
 from caloforge.data.hdf5 import ShowerFile
-from caloforge.simulate import g4data, offline_tables
+from caloforge.simulate import g4data, offline_tables, photon_library
 from caloforge.simulate.g4data import G4DataError, resolve_g4data
 from caloforge.simulate.offline_tables import brem_sb_table, tsai_k_dsigma_dk
 
@@ -213,3 +215,55 @@ def test_official_dir_lacking_g4emlow_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "G4EMLOW" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+HAS_XRAYDB = importlib.util.find_spec("xraydb") is not None
+needs_xraydb = pytest.mark.skipif(not HAS_XRAYDB, reason="needs the photon-data extra (xraydb)")
+
+
+def test_without_the_photon_library_rayleigh_is_off() -> None:
+    rows = np.loadtxt(io.StringIO(offline_tables.rayleigh_table(None)), skiprows=2)
+    assert np.all(rows[:, 1] == 0)
+
+
+def test_the_cache_follows_the_photon_data_source(
+    g4cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache written with another photo-effect/Rayleigh source is not reused."""
+    g4cache.mkdir(parents=True, exist_ok=True)
+    marker = {"generator_version": g4data.GENERATOR_VERSION, "photon_data": "sandia"}
+    other = g4cache.parent / "other"
+    other.mkdir(exist_ok=True)
+    (other / g4data.MARKER).write_text(json.dumps(marker))
+    monkeypatch.setattr(g4data, "photon_data_source", lambda: "sandia")
+    assert g4data._usable(other, hadronic=False)
+    monkeypatch.setattr(g4data, "photon_data_source", lambda: "xraydb-elam 4.5.8")
+    assert not g4data._usable(other, hadronic=False)
+
+
+@needs_xraydb
+def test_rayleigh_table_units_and_high_energy_limit() -> None:
+    """E^2 sigma in MeV^2 mm^2: Pb coherent at 100 keV is 0.2127 cm^2/g (Elam; XCOM
+    0.2122), i.e. 73.2 barn per atom; constant E^2 sigma above the library (1/E^2)."""
+    rows = np.loadtxt(io.StringIO(offline_tables.rayleigh_table(82)), skiprows=2)
+    e, value = rows[:, 0], rows[:, 1]
+    sigma_barn = np.interp(0.1, e, value) / 0.1**2 / offline_tables.BARN_MM2
+    assert sigma_barn * AVOGADRO * 1e-24 / 207.2 == pytest.approx(0.2125, rel=0.01)
+    assert value[-1] == value[-2] and e[-1] == offline_tables.PE_EMAX
+
+
+@needs_xraydb
+def test_library_photo_effect_joins_sandia_continuously() -> None:
+    energy = offline_tables.photo_energies(82, np.geomspace(1e-3, 1e5, 241))
+    edge_k = 0.088005
+    assert np.any(np.isclose(energy, edge_k * (1 - 1e-4))) and np.all(np.diff(energy) > 0)
+    top = photon_library.LIBRARY_EMAX
+    at_top = photon_library.library_xs(82, np.array([top]), "photo")[0]
+    sandia = 1.05 * at_top * (top / energy) ** 2.5  # a smooth stand-in, 5% high at the top
+    joined = offline_tables.join_library_photo(82, energy, sandia)
+    above = np.searchsorted(energy, top, side="right")
+    # continuous at the top (the next point is 7% higher in energy), unscaled from 10 MeV
+    assert joined[above] == pytest.approx(at_top * (top / energy[above]) ** 2.5, rel=0.01)
+    assert joined[energy >= 10] == pytest.approx(sandia[energy >= 10])
+    below, above = np.interp([edge_k * (1 - 1e-4), edge_k * (1 + 1e-4)], energy, joined)
+    assert above / below > 4  # the K edge of lead (jump ratio 4.7)

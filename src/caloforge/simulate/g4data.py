@@ -38,10 +38,11 @@ from caloforge.simulate.offline_tables import (
     write_em_tables,
     write_particlexs_placeholders,
 )
+from caloforge.simulate.photon_library import photon_data_source
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Version of the generated tables; a cache with another version is regenerated."""
 
 MARKER = "caloforge-g4data.json"
@@ -107,6 +108,8 @@ class G4DataSetup:
         env: environment variables to set before importing Geant4.
         geant4_version: Geant4 version of the installed wheel.
         approximate_hadronic: offline placeholder hadronic cross sections are in use.
+        photon_data: offline: where the photo-effect and Rayleigh tables come from
+            (:func:`~caloforge.simulate.photon_library.photon_data_source`).
     """
 
     mode: Mode
@@ -114,6 +117,7 @@ class G4DataSetup:
     env: dict[str, str] = field(default_factory=dict)
     geant4_version: str = ""
     approximate_hadronic: bool = False
+    photon_data: str = ""
 
     def describe(self) -> dict[str, str | bool | int]:
         """A JSON-friendly summary, written into output files."""
@@ -123,6 +127,7 @@ class G4DataSetup:
             "geant4_version": self.geant4_version,
             "approximate_hadronic": self.approximate_hadronic,
             "generator_version": GENERATOR_VERSION if self.mode == "offline" else "",
+            "photon_data": self.photon_data,
         }
 
 
@@ -240,7 +245,8 @@ def resolve_g4data(
     root = ensure_offline_data(cache_dir, hadronic=hadronic and approximate_hadronic)
     env = {"GEANT4_DATA_DIR": str(root)}
     env.update({var: str(root / name) for var, name in names.items()})
-    return G4DataSetup("offline", root, env, g4version, approximate_hadronic=hadronic)
+    photon = str((_read_marker(root) or {}).get("photon_data", ""))
+    return G4DataSetup("offline", root, env, g4version, hadronic, photon)
 
 
 def apply_environment(setup: G4DataSetup) -> None:
@@ -261,6 +267,8 @@ def _read_marker(root: Path) -> dict[str, object] | None:
 def _usable(root: Path, hadronic: bool) -> bool:
     marker = _read_marker(root)
     if marker is None or marker.get("generator_version") != GENERATOR_VERSION:
+        return False
+    if marker.get("photon_data") != photon_data_source():  # the extra came or went
         return False
     return bool(marker.get("hadronic")) or not hadronic
 
@@ -289,7 +297,8 @@ def ensure_offline_data(cache_dir: str | Path | None = None, *, hadronic: bool =
     try:
         logger.info("generating offline Geant4 data in %s (once)", root)
         ctx = mp.get_context("spawn")
-        proc = ctx.Process(target=_generate_in_child, args=(str(tmp), hadronic))
+        source = photon_data_source()
+        proc = ctx.Process(target=_generate_in_child, args=(str(tmp), hadronic, source))
         proc.start()
         proc.join()
         if proc.exitcode != 0:
@@ -301,6 +310,7 @@ def ensure_offline_data(cache_dir: str | Path | None = None, *, hadronic: bool =
             "geant4_version": g4version,
             "geant4_pybind_version": geant4_pybind_version(),
             "hadronic": hadronic,
+            "photon_data": source,
             "z_max": Z_MAX,
         }
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
@@ -318,7 +328,7 @@ def ensure_offline_data(cache_dir: str | Path | None = None, *, hadronic: bool =
     return root
 
 
-def _generate_in_child(tmp: str, hadronic: bool) -> None:
+def _generate_in_child(tmp: str, hadronic: bool, source: str) -> None:
     """Spawned process: point Geant4 at the (still empty) tree, import it, write tables."""
     root = Path(tmp)
     _, names = dataset_names()
@@ -327,6 +337,6 @@ def _generate_in_child(tmp: str, hadronic: bool) -> None:
         os.environ[var] = str(root / name)
     os.environ["GEANT4_DATA_DIR"] = str(root)
     (root / names["G4ENSDFSTATEDATA"] / "ENSDFSTATE.dat").write_text("")
-    write_em_tables(root / names["G4LEDATA"])
+    write_em_tables(root / names["G4LEDATA"], source=source)
     if hadronic:
         write_particlexs_placeholders(root / names["G4PARTICLEXSDATA"])

@@ -9,10 +9,12 @@ formulas and Geant4's own data-free parameterisations:
   ``G4eBremsstrahlungRelModel`` without LPM); the Coulomb correction, a high-energy
   correction, is faded in between 2 and 50 MeV as in Seltzer and Berger's own
   interpolation (see :func:`coulomb_weight`);
-* ``G4EMLOW/epics2017/phot/pe-*``: photo-effect cross section from Geant4's Sandia
-  parameterisation (``G4SandiaTable``), one shell, always tabulated;
-* ``G4EMLOW/epics2017/rayl/re-cs-{Z}.dat``: Rayleigh scattering with zero cross
-  section (switched off);
+* ``G4EMLOW/epics2017/phot/pe-*``: photo-effect cross section from the photon library
+  (:mod:`caloforge.simulate.photon_library`, the ``photon-data`` extra) up to 800 keV
+  and Geant4's Sandia parameterisation (``G4SandiaTable``) above, or Sandia at every
+  energy without the extra; one shell, always tabulated;
+* ``G4EMLOW/epics2017/rayl/re-cs-{Z}.dat``: Rayleigh scattering from the photon
+  library, or a zero cross section (switched off) without the extra;
 * ``G4ENSDFSTATE/ENSDFSTATE.dat``: empty; every other data set: an empty directory;
 * with ``approximate_hadronic``: ``G4PARTICLEXS`` placeholder cross sections
   (geometric, energy independent), enough for FTFP_BERT to run qualitatively.
@@ -30,12 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
+from caloforge.simulate.photon_library import LIBRARY_EMAX, LIBRARY_Z_MAX, edges, library_xs
+
 Z_MAX = 100
 """Tables are generated for Z = 1..100 (all elements Geant4's NIST manager knows)."""
 
 
-def write_em_tables(g4ledata: Path, z_values: range = range(1, Z_MAX + 1)) -> None:
-    """Write the brem_SB, photo-effect and Rayleigh tables for ``z_values`` (imports Geant4)."""
+def write_em_tables(
+    g4ledata: Path, z_values: range = range(1, Z_MAX + 1), source: str = "sandia"
+) -> None:
+    """Write the brem_SB, photo-effect and Rayleigh tables for ``z_values`` (imports
+    Geant4); ``source``: :func:`~caloforge.simulate.photon_library.photon_data_source`
+    (``"sandia"``: no photon library, Rayleigh off)."""
     import geant4_pybind as g4
 
     brem = g4ledata / "brem_SB"
@@ -58,15 +66,56 @@ def write_em_tables(g4ledata: Path, z_values: range = range(1, Z_MAX + 1)) -> No
 
     for z in z_values:
         (brem / f"br{z}").write_text(brem_sb_table(z))
+        library = source != "sandia" and z <= LIBRARY_Z_MAX
         energy = np.geomspace(PE_EMIN, PE_EMAX, 241)
+        if library:
+            energy = photo_energies(z, energy)
         sigma_barn = photo_xs(z, energy) / g4.barn
+        if library:
+            sigma_barn = join_library_photo(z, energy, sigma_barn)
         (phot / f"pe-cs-{z}.dat").write_text(_free_vector(energy, sigma_barn * energy**3))
         shell = _pe_param_file()
         (phot / f"pe-high-{z}.dat").write_text(shell)
         (phot / f"pe-low-{z}.dat").write_text(shell)
-        # Rayleigh switched off: E^2 sigma in internal units (MeV^2 mm^2), zero
-        rayl_e = np.geomspace(1e-4, 1e5, 4)
-        (rayl / f"re-cs-{z}.dat").write_text(_free_vector(rayl_e, np.zeros_like(rayl_e)))
+        (rayl / f"re-cs-{z}.dat").write_text(rayleigh_table(z if library else None))
+
+
+def photo_energies(z: int, grid: np.ndarray) -> np.ndarray:
+    """``grid`` with points on both sides of every absorption edge of element ``z`` in the
+    photon library (the table is interpolated linearly between its points)."""
+    e = edges(z)
+    e = e[(e > grid[0]) & (e < LIBRARY_EMAX)]
+    return np.unique(np.concatenate([grid, e * (1 - 1e-4), e * (1 + 1e-4)]))
+
+
+def join_library_photo(z: int, energy: np.ndarray, sandia_barn: np.ndarray) -> np.ndarray:
+    """Photo-effect cross section (barn): the library up to its top energy, then the
+    Sandia values scaled to join it there, the scale fading to 1 at 10 MeV (in ln E)."""
+    out = sandia_barn.copy()
+    low = energy <= LIBRARY_EMAX
+    out[low] = library_xs(z, energy[low], "photo")
+    top = library_xs(z, np.array([LIBRARY_EMAX]), "photo")[0]
+    ratio = top / float(np.interp(LIBRARY_EMAX, energy, sandia_barn))
+    high = ~low
+    fade = np.clip(np.log(energy[high] / 10.0) / np.log(LIBRARY_EMAX / 10.0), 0.0, 1.0)
+    out[high] = sandia_barn[high] * (1.0 + (ratio - 1.0) * fade)
+    return out
+
+
+BARN_MM2 = 1e-22
+"""One barn in mm^2 (Geant4's internal area unit)."""
+
+
+def rayleigh_table(z: int | None) -> str:
+    """``re-cs-{Z}.dat``: E^2 sigma in Geant4's internal units (MeV^2 mm^2), from the
+    photon library up to its top energy and constant above (sigma falling as 1/E^2);
+    ``z=None``: zero (Rayleigh scattering off)."""
+    if z is None:
+        e = np.geomspace(1e-4, 1e5, 4)
+        return _free_vector(e, np.zeros_like(e))
+    e = np.geomspace(PE_EMIN, LIBRARY_EMAX, 160)
+    value = e**2 * library_xs(z, e, "coh") * BARN_MM2
+    return _free_vector(np.append(e, PE_EMAX), np.append(value, value[-1]))
 
 
 PE_EMIN = 1.0e-3
