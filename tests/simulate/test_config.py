@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from caloforge.geometry import Detector
 from caloforge.simulate import SimulationConfig
 from caloforge.simulate.config import event_batch
+from caloforge.simulate.engine import _fingerprint
+from caloforge.simulate.g4data import G4DataSetup
 
 
 def test_defaults_from_the_gun(tiny: Detector) -> None:
@@ -42,6 +46,7 @@ def test_hadrons_get_a_hadronic_list(tiny: Detector) -> None:
         ({"energy": "0.5GeV"}, "0.5GeV"),
         ({"impact_spread": -1.0}, "impact_spread"),
         ({"particle": "pi+", "physics": "em_opt0"}, "hadronic physics list"),
+        ({"scoring": "mesh"}, "scoring='mesh'"),
     ],
 )
 def test_bad_values_are_named(tiny: Detector, kwargs: dict, match: str) -> None:
@@ -120,3 +125,17 @@ def test_fixed_conditions_draw_only_the_energy(tiny: Detector) -> None:
 def test_shards_partition_the_events(tiny: Detector) -> None:
     parts = [SimulationConfig(tiny, n=11, shard=(k, 3)).event_indices() for k in range(3)]
     assert sorted(np.concatenate(parts).tolist()) == list(range(11))
+
+
+def test_scoring_mode_enters_the_resume_key(tiny: Detector, tmp_path: Path) -> None:
+    """The two layouts are different runs; the former layout keeps its former key."""
+    setup = G4DataSetup("offline", tmp_path)
+    keys = {}
+    for mode in ("parallel", "replica"):
+        cfg = SimulationConfig(tiny, scoring=mode)  # type: ignore[arg-type]
+        keys[mode] = _fingerprint(cfg, setup, 5.0)
+        assert ("scoring" in cfg.to_dict()) == (mode == "parallel")
+    assert keys["parallel"] != keys["replica"]
+    library = G4DataSetup("offline", tmp_path, photon_data="xraydb-elam 4.5.8")
+    cfg = SimulationConfig(tiny, scoring="replica")
+    assert _fingerprint(cfg, library, 5.0) != keys["replica"]

@@ -204,6 +204,8 @@ class SimulationConfig:
         if self.fastsim is None:
             del out["fastsim"]  # full simulation: same description (and resume key) as before
             del out["fastsim_batch"]
+        if self.scoring == "replica":
+            del out["scoring"]  # the former layout: same description (and resume key) as before
         return out
 
 

@@ -85,6 +85,8 @@ def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> 
     desc["data_mode"] = setup.mode
     desc["approximate_hadronic"] = setup.approximate_hadronic
     desc["pitch"] = pitch
+    if setup.photon_data not in ("", "sandia"):  # Sandia tables: the key of earlier versions
+        desc["photon_data"] = setup.photon_data
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
