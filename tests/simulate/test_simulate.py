@@ -49,15 +49,17 @@ def test_smoke(tiny: Detector, tmp_path: Path) -> None:
         gen = json.loads(f.attrs["generator"])
         assert json.loads(f.attrs["config"])["particle"] == "e-"
     assert gen["backend"] == "geant4" and gen["g4data"]["mode"] == "offline"
-    assert gen["scoring"] == "parallel"
+    assert gen["scoring"] == "replica"
     assert not parts_dir(out).exists()
     with pytest.raises(FileExistsError, match="overwrite"):
         simulate(cfg, out)
 
 
-def test_replica_scoring_is_kept_and_recorded(tiny: Detector, tmp_path: Path) -> None:
-    """The replica layout (cells inside the mass geometry) still runs and scores every
-    cell; the two modes are different runs (not resumed from one another)."""
+def test_both_scoring_modes_score_every_cell_and_are_recorded(
+    tiny: Detector, tmp_path: Path
+) -> None:
+    """Cells in the mass geometry (replica) or in a parallel world: every cell scored,
+    the mode recorded; the two are different runs (not resumed from one another)."""
     runs = {}
     for mode in ("replica", "parallel"):
         cfg = SimulationConfig(tiny, energy="1GeV", n=3, seed=2, scoring=mode)  # type: ignore[arg-type]

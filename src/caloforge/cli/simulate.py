@@ -124,10 +124,10 @@ def simulate(
         None, "--g4-data", help="Directory with the official Geant4 data sets."
     ),
     scoring: str = typer.Option(
-        "parallel",
+        "replica",
         "--scoring",
-        help="Readout cells scored in a parallel world (parallel) or as replicas inside "
-        "the active layers (replica, as files made before the parallel world).",
+        help="Readout cells scored as replicas inside the active layers (replica) or in a "
+        "parallel world that adds no boundary to the mass geometry (parallel, slower).",
     ),
     approximate_hadronic: bool = typer.Option(
         False,

@@ -50,9 +50,10 @@ class SimulationConfig:
             upgraded to FTFP_BERT for hadrons.
         production_cut: range cut, mm (``None``: the detector's).
         scoring_pitch: fine scoring grid pitch, mm (``None``: detector's or automatic).
-        scoring: where the readout cells are scored: ``"parallel"`` (a parallel world; the
-            mass geometry holds one volume per material block) or ``"replica"`` (replicas
-            inside every active layer, as before); see
+        scoring: where the readout cells are scored: ``"replica"`` (replicas inside every
+            active layer of the mass geometry) or ``"parallel"`` (a parallel world; the mass
+            geometry holds one volume per material block: no readout boundary, about 1.9x
+            the CPU time); see
             :mod:`caloforge.simulate.geometry_builder`.
         chunk_size: events per chunk (the unit of work, of resumption and of memory).
         g4_data: directory with the official Geant4 data sets (``None``: automatic).
@@ -79,7 +80,7 @@ class SimulationConfig:
     physics: str | None = None
     production_cut: float | None = None
     scoring_pitch: float | None = None
-    scoring: ScoringMode = "parallel"
+    scoring: ScoringMode = "replica"
     chunk_size: int = 100
     g4_data: str | Path | None = None
     approximate_hadronic: bool = False
