@@ -85,7 +85,7 @@ class FastSimHook:
         self.batch = batch
         self.event = 0
         self.cpu_stacking = 0.0
-        self._pending: list[tuple[int, int, int, Candidate]] = []  # row, event, track, track
+        self._pending: list[tuple[int, int, int, Candidate]] = []  # row, event, track index, track
 
     def begin_event(self, index: int) -> None:
         """Start event ``index`` (its number in the run)."""
