@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -449,49 +449,41 @@ def conditional_html(section: dict[str, Any] | None) -> str:
     ]
     rows = []
     for layer, _ in enumerate(stats["reference"]["centre_vs_impact"]):
-        cells = "".join(
-            f"<td>{_num(st['centre_vs_impact'][layer]['slope'])} / "
-            f"{_num(st['centre_vs_impact'][layer]['rms'], '.2f')}</td>"
+        cells = (
+            f"{_num(st['centre_vs_impact'][layer]['slope'])} / "
+            f"{_num(st['centre_vs_impact'][layer]['rms'], '.2f')}"
             for st in stats.values()
         )
-        rows.append(f"<tr><td>layer {layer}</td>{cells}</tr>")
+        rows.append(_row(f"layer {layer}", cells))
     parts.append(
-        "<h3>Layer centre vs impact point: slope / residual RMS (mm)</h3>"
-        f"<table><tr><th>layer</th>{head}</tr>{''.join(rows)}</table>"
+        _table("Layer centre vs impact point: slope / residual RMS (mm)", "layer", head, rows)
     )
     if "direction" in stats["reference"]:
         for angle in ("theta", "phi"):
             rows = []
             for b, ref_bin in enumerate(stats["reference"]["direction"][angle]):
-                cells = "".join(
-                    f"<td>{_num(_deg(st['direction'][angle][b]['bias']), '.2f')} / "
-                    f"{_num(_deg(st['direction'][angle][b]['resolution']), '.2f')}</td>"
+                cells = (
+                    f"{_num(_deg(st['direction'][angle][b]['bias']), '.2f')} / "
+                    f"{_num(_deg(st['direction'][angle][b]['resolution']), '.2f')}"
                     for st in stats.values()
                 )
-                rows.append(
-                    f"<tr><td>{math.degrees(ref_bin['lo']):.1f}–"
-                    f"{math.degrees(ref_bin['hi']):.1f}°</td>{cells}</tr>"
-                )
-            parts.append(
-                f"<h3>Principal-axis {angle}: bias / resolution (degrees) per true-{angle} "
-                f"bin</h3><table><tr><th>{angle}</th>{head}</tr>{''.join(rows)}</table>"
-            )
+                label = f"{math.degrees(ref_bin['lo']):.1f}–{math.degrees(ref_bin['hi']):.1f}°"
+                rows.append(_row(label, cells))
+            title = f"Principal-axis {angle}: bias / resolution (degrees) per true-{angle} bin"
+            parts.append(_table(title, angle, head, rows))
     rows = []
     for particle, ref_p in stats["reference"]["per_particle"].items():
         for b, energy in enumerate(ref_p["response"]["energy"]):
-            cells = "".join(_response_cell(st, particle, b) for st in stats.values())
-            rows.append(f"<tr><td>{html.escape(particle)} {energy / 1e3:.3g} GeV</td>{cells}</tr>")
-        cells = "".join(
-            f"<td>start {_num(_get(st, particle, 'start_mean'), '.2f')}, layer-0 "
-            f"{_num(_get(st, particle, 'frac0_mean'), '.3f')}</td>"
+            cells = (_response_cell(st, particle, b) for st in stats.values())
+            rows.append(_row(f"{html.escape(particle)} {energy / 1e3:.3g} GeV", cells))
+        cells = (
+            f"start {_num(_get(st, particle, 'start_mean'), '.2f')}, layer-0 "
+            f"{_num(_get(st, particle, 'frac0_mean'), '.3f')}"
             for st in stats.values()
         )
-        rows.append(
-            f"<tr><td>{html.escape(particle)} shower start, layer-0 fraction</td>{cells}</tr>"
-        )
+        rows.append(_row(f"{html.escape(particle)} shower start, layer-0 fraction", cells))
     parts.append(
-        "<h3>Per particle: response / resolution per energy bin</h3>"
-        f"<table><tr><th>particle, energy</th>{head}</tr>{''.join(rows)}</table>"
+        _table("Per particle: response / resolution per energy bin", "particle, energy", head, rows)
     )
     return "\n".join(parts)
 
@@ -507,8 +499,18 @@ def _get(st: dict[str, Any], particle: str, key: str) -> Any:
 def _response_cell(st: dict[str, Any], particle: str, b: int) -> str:
     r = st["per_particle"].get(particle, {}).get("response")
     if r is None or b >= len(r["mean"]):
-        return "<td>–</td>"
-    return f"<td>{_num(r['mean'][b], '.4f')} / {_num(r['resolution'][b], '.4f')}</td>"
+        return "–"
+    return f"{_num(r['mean'][b], '.4f')} / {_num(r['resolution'][b], '.4f')}"
+
+
+def _row(label: str, cells: Iterable[str]) -> str:
+    """A table row: ``label``, then one cell per sample."""
+    return f"<tr><td>{label}</td>{''.join(f'<td>{c}</td>' for c in cells)}</tr>"
+
+
+def _table(title: str, first: str, head: str, rows: list[str]) -> str:
+    """A titled table: the header ``first`` then ``head`` (a cell per sample), ``rows``."""
+    return f"<h3>{title}</h3><table><tr><th>{first}</th>{head}</tr>{''.join(rows)}</table>"
 
 
 __all__ = [
