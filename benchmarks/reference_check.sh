@@ -23,7 +23,12 @@ SIM=$OUT/caloforge_gamma_${SCORING}_$N.h5
     -n "$N" --seed 12345 --scoring "$SCORING" --workers "${WORKERS:-2}" -q -o "$SIM"
 "${CF[@]}" evaluate "$REF" "$SIM" --out "$OUT/report_${SCORING}_$N" \
     --classifier-seeds "${CLASSIFIER_SEEDS:-1}" --overwrite
-"${PY[@]}" "$(dirname "$0")/evaluate_summary.py" "${SCORING}=$OUT/report_${SCORING}_$N" \
-    | tee "$OUT/table_${SCORING}_$N.md"
+"${PY[@]}" - "$OUT/report_${SCORING}_$N/metrics.json" <<'PYEOF' | tee "$OUT/auc_${SCORING}_$N.md"
+import json, sys
+comparisons = json.load(open(sys.argv[1]))["comparisons"]
+for name, c in comparisons.items():
+    for kind, v in c["classifier"].items():
+        print(f"{name}: {kind} AUC {v['auc']:.3f} +- {v['auc_err']:.3f} ({v['headline']})")
+PYEOF
 "${PY[@]}" "$(dirname "$0")/response_resolution.py" "$REF" "$SIM" \
     | tee "$OUT/response_${SCORING}_$N.md"
