@@ -192,10 +192,19 @@ def test_parse_keeps_settings_typed(tmp_path: Path) -> None:
         'energy = "10GeV"\ntrain = 10\nval = 5\nseed = 7\n'
         '[[stages]]\nname = "m"\nkind = "train"\nfamily = "vae"\nconfig = { latent_dim = 4 }\n'
         '[[stages]]\nkind = "calibrate"\nfrom = "m"\nkeep_layers = true\nbins = 3\n'
+        'mode = "axis"\n'
     )
     recipe = parse_recipe(text, tmp_path / "x.toml")
     assert recipe.data.simulate is not None and recipe.data.simulate.split_seed("val") == 8
-    assert recipe.stage("calibrate").settings == {"from": "m", "keep_layers": True, "bins": 3}
+    assert recipe.stage("calibrate").settings == {
+        "from": "m", "keep_layers": True, "bins": 3, "mode": "axis"
+    }
+    from caloforge.recipes.stages import plan_stage
+
+    data = {"train": tmp_path / "t.h5", "val": tmp_path / "v.h5"}
+    argv = plan_stage(recipe, recipe.stage("calibrate"), tmp_path / "run", data).commands[0]
+    assert argv[:2] == ("calibrate", "--checkpoint")
+    assert "--keep-layers" in argv and argv[argv.index("--mode") + 1] == "axis"
     assert recipe.stage("m").config == {"latent_dim": 4}
     assert recipe.with_files({"train": tmp_path / "t.h5"}).data.simulate.showers["train"] == 0
 

@@ -65,6 +65,8 @@ STAGE_KEYS: dict[str, dict[str, tuple[type, str | None]]] = {
         "levels": (int, "--levels"),
         "grid": (int, "--grid"),
         "keep_layers": (bool, "--keep-layers"),
+        "mode": (str, "--mode"),
+        "offset_bins": (int, "--offset-bins"),
         "showers": (int, "-n"),
         "seed": (int, "--seed"),
     },
