@@ -95,37 +95,8 @@ def plan_stage(
     q = ["--quiet"] if quiet else []
     train, val = data["train"], data["val"]
     s = stage.settings
-    if stage.kind == "train":
-        folder = run / stage.name
-        argv = ("train", "--model", str(s["family"]), "--data", str(train), "--val", str(val),
-                "--out", str(folder), "--detector", recipe.detector, *_options(stage), *q,
-                *overrides(stage.config))
-        model = stage_model(recipe, run, stage.name)
-        return StagePlan((train, val), (argv,), (model,), model=model, resumable=folder)
-    if stage.kind == "distill":
-        teacher = stage_model(recipe, run, str(stage.source))
-        step, elapsed = checkpoint_progress(teacher)
-        folder = run / stage.name
-        config = {
-            "distill_start": step,
-            "train.steps": step + int(s.get("steps", 100_000)),
-            "train.max_time_min": round(elapsed / 60 + float(s.get("minutes", 25.0)), 2),
-            "train.val_every": 0,
-            "sampler": "student",
-        }
-        if "pool" in s:
-            config["distill_pool"] = s["pool"]
-        if "teacher_steps" in s:
-            config["distill_teacher_steps"] = s["teacher_steps"]
-        config.update(stage.config)
-        argv = ("train", "--model", _family(recipe, stage), "--data", str(train), "--val",
-                str(val), "--out", str(folder), "--detector", recipe.detector, "--resume",
-                *_options(stage), *q, *overrides(config))
-        model = stage_model(recipe, run, stage.name)
-        return StagePlan(
-            (teacher, train, val), (argv,), (model,), model=model, resumable=folder,
-            prepare=(teacher.parent, folder), notes={"distill_start": step},
-        )
+    if stage.kind in ("train", "distill"):
+        return _plan_training(recipe, stage, run, train, val, q)
     if stage.kind in ("calibrate", "refine"):
         source = stage_model(recipe, run, str(stage.source))
         out = stage_model(recipe, run, stage.name)
@@ -165,8 +136,44 @@ def plan_stage(
     raise AssertionError(stage.kind)  # parse_recipe admits only the kinds above
 
 
-def _family(recipe: Recipe, stage: Stage) -> str:
-    return str(recipe.stage(str(stage.source)).settings["family"])
+def _plan_training(
+    recipe: Recipe, stage: Stage, run: Path, train: Path, val: Path, quiet: list[str]
+) -> StagePlan:
+    """A train stage, or a distill stage: ``train --resume`` of a copy of its teacher's run
+    with distillation starting at the teacher's last step."""
+    folder = run / stage.name
+    model = stage_model(recipe, run, stage.name)
+    config: dict[str, Any] = dict(stage.config)
+    extra: list[str] = []
+    inputs: tuple[Path, ...] = (train, val)
+    prepare: tuple[Path, Path] | None = None
+    notes: dict[str, Any] = {}
+    family = stage.settings.get("family")
+    if stage.kind == "distill":
+        s = stage.settings
+        teacher = stage_model(recipe, run, str(stage.source))
+        family = recipe.stage(str(stage.source)).settings["family"]
+        step, elapsed = checkpoint_progress(teacher)
+        phase: dict[str, Any] = {
+            "distill_start": step,
+            "train.steps": step + int(s.get("steps", 100_000)),
+            "train.max_time_min": round(elapsed / 60 + float(s.get("minutes", 25.0)), 2),
+            "train.val_every": 0,
+            "sampler": "student",
+        }
+        if "pool" in s:
+            phase["distill_pool"] = s["pool"]
+        if "teacher_steps" in s:
+            phase["distill_teacher_steps"] = s["teacher_steps"]
+        config = {**phase, **config}
+        extra, inputs = ["--resume"], (teacher, train, val)
+        prepare, notes = (teacher.parent, folder), {"distill_start": step}
+    argv = ("train", "--model", str(family), "--data", str(train), "--val", str(val),
+            "--out", str(folder), "--detector", recipe.detector, *extra, *_options(stage),
+            *quiet, *overrides(config))
+    return StagePlan(
+        inputs, (argv,), (model,), model=model, resumable=folder, prepare=prepare, notes=notes
+    )
 
 
 def simulate_commands(recipe: Recipe, run: Path, quiet: bool = True) -> dict[str, StagePlan]:
