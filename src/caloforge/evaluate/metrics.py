@@ -11,7 +11,7 @@ vector of high-level observables.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -122,19 +122,11 @@ def compare_observable(
     edges: NDArray[Any],
 ) -> ObservableMetric:
     """All per-observable metrics of one observable, with fixed ``edges``."""
-    ha, hb = histogram(reference, edges), histogram(candidate, edges)
-    chi2, ndf = chi2_ndf(ha, hb)
+    binned = compare_histograms(name, histogram(reference, edges), histogram(candidate, edges))
     w1 = wasserstein(reference, candidate)
     sd = float(np.nanstd(np.asarray(reference, dtype=np.float64)))
-    return ObservableMetric(
-        name,
-        separation_power(ha, hb),
-        chi2,
-        ndf,
-        chi2 / ndf if ndf else float("nan"),
-        w1,
-        w1 / sd if sd > 0 else (0.0 if w1 == 0 else float("inf")),
-    )
+    scaled = w1 / sd if sd > 0 else (0.0 if w1 == 0 else float("inf"))
+    return replace(binned, w1=w1, w1_norm=scaled)
 
 
 def compare_observables(

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from caloforge._optional import require
 from caloforge.geometry import Detector
-from caloforge.geometry.draw import draw_layer_cells
+from caloforge.geometry.draw import draw_layer_cells, save_to
 
 
 def plot_average_shower(
@@ -36,11 +36,7 @@ def plot_average_shower(
         ax.axis("off")
     fig.suptitle(title or f"{det.name}: average of {len(showers)} showers")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_to(fig, path)
 
 
 # ---------------------------------------------------------------------------------------

@@ -95,8 +95,13 @@ def draw_detector(det: Detector, path: str | Path, *, max_layers: int = 6) -> Pa
             fontsize=9,
         )
     fig.tight_layout()
+    return save_to(fig, path)
+
+
+def save_to(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Save ``fig`` to ``path`` (its folder created) in the format of its suffix; close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
+    require("matplotlib.pyplot").close(fig)
     return path
