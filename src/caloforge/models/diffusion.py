@@ -14,11 +14,11 @@ Euler or midpoint steps (``solver``): more steps, better showers, more time.
 Distillation (``distill_start > 0``): from that step on, the flow-matching network and the
 layer flow are frozen, a pool of ``distill_pool`` (noise, conditions) -> teacher-ODE
 pairs (``distill_teacher_steps`` midpoint steps, conditions drawn from a bank of training
-conditions kept in the checkpoint, layer energies from the stage-1 flow, fixed seeds so
-that resume rebuilds it exactly) is generated once, and a small single-pass student MLP is
-regressed on it (knowledge distillation of the ODE map, arXiv:2101.02388). With
-``sampler="student"`` generation is one forward pass of the student (the fastest
-sampler).
+conditions kept in the checkpoint, layer energies from the stage-1 flow, one generator
+seeded ``distill_seed`` so that resume rebuilds it exactly) is generated once, and a small
+single-pass student MLP is regressed on it (knowledge distillation of the ODE map,
+arXiv:2101.02388). With ``sampler="student"`` generation is one forward pass of the
+student (the fastest sampler).
 
 References:
     arXiv:2210.02747 (flow matching), arXiv:2209.03003 (rectified flow),
@@ -59,6 +59,8 @@ class DiffusionConfig(TwoStageConfig):
         distill_start: step from which the student is distilled (0: no student).
         distill_pool: teacher samples regressed by the student.
         distill_teacher_steps: midpoint steps of the teacher's ODE for the pool.
+        distill_seed: seed of the pool's generator (its noise, conditions and layer
+            energies); the student's initial weights and batches follow ``train.seed``.
         student_hidden / student_depth: the single-pass student.
         condition_bank: training conditions kept (for the distillation pool).
     """
@@ -72,6 +74,7 @@ class DiffusionConfig(TwoStageConfig):
     distill_start: int = 0
     distill_pool: int = 20_000
     distill_teacher_steps: int = 10
+    distill_seed: int = 20_210_205
     student_hidden: int = 512
     student_depth: int = 2
     condition_bank: int = 20_000
@@ -192,6 +195,7 @@ class Diffusion(TwoStageModel):
         "distill_start",
         "distill_pool",
         "distill_teacher_steps",
+        "distill_seed",
     )
     train_defaults: ClassVar[dict[str, Any]] = {
         "lr": 5e-4,
@@ -241,7 +245,7 @@ class Diffusion(TwoStageModel):
         """(noise, context, teacher sample) pairs, deterministic for frozen weights."""
         c, device = self.config, self.device
         g = torch.Generator(device=device)
-        g.manual_seed(20_210_205)
+        g.manual_seed(c.distill_seed)
         rows = self.bank.rows.to(device)
         pick = torch.randint(len(rows), (c.distill_pool,), generator=g, device=device)
         cond = self.cond_scaler(rows[pick])
