@@ -75,6 +75,29 @@ def test_step_count_and_student(toy_files, toy_det, tmp_path: Path) -> None:
         model.set_precision("fp16")
 
 
+def test_distill_seed_draws_the_pool(toy_det) -> None:
+    """The pool's noise and conditions come from ``distill_seed`` (resumable: a distillation
+    continues its teacher's run); the default is the seed of pools made before it existed."""
+    from caloforge.models.diffusion import Diffusion
+    from caloforge.testing import toy_showers
+    from caloforge.train import resolve_run_config
+    from caloforge.train.loading import build_model
+
+    assert "distill_seed" in Diffusion.resumable_keys
+    config, _ = resolve_run_config("diffusion", overrides=TINY["diffusion"])
+    assert config.distill_seed == 20_210_205
+    showers, cond = toy_showers(toy_det, 64, seed=1)
+
+    def pool(seed: int) -> tuple[torch.Tensor, ...]:
+        model = build_model("diffusion", dataclasses.replace(config, distill_seed=seed), toy_det)
+        model.fit_data(showers, cond, torch.Generator().manual_seed(0))
+        return model.eval()._build_pool()
+
+    first, again, other = pool(5), pool(5), pool(6)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[0], other[0]) and not torch.equal(first[1], other[1])
+
+
 def test_config_errors() -> None:
     with pytest.raises(ValueError, match="distill_start"):
         DiffusionConfig(sampler="student")

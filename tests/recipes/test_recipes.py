@@ -9,12 +9,23 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from caloforge.data import write_showers
-from caloforge.recipes import RecipeError, builtin_recipes, load_recipe, parse_recipe
-from caloforge.recipes.runner import check_recipe
+from caloforge.recipes import (
+    Recipe,
+    RecipeError,
+    builtin_recipes,
+    load_recipe,
+    parse_recipe,
+    run_recipe,
+)
+from caloforge.recipes import runner as runner_module
+from caloforge.recipes import stages as stages_module
+from caloforge.recipes.runner import check_recipe, stage_key
+from caloforge.recipes.stages import StagePlan, plan_stage, simulate_commands
 from caloforge.testing import toy_detector, toy_showers
 
 CALOFORGE = Path(sys.executable).parent / "caloforge"
@@ -207,6 +218,175 @@ def test_parse_keeps_settings_typed(tmp_path: Path) -> None:
     assert "--keep-layers" in argv and argv[argv.index("--mode") + 1] == "axis"
     assert recipe.stage("m").config == {"latent_dim": 4}
     assert recipe.with_files({"train": tmp_path / "t.h5"}).data.simulate.showers["train"] == 0
+
+
+SEEDS_RECIPE = """name = "seeds"
+detector = "atlas-pblar"
+
+[data.simulate]
+particle = "gamma"
+energy = "10GeV"
+train = 10
+val = 5
+seed = 101
+
+[[stages]]
+name = "teacher"
+kind = "train"
+family = "diffusion"
+config = { "train.steps" = 4, "train.seed" = 3 }
+
+[[stages]]
+name = "student"
+kind = "distill"
+from = "teacher"
+pool = 64
+
+[[stages]]
+name = "cal"
+kind = "calibrate"
+from = "student"
+seed = 5
+
+[[stages]]
+name = "ref"
+kind = "refine"
+from = "cal"
+
+[[stages]]
+name = "validate"
+kind = "evaluate"
+models = ["student", "ref"]
+seed = 9
+classifier_seeds = 3
+"""
+
+# The keys of SEEDS_RECIPE's stages as computed before run seeds existed: a change here means
+# that every run folder made so far would run again.
+KEYS_WITHOUT_SEED = {
+    "data-train": "dacc4d9e97b7bd913b22b71de28fdc9370a72346f0feae95f515b69789a87b6b",
+    "data-val": "4f35d3bd0f52eea8cfc90b7d77cfcb3a1fa759d23967ebe71ef63f10ba92c97a",
+    "teacher": "c6cfb9ad7d7eb2cd2a13e2b60cabc01d7d819e0cf5d9dca8f87fb0668553ce2c",
+    "student": "42875c5c5e28764cc35c710021859dd591b9811278d12d29ad2114e76ff038e6",
+    "cal": "a35dcf5f15dd4e19d87d88ed342551d6fbf513b09227767dd6a7914dc35e4667",
+    "ref": "dec96c151de37d31e60a686b89d9baf7c0994b47e54199344bbb4788eb8d91f3",
+    "validate": "35926536cf0deeae4fcac10966c6f4632bdefe8d144509fb88850f241b202486",
+}
+
+
+def _planned(recipe: Recipe, run: Path) -> dict[str, tuple[StagePlan, str]]:
+    """Every stage's plan and key, with stand-in files of fixed content for data and models
+    (``checkpoint_progress`` patched by the caller: nothing is trained)."""
+    for rel in ("data/train.h5", "data/val.h5", "teacher/checkpoint.pt", "student/checkpoint.pt",
+                "cal.pt", "ref.pt"):
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_bytes(rel.encode())
+    sims = simulate_commands(recipe, run)
+    data = {s: p.outputs[0] for s, p in sims.items()}
+    plans = {f"data-{s}": p for s, p in sims.items()}
+    plans |= {s.name: plan_stage(recipe, s, run, data) for s in recipe.stages}
+    return {name: (plan, stage_key(plan, run, {})) for name, plan in plans.items()}
+
+
+def _value(argv: tuple[str, ...], option: str) -> str | None:
+    return argv[argv.index(option) + 1] if option in argv else None
+
+
+@pytest.fixture
+def no_teacher_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distillation plans read the teacher's step from its checkpoint: a fixed one here."""
+    monkeypatch.setattr(stages_module, "checkpoint_progress", lambda path: (4, 60.0))
+
+
+@pytest.mark.usefixtures("no_teacher_run")
+def test_no_run_seed_keeps_every_stage_key(tmp_path: Path) -> None:
+    recipe = parse_recipe(SEEDS_RECIPE, tmp_path / "seeds.toml")
+    assert recipe.with_seed(None) is recipe
+    keys = {name: key for name, (_, key) in _planned(recipe, tmp_path / "run").items()}
+    assert keys == KEYS_WITHOUT_SEED
+
+
+@pytest.mark.usefixtures("no_teacher_run")
+def test_run_seed_replaces_the_model_seeds_only(tmp_path: Path) -> None:
+    recipe = parse_recipe(SEEDS_RECIPE, tmp_path / "seeds.toml")
+    plain = _planned(recipe, tmp_path / "run")
+    seeded = _planned(recipe.with_seed(7), tmp_path / "run")
+    train = seeded["teacher"][0].commands[0]
+    assert _value(train, "--seed") == "7" and "train.seed=3" not in train
+    assert "distill_seed=7" in seeded["student"][0].commands[0]
+    assert "--seed" not in seeded["student"][0].commands[0]  # resumes the teacher's seed
+    assert _value(seeded["cal"][0].commands[0], "--seed") == "7"  # was 5
+    assert _value(seeded["ref"][0].commands[0], "--seed") == "7"  # was the verb's default
+    for name in ("teacher", "student", "cal", "ref"):
+        assert seeded[name][1] != plain[name][1], name
+    # the data and the judge are the same: same commands (generation seed 9, 3 classifiers)
+    for name in ("data-train", "data-val", "validate"):
+        assert seeded[name][0].commands == plain[name][0].commands, name
+    assert _value(seeded["data-val"][0].commands[0], "--seed") == "102"
+    assert _value(seeded["validate"][0].commands[-1], "--classifier-seeds") == "3"
+    assert all(_value(c, "--seed") == "9" for c in seeded["validate"][0].commands[:-1])
+    assert recipe.with_seed(7).stage("teacher").config == {"train.steps": 4}
+
+
+@pytest.mark.parametrize("seed", [-1, True, 1.5])
+def test_bad_run_seed_is_refused_before_anything_runs(tmp_path: Path, seed: object) -> None:
+    recipe = parse_recipe(SEEDS_RECIPE, tmp_path / "seeds.toml")
+    with pytest.raises(RecipeError, match=f"seed {seed!r}: expected a non-negative integer"):
+        run_recipe(recipe, tmp_path / "run", seed=seed)  # type: ignore[arg-type]
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_run_seed_on_the_command_line(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    line = _one_line_error(_cli("recipe", "run", "atlas-pblar-gamma", "--seed", "-1", "--out", run))
+    assert line == "error: --seed -1: must be at least 0"
+    proc = _cli("recipe", "run", "atlas-pblar-gamma", "--seed", "two", "--out", run)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    usage, error = proc.stderr.strip().splitlines()  # a parser error: click's usage line first
+    assert usage.startswith("Usage: caloforge recipe run")
+    assert error.startswith("error: ") and "'--seed'" in error and "integer" in error
+    assert not run.exists()
+
+
+def test_run_seed_in_manifest_card_and_keys(
+    tmp_path: Path, toy_data: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner with the verbs stubbed (nothing trains): a run seed is recorded, and a
+    folder made with another seed is made again, like any change of settings."""
+    ran: list[tuple[str, ...]] = []
+
+    def fake(argv: tuple[str, ...], name: str, rerun: str) -> None:
+        ran.append(argv)
+        out = Path(argv[argv.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "checkpoint.pt").write_bytes(b"stand-in")
+
+    monkeypatch.setattr(runner_module, "_run_command", fake)
+    path = tmp_path / "r.toml"
+    path.write_text(_recipe_text(*toy_data, '[[stages]]\nname = "model"\nkind = "train"\n'
+                                 'family = "wgan-gp"\nseed = 1\n'))
+    recipe, run = load_recipe(path), tmp_path / "run"
+    states: list[str] = []
+
+    def go(seed: int | None) -> dict[str, Any]:
+        return run_recipe(recipe, run, seed=seed, on_event=lambda e: states.append(e.state))
+
+    manifest = go(3)
+    assert manifest["seed"] == 3 and json.loads((run / "manifest.json").read_text())["seed"] == 3
+    assert _value(ran[-1], "--seed") == "3"
+    card = (run / "MODEL_CARD.md").read_text()
+    assert f"caloforge recipe run {path} --out RUN --seed 3\n" in card
+    assert "Run seed 3" in card
+    go(3)
+    assert states == ["start", "done", "skip"]
+    go(4)
+    assert states[3:] == ["start", "done"] and ran[-1][-1] == "--overwrite"
+    assert _value(ran[-1], "--seed") == "4"
+    manifest = go(None)
+    assert states[5:] == ["start", "done"] and _value(ran[-1], "--seed") == "1"
+    assert manifest["seed"] is None
+    card = (run / "MODEL_CARD.md").read_text()
+    assert f"caloforge recipe run {path} --out RUN\n" in card and "Run seed" not in card
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from caloforge.cli._app import app, console, err_console
+from caloforge.cli._app import app, at_least, console, err_console
 
 recipe_app = typer.Typer(
     help="Recipes: detector + data -> trained, post-processed, validated, exported model.",
@@ -70,11 +70,21 @@ def run(
     redo: str | None = typer.Option(
         None, "--from", help="Run this stage again (later ones follow their inputs)."
     ),
+    seed: int | None = typer.Option(
+        None,
+        "--seed",
+        callback=at_least(0),
+        help="Seed of the train, distill, calibrate and refine stages (default: the "
+        "recipe's); the data and evaluate seeds stay the recipe's.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
 ) -> None:
     """Run a recipe: up-to-date stages are skipped, an interrupted one resumes.
 
     Example: caloforge recipe run atlas-pblar-gamma --data train=train.h5 --data val=val.h5
+
+    Reproducibility: the same recipe from scratch with two seeds,
+    caloforge recipe run atlas-pblar-gamma --seed 1 --out runs/s1 (then --seed 2 --out runs/s2)
     """
     from caloforge.recipes import StageEvent, StageFailed, load_recipe, run_recipe
 
@@ -97,7 +107,9 @@ def run(
         console.print(f"{head}: {text}", highlight=False)
 
     try:
-        run_recipe(recipe, folder, until=until, redo=redo, quiet=True, on_event=show_event)
+        run_recipe(
+            recipe, folder, until=until, redo=redo, seed=seed, quiet=True, on_event=show_event
+        )
     except StageFailed as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(exc.exit_code) from None

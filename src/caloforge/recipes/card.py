@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from caloforge._version import __version__
-from caloforge.recipes.spec import Recipe
+from caloforge.recipes.spec import SEEDED_KINDS, Recipe, seed_option
 
 MODEL_CARD = "MODEL_CARD.md"
 
@@ -163,6 +163,13 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
             *speed,
         ]
     versions = env.get("versions", {})
+    seed = manifest.get("seed")
+    seeds: list[str] = []
+    if seed is not None:
+        seeds.append(
+            f"Run seed {seed}: the seed of the {', '.join(SEEDED_KINDS)} stages; the data "
+            "simulation and the evaluate stages keep the recipe's seeds."
+        )
     lines += [
         "",
         "## Limits",
@@ -173,8 +180,9 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
         "",
         "## Reproduce",
         "```",
-        f"caloforge recipe run {_recipe_ref(recipe)} --out RUN",
+        f"caloforge recipe run {_recipe_ref(recipe)} --out RUN" + seed_option(seed),
         "```",
+        *seeds,
         "Stage commands, in order:",
         "```",
         *(" ".join(c) for e in stages.values() for c in e.get("commands", [])),

@@ -7,6 +7,11 @@ commands and wall time. A stage is skipped when its recorded key matches and its
 exist; a training stage interrupted with the same key continues with ``--resume``; anything
 else runs afresh. A failing stage leaves the earlier stages' outputs as they are.
 
+A run seed (``seed``, ``caloforge recipe run --seed``) replaces the seeds of the stages that
+make the model (:data:`~caloforge.recipes.spec.SEEDED_KINDS`); it is in their command
+lines, hence in their keys, so a folder made with another seed is made again, as after
+any change of settings. The manifest and the model card record it.
+
 Stages run the ``caloforge`` verbs in child processes (``python -m caloforge VERB ...``), so
 a recipe does exactly what the documented commands do, and Geant4 gets the fresh process it
 needs for each run.
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from caloforge.recipes.spec import Recipe, RecipeError
+from caloforge.recipes.spec import Recipe, RecipeError, seed_option
 from caloforge.recipes.stages import StagePlan, overrides, plan_stage, simulate_commands
 
 log = logging.getLogger(__name__)
@@ -184,6 +189,7 @@ def run_recipe(
     *,
     until: str | None = None,
     redo: str | None = None,
+    seed: int | None = None,
     quiet: bool = True,
     on_event: Callable[[StageEvent], None] | None = None,
 ) -> dict[str, Any]:
@@ -194,11 +200,13 @@ def run_recipe(
         run: run folder (created).
         until: stop after this stage.
         redo: run this stage again even if it is up to date (later stages follow their keys).
+        seed: run seed of the train, distill, calibrate and refine stages (see
+            :meth:`~caloforge.recipes.spec.Recipe.with_seed`); ``None``: the recipe's seeds.
         quiet: pass ``--quiet`` to the verbs.
         on_event: called when a stage starts, is skipped, resumes or ends.
 
     Raises:
-        RecipeError: bad stage names or data (nothing in the run folder is changed).
+        RecipeError: bad stage names, seed or data (nothing in the run folder is changed).
         StageFailed: a stage's command failed (earlier stages' outputs are kept).
     """
     from caloforge.files import OutputLock
@@ -207,10 +215,11 @@ def run_recipe(
     for given in (until, redo):
         if given is not None and given not in names and given != "data":
             recipe.stage(given)  # raises naming the known stages
+    recipe = recipe.with_seed(seed)
     check_recipe(recipe)
     run.mkdir(parents=True, exist_ok=True)
     with OutputLock(run):
-        return _run_locked(recipe, run, until, redo, quiet, on_event)
+        return _run_locked(recipe, run, until, redo, seed, quiet, on_event)
 
 
 def _run_locked(
@@ -218,6 +227,7 @@ def _run_locked(
     run: Path,
     until: str | None,
     redo: str | None,
+    seed: int | None,
     quiet: bool,
     on_event: Callable[[StageEvent], None] | None,
 ) -> dict[str, Any]:
@@ -230,8 +240,9 @@ def _run_locked(
         "sha256": file_sha256(recipe.path),
         "text": recipe.path.read_text(),
     }
+    manifest["seed"] = seed
     manifest["environment"] = environment()
-    rerun = f"caloforge recipe run {recipe.path} --out {run}"
+    rerun = f"caloforge recipe run {recipe.path} --out {run}" + seed_option(seed)
     data = {**recipe.data.files}
     sims = simulate_commands(recipe, run, quiet)
     todo: list[tuple[str, str]] = [(f"data-{s}", "data") for s in sims]

@@ -31,7 +31,7 @@ Every bad key or value raises :class:`RecipeError` naming the file and the key.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ STAGE_KEYS: dict[str, dict[str, tuple[type, str | None]]] = {
         "pool": (int, None),
         "teacher_steps": (int, None),
         "threads": (int, "--threads"),
+        "seed": (int, None),
     },
     "calibrate": {
         "from": (str, None),
@@ -102,6 +103,15 @@ STAGE_KEYS: dict[str, dict[str, tuple[type, str | None]]] = {
     },
 }
 STAGE_KINDS = tuple(STAGE_KEYS)
+SEEDED_KINDS: dict[str, tuple[str, ...]] = {
+    "train": ("seed", "train.seed"),
+    "distill": ("distill_seed", "model.distill_seed"),
+    "calibrate": (),
+    "refine": (),
+}
+"""Stage kinds that draw random numbers in making the model, each with the ``config`` keys
+its ``seed`` stands for. A run seed (:meth:`Recipe.with_seed`) replaces their seeds; the
+data simulation and the evaluate stages (the judge) keep theirs."""
 _COMMON_KEYS = {"name", "kind", "config"}
 _SIMULATE_KEYS = {"particle", "energy", "seed", "workers", "options", *SPLITS}
 _TOP_KEYS = {"name", "description", "detector", "data", "stages", "measured"}
@@ -203,10 +213,31 @@ class Recipe:
         if sim is not None:
             left = {s: (0 if s in files else n) for s, n in sim.showers.items()}
             sim = None if not any(left.values()) else _replace_showers(sim, left)
-        data = DataSpec(files=merged, simulate=sim)
-        return Recipe(
-            self.name, self.description, self.detector, data, self.stages, self.path, self.measured
-        )
+        return replace(self, data=DataSpec(files=merged, simulate=sim))
+
+    def with_seed(self, seed: int | None) -> Recipe:
+        """The same recipe with ``seed`` as the seed of every stage of :data:`SEEDED_KINDS`
+        (replacing its ``seed`` key and the configuration keys it stands for); ``None``: the
+        recipe as it is. The data simulation and the evaluate stages keep their seeds, so two
+        run seeds differ only in the model."""
+        if seed is None:
+            return self
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise RecipeError(f"seed {seed!r}: expected a non-negative integer")
+        return replace(self, stages=tuple(_seeded(s, seed) for s in self.stages))
+
+
+def seed_option(seed: int | None) -> str:
+    """The ``recipe run`` option that gives a run seed (empty for the recipe's seeds)."""
+    return "" if seed is None else f" --seed {seed}"
+
+
+def _seeded(stage: Stage, seed: int) -> Stage:
+    if stage.kind not in SEEDED_KINDS:
+        return stage
+    drop = SEEDED_KINDS[stage.kind]
+    config = {k: v for k, v in stage.config.items() if k not in drop}
+    return replace(stage, settings={**stage.settings, "seed": seed}, config=config)
 
 
 def _replace_showers(sim: SimulateSpec, showers: Mapping[str, int]) -> SimulateSpec:

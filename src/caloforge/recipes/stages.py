@@ -165,6 +165,8 @@ def _plan_training(
             phase["distill_pool"] = s["pool"]
         if "teacher_steps" in s:
             phase["distill_teacher_steps"] = s["teacher_steps"]
+        if "seed" in s:  # the pool's; weights and batches follow the teacher's train.seed
+            phase["distill_seed"] = s["seed"]
         config = {**phase, **config}
         extra, inputs = ["--resume"], (teacher, train, val)
         prepare, notes = (teacher.parent, folder), {"distill_start": step}
