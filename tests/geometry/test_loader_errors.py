@@ -44,8 +44,8 @@ def test_good_file_loads(tmp_path: Path) -> None:
 
 def test_yaml_and_json_equivalent(tmp_path: Path) -> None:
     import json
-
     import tomllib
+
     import yaml
 
     data = tomllib.loads(GOOD)

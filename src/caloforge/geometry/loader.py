@@ -10,12 +10,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import tomllib
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from caloforge.geometry.challenge import detector_from_challenge_binning
 from caloforge.geometry.detector import (

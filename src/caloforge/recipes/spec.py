@@ -30,13 +30,12 @@ Every bad key or value raises :class:`RecipeError` naming the file and the key.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 SPLITS = ("train", "val", "test")
 """Data splits a recipe may name: training, validation (model selection), independent test."""
