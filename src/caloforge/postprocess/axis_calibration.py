@@ -59,13 +59,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from torch import Tensor, nn
+from torch import Tensor
 
 from caloforge.data import Conditions
 from caloforge.evaluate.observables import cell_geometry
 from caloforge.geometry import CartesianSegmentation, Detector
 from caloforge.postprocess.base import FitSamples, GeneratedBatch, PostProcessor
-from caloforge.postprocess.calibration import _lookup, energy_bin, keep_layer_energies
+from caloforge.postprocess.calibration import (
+    _lookup,
+    energy_bin,
+    keep_layer_energies,
+    layer_arguments,
+    register_layer_buffers,
+)
 
 if TYPE_CHECKING:
     from caloforge.models.base import ShowerModel
@@ -294,12 +300,8 @@ class AxisCalibration(PostProcessor):
         keep_layers: bool = False,
     ) -> None:
         super().__init__()
-        layers = torch.as_tensor(list(layer_of_voxel), dtype=torch.long)
-        if layers.shape != (n_voxels,):
-            raise ValueError(f"layer_of_voxel has {len(layers)} entries, not {n_voxels}")
         n_groups = n_bins * offset_bins**2 * n_frame
-        self.register_buffer("layer_map", nn.functional.one_hot(layers).float())  # (V, L)
-        self.register_buffer("keep_layers", torch.tensor(keep_layers))
+        register_layer_buffers(self, n_voxels, layer_of_voxel, keep_layers)
         self.register_buffer("offset_bins", torch.tensor(offset_bins))
         self.register_buffer("log_energy_centres", torch.zeros(n_bins))
         self.register_buffer("model_cdf", torch.zeros(n_groups, n_grid))
@@ -326,8 +328,7 @@ class AxisCalibration(PostProcessor):
             offset_bins,
             int(state["data_quantiles"].shape[1]),
             int(n_grid),
-            layer_of_voxel=state["layer_map"].argmax(dim=1).tolist(),
-            keep_layers=bool(state["keep_layers"]),
+            **layer_arguments(state),
         )
 
     @classmethod

@@ -127,15 +127,7 @@ class QuantileCalibration(PostProcessor):
                 "calibration needs n_bins >= 1, n_levels >= 2 and n_grid >= 2 "
                 f"(got {n_bins}, {n_levels}, {n_grid})"
             )
-        if keep_layers and layer_of_voxel is None:
-            raise ValueError("keep_layers needs the readout layer of each voxel")
-        layers = torch.zeros(n_voxels, dtype=torch.long)
-        if layer_of_voxel is not None:
-            layers = torch.as_tensor(list(layer_of_voxel), dtype=torch.long)
-            if layers.shape != (n_voxels,):
-                raise ValueError(f"layer_of_voxel has {len(layers)} entries, not {n_voxels}")
-        self.register_buffer("layer_map", nn.functional.one_hot(layers).float())  # (V, L)
-        self.register_buffer("keep_layers", torch.tensor(keep_layers))
+        register_layer_buffers(self, n_voxels, layer_of_voxel, keep_layers)
         self.register_buffer("log_energy_centres", torch.zeros(n_bins))
         self.register_buffer("model_cdf", torch.zeros(n_bins, n_voxels, n_grid))
         # per (bin, voxel): lowest log10 x of the CDF grid, grid points per decade, the
@@ -151,8 +143,7 @@ class QuantileCalibration(PostProcessor):
             int(n_bins),
             int(state["data_quantiles"].shape[2]),
             int(n_grid),
-            layer_of_voxel=state["layer_map"].argmax(dim=1).tolist(),
-            keep_layers=bool(state["keep_layers"]),
+            **layer_arguments(state),
         )
 
     @classmethod
@@ -345,6 +336,36 @@ def energy_bin(centres: Tensor, energy: Tensor, choice: Tensor) -> Tensor:
     return (k0 + (choice < pos - k0).to(k0.dtype)).long()
 
 
+def register_layer_buffers(
+    module: nn.Module, n_voxels: int, layer_of_voxel: Sequence[int] | None, keep_layers: bool
+) -> None:
+    """Give ``module`` the buffers of :func:`keep_layer_energies`: ``layer_map`` (V, L),
+    the one-hot readout layer of each voxel (one layer without ``layer_of_voxel``), and
+    ``keep_layers``, whether to rescale the calibrated layers.
+
+    Raises:
+        ValueError: ``keep_layers`` without ``layer_of_voxel``, or not ``n_voxels`` of them.
+    """
+    if keep_layers and layer_of_voxel is None:
+        raise ValueError("keep_layers needs the readout layer of each voxel")
+    layers = torch.zeros(n_voxels, dtype=torch.long)
+    if layer_of_voxel is not None:
+        layers = torch.as_tensor(list(layer_of_voxel), dtype=torch.long)
+        if layers.shape != (n_voxels,):
+            raise ValueError(f"layer_of_voxel has {len(layers)} entries, not {n_voxels}")
+    module.register_buffer("layer_map", nn.functional.one_hot(layers).float())
+    module.register_buffer("keep_layers", torch.tensor(keep_layers))
+
+
+def layer_arguments(state: Mapping[str, Tensor]) -> dict[str, Any]:
+    """The keyword arguments ``layer_of_voxel`` and ``keep_layers`` that rebuild the
+    buffers of :func:`register_layer_buffers` stored in ``state``."""
+    return {
+        "layer_of_voxel": state["layer_map"].argmax(dim=1).tolist(),
+        "keep_layers": bool(state["keep_layers"]),
+    }
+
+
 def keep_layer_energies(before: Tensor, after: Tensor, layer_map: Tensor) -> Tensor:
     """``after`` (B, V) with each readout layer rescaled to its energy in ``before``;
     ``layer_map``: (V, L) one-hot readout layer of each voxel. A layer left empty stays so."""
@@ -364,4 +385,11 @@ def _lookup(table: Tensor, size: int, row: Tensor, position: Tensor) -> Tensor:
     return a + (b - a) * (position - i)
 
 
-__all__ = ["CalibrationSettings", "QuantileCalibration", "energy_bin", "keep_layer_energies"]
+__all__ = [
+    "CalibrationSettings",
+    "QuantileCalibration",
+    "energy_bin",
+    "keep_layer_energies",
+    "layer_arguments",
+    "register_layer_buffers",
+]
