@@ -1,6 +1,7 @@
 """Stage 1 as the base class holds it: the noise layout it adds, its optimiser and EMA
-share, and checkpoints of the two-stage families written when stage 1 was their own
-``layer_flow``. Untrained tiny models on TOY showers of the toy detector (tests only)."""
+share, the layout of its settings and tensors in a checkpoint, and checkpoints of the
+two-stage families written when stage 1 was their own ``layer_flow``. Untrained tiny
+models on TOY showers of the toy detector (tests only)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from caloforge.config import config_to_dict
 from caloforge.data import Conditions
-from caloforge.geometry import Detector
+from caloforge.geometry import Detector, detector_to_json
 from caloforge.models import ShowerModel, get_family
 from caloforge.testing import toy_showers
+from caloforge.train import load_model
+from caloforge.train.checkpoint import save_checkpoint
 
 SMALL = {
     "wgan-gp": {"latent_dim": 8, "generator_hidden": (16,), "critic_hidden": (16,)},
@@ -78,4 +82,53 @@ def test_two_stage_checkpoint_of_the_former_layout_loads(toy_det: Detector, toy:
     np.testing.assert_array_equal(
         again.eval().sample(cond, torch.Generator().manual_seed(3)),
         model.sample(cond, torch.Generator().manual_seed(3)),
+    )
+
+
+def test_stage1_checkpoint_layout_is_kept(toy_det: Detector, toy: tuple, tmp_path) -> None:
+    """Checkpoints store the stage-1 settings as the flat ``layer_*`` model keys and its
+    flow as zuko's NSF built from them, under ``stage1.flow.``: a checkpoint of that layout
+    (here its flow tensors made by zuko directly) loads, and a saved model loads back."""
+    zuko = pytest.importorskip("zuko")
+    settings = {"layer_transforms": 1, "layer_hidden": (8,), "layer_bins": 5}
+    model = tiny("wgan-gp", toy_det, toy, layer_stage=True, **settings)
+    stored = config_to_dict(model.config)
+    assert {k: stored[k] for k in settings} == {
+        "layer_transforms": 1,
+        "layer_hidden": [8],
+        "layer_bins": 5,
+    }
+    assert not any(isinstance(v, dict) for v in stored.values())  # flat, JSON-able keys
+    torch.manual_seed(7)
+    nsf = zuko.flows.NSF(toy_det.n_layers, model.n_cond, transforms=1, bins=5, hidden_features=(8,))
+    stage = {f"stage1.flow.flow.{k}": v for k, v in nsf.state_dict().items()}
+    state = model.state_dict()
+    assert {k: v.shape for k, v in state.items() if k.startswith("stage1.flow.flow.")} == {
+        k: v.shape for k, v in stage.items()
+    }
+    assert {k for k in state if k.startswith("stage1.flow.") and k.count(".") == 2} == {
+        f"stage1.flow.{b}" for b in ("mean", "std", "lo", "hi")
+    }
+    path = save_checkpoint(
+        tmp_path / "stage1.pt",
+        {
+            "family": "wgan-gp",
+            "config": {"model": stored, "train": {}},
+            "state": {**state, **stage},
+            "detector": detector_to_json(toy_det),
+            "condition_features": list(model.condition_names),
+            "step": 0,
+        },
+    )
+    again, _ = load_model(path)
+    assert again.config == model.config and again.stage1 is not None
+    loaded = again.state_dict()
+    for k, v in stage.items():
+        torch.testing.assert_close(loaded[k], v)
+    # the rest of the model as saved: the same showers from the same noise with its flow
+    model.load_state_dict({**state, **stage})
+    cond = toy[1].select(np.arange(10))
+    np.testing.assert_array_equal(
+        again.sample(cond, torch.Generator().manual_seed(3)),
+        model.eval().sample(cond, torch.Generator().manual_seed(3)),
     )

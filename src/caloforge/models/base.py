@@ -64,7 +64,7 @@ from torch import Tensor, nn
 from caloforge.data import CONDITION_FEATURES, Conditions, condition_features
 from caloforge.geometry import Detector
 from caloforge.hardware import resolve_precision
-from caloforge.models.layer_stage import LayerEnergyStage
+from caloforge.models.layer_stage import LayerEnergyStage, LayerFlowConfig
 from caloforge.models.transforms import ConditionScaler, ShowerTransform, TransformKind
 from caloforge.postprocess.base import GeneratedBatch, PostProcessor
 from caloforge.postprocess.registry import current_layout, postprocessors_in
@@ -115,6 +115,14 @@ class LayerStageConfig(ModelConfig):
     layer_transforms: int = 4
     layer_hidden: tuple[int, ...] = (64, 64)
     layer_bins: int = 8
+
+    @property
+    def layer_flow(self) -> LayerFlowConfig:
+        """The stage-1 spline flow's settings (``layer_transforms``, ``layer_hidden``,
+        ``layer_bins``)."""
+        return LayerFlowConfig(
+            transforms=self.layer_transforms, hidden=tuple(self.layer_hidden), bins=self.layer_bins
+        )
 
 
 @dataclass
@@ -239,13 +247,7 @@ class ShowerModel(nn.Module):
         )
         self.cond_scaler = ConditionScaler(self.n_cond)
         self.stage1 = (
-            LayerEnergyStage(
-                detector,
-                self.n_cond,
-                transforms=config.layer_transforms,
-                hidden=config.layer_hidden,
-                bins=config.layer_bins,
-            )
+            LayerEnergyStage(detector, self.n_cond, config.layer_flow)
             if isinstance(config, LayerStageConfig) and config.layer_stage
             else None
         )

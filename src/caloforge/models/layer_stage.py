@@ -21,7 +21,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -60,6 +60,21 @@ def fit_standardisation(module: nn.Module, y: Tensor, *, min_std: float) -> None
         getattr(module, name).copy_(value)
 
 
+@dataclass(frozen=True)
+class LayerFlowConfig:
+    """Hyper-parameters of the stage-1 spline flow.
+
+    Arguments:
+        transforms: spline transforms of the flow.
+        hidden: widths of each transform's hyper-network.
+        bins: spline bins.
+    """
+
+    transforms: int = 4
+    hidden: tuple[int, ...] = (64, 64)
+    bins: int = 8
+
+
 class LayerEnergyFlow(nn.Module):
     """Stage 1: a conditional neural-spline flow over the layer energies.
 
@@ -73,9 +88,7 @@ class LayerEnergyFlow(nn.Module):
     Arguments:
         n_layers: readout layers of the detector.
         n_cond: condition features (standardised).
-        transforms: spline transforms of the flow.
-        hidden: widths of each transform's hyper-network.
-        bins: spline bins.
+        config: the spline flow.
 
     References:
         arXiv:2106.05285 (CaloFlow flow I), arXiv:1906.04032 (NSF).
@@ -86,20 +99,13 @@ class LayerEnergyFlow(nn.Module):
     lo: Tensor
     hi: Tensor
 
-    def __init__(
-        self,
-        n_layers: int,
-        n_cond: int,
-        *,
-        transforms: int = 4,
-        hidden: Sequence[int] = (64, 64),
-        bins: int = 8,
-    ) -> None:
+    def __init__(self, n_layers: int, n_cond: int, config: LayerFlowConfig | None = None) -> None:
         super().__init__()
         zuko = require("zuko")
+        c = config or LayerFlowConfig()
         self.n_layers = n_layers
         self.flow = zuko.flows.NSF(
-            n_layers, n_cond, transforms=transforms, bins=bins, hidden_features=tuple(hidden)
+            n_layers, n_cond, transforms=c.transforms, bins=c.bins, hidden_features=tuple(c.hidden)
         )
         self.register_buffer("mean", torch.zeros(n_layers))
         self.register_buffer("std", torch.ones(n_layers))
@@ -163,23 +169,15 @@ class LayerEnergyStage(nn.Module):
     Arguments:
         detector: the detector (voxel -> layer map).
         n_cond: condition features of the family.
-        transforms / hidden / bins: the spline flow.
+        config: the spline flow.
     """
 
     def __init__(
-        self,
-        detector: Detector,
-        n_cond: int,
-        *,
-        transforms: int = 4,
-        hidden: Sequence[int] = (64, 64),
-        bins: int = 8,
+        self, detector: Detector, n_cond: int, config: LayerFlowConfig | None = None
     ) -> None:
         super().__init__()
         self.detector = detector
-        self.flow = LayerEnergyFlow(
-            detector.n_layers, n_cond, transforms=transforms, hidden=hidden, bins=bins
-        )
+        self.flow = LayerEnergyFlow(detector.n_layers, n_cond, config)
 
     @property
     def n_features(self) -> int:
@@ -217,6 +215,7 @@ __all__ = [
     "LAYER_EPS",
     "LayerEnergyFlow",
     "LayerEnergyStage",
+    "LayerFlowConfig",
     "fit_standardisation",
     "layer_energies",
     "renormalise_layers",
