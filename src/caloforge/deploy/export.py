@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,58 @@ def parity_inputs(
     return feats, noise
 
 
+@dataclass(frozen=True)
+class ExportSource:
+    """A checkpoint loaded for export (:func:`load_for_export`).
+
+    Arguments:
+        checkpoint: where it was read. ckpt: the checkpoint dict.
+        model: the model, float32 on the CPU, its weights frozen (they become graph
+            constants). module: its ``(features, noise) -> showers`` export module.
+        trained: the range of conditions it was trained on (:func:`trained_range`).
+    """
+
+    checkpoint: str | Path
+    ckpt: dict[str, Any]
+    model: ShowerModel
+    module: torch.nn.Module
+    trained: TrainedRange
+
+    def metadata(self) -> ExportMetadata:
+        """The metadata of the export, without its parity record."""
+        return ExportMetadata(
+            family=str(self.ckpt["family"]),
+            checkpoint=str(self.checkpoint),
+            step=int(self.ckpt["step"]),
+            condition_features=tuple(self.model.condition_names),
+            noise_shape=tuple(self.model.export_noise_shape or ()),
+            detector_json=str(self.ckpt["detector"]),
+            trained_range=self.trained,
+            caloforge_version=__version__,
+        )
+
+
+def load_for_export(
+    checkpoint: str | Path, ckpt: dict[str, Any], *, data: str | Path | None, use_ema: bool
+) -> ExportSource:
+    """The model of ``ckpt`` (read from ``checkpoint``) ready to trace; ``data`` and
+    ``use_ema`` as in :func:`export_onnx`.
+
+    Raises:
+        ExportNotSupportedError: the family has no export path (before loading weights when
+        the family itself says so). CheckpointError; FileNotFoundError: no ``data``.
+    """
+    cls = get_family(str(ckpt["family"]))
+    if cls.export_note:  # refused by the family itself: say why before loading weights
+        raise ExportNotSupportedError(
+            f"{checkpoint}: model family {cls.name!r} cannot be exported: {cls.export_note}"
+        )
+    model, _ = load_model(ckpt, "cpu", use_ema=use_ema)
+    module = model.export_module()  # raises ExportNotSupportedError with the reason
+    model.requires_grad_(False)  # weights become graph constants
+    return ExportSource(checkpoint, ckpt, model, module, trained_range(model, ckpt, data))
+
+
 class _Traced(torch.nn.Module):
     """Holds the export module outside the module tree: the TorchScript exporter reads the
     ``state_dict``, which cannot hold the non-tensor extra state of some families (stored
@@ -165,6 +217,62 @@ class _Traced(torch.nn.Module):
 
     def forward(self, features: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return self._inner[0](features, noise)
+
+
+def trace_onnx(
+    graph: torch.nn.Module, example: dict[str, np.ndarray], output: str, path: str, opset: int
+) -> Any:
+    """Trace ``graph`` on the inputs ``example`` (by name, in the order ``forward`` takes
+    them) into an ONNX file at ``path`` with one output named ``output`` and a dynamic batch
+    axis; returns the loaded ONNX model."""
+    onnx = require("onnx")
+    names = list(example)
+    with warnings.catch_warnings(), torch.no_grad():
+        # the TorchScript-based exporter (no onnxscript needed) warns that it is legacy
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            tuple(torch.from_numpy(v) for v in example.values()),
+            path,
+            dynamo=False,
+            input_names=names,
+            output_names=[output],
+            dynamic_axes={name: {0: "batch"} for name in [*names, output]},
+            opset_version=opset,
+        )
+    return onnx.load(path)
+
+
+def onnx_session(proto: Any) -> Any:
+    """An ONNX Runtime session of the ONNX model ``proto`` on one CPU thread."""
+    ort = require("onnxruntime")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(
+        proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
+    )
+
+
+def parity(got: np.ndarray, expected: np.ndarray) -> dict[str, float]:
+    """The parity record of (N, V) showers of the graph against PyTorch's, MeV: ``n``
+    showers, ``max_abs_mev`` the largest |got - expected| and ``max_rel`` the largest
+    per-shower max|got - expected| / max|expected|."""
+    diff = np.abs(got - expected)
+    max_abs = float(diff.max()) if diff.size else 0.0
+    scale = np.maximum(np.abs(expected).max(axis=1), 1e-12)
+    max_rel = float((diff.max(axis=1) / scale).max()) if diff.size else 0.0
+    return {"n": float(len(expected)), "max_abs_mev": max_abs, "max_rel": max_rel}
+
+
+def save_onnx(proto: Any, path: str, key: str, value: str) -> None:
+    """Store the metadata ``key`` = ``value`` in the ONNX model ``proto``, name caloforge
+    its producer and save it to ``path``."""
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = key, value
+    proto.producer_name = "caloforge"
+    proto.producer_version = __version__
+    require("onnx").save(proto, path)
 
 
 @writes_output("output", inputs=("checkpoint", "data"))
@@ -193,91 +301,33 @@ def export_onnx(
         CheckpointError; ExportNotSupportedError: the family has no export path;
         FileExistsError; MissingDependencyError: onnx / onnxruntime missing.
     """
-    onnx = require("onnx")
+    require("onnx")
     require("onnxruntime")
     output = Path(output)
-    ckpt = load_checkpoint(checkpoint)
-    cls = get_family(str(ckpt["family"]))
-    if cls.export_note:  # refused by the family itself: say why before loading weights
-        raise ExportNotSupportedError(
-            f"{checkpoint}: model family {cls.name!r} cannot be exported: {cls.export_note}"
-        )
-    model, _ = load_model(ckpt, "cpu", use_ema=use_ema)
-    module = model.export_module()  # raises ExportNotSupportedError with the reason
-    model.requires_grad_(False)  # weights become graph constants
-    rng_range = trained_range(model, ckpt, data)
-    feats, noise = parity_inputs(model, np.random.default_rng(seed), max(n_parity, 2), rng_range)
+    src = load_for_export(checkpoint, load_checkpoint(checkpoint), data=data, use_ema=use_ema)
+    rng = np.random.default_rng(seed)
+    feats, noise = parity_inputs(src.model, rng, max(n_parity, 2), src.trained)
     with torch.inference_mode():
-        expected = module(torch.from_numpy(feats), torch.from_numpy(noise)).numpy()
-    meta = ExportMetadata(
-        family=str(ckpt["family"]),
-        checkpoint=str(checkpoint),
-        step=int(ckpt["step"]),
-        condition_features=tuple(model.condition_names),
-        noise_shape=tuple(model.export_noise_shape or ()),
-        detector_json=str(ckpt["detector"]),
-        trained_range=rng_range,
-        caloforge_version=__version__,
-    )
+        expected = src.module(torch.from_numpy(feats), torch.from_numpy(noise)).numpy()
     with atomic_output(output, overwrite=overwrite) as tmp_path:
-        tmp = str(tmp_path)
-        with warnings.catch_warnings(), torch.no_grad():
-            # the TorchScript-based exporter (no onnxscript needed) warns that it is legacy
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _Traced(module),
-                (torch.from_numpy(feats[:2]), torch.from_numpy(noise[:2])),
-                tmp,
-                dynamo=False,
-                input_names=["features", "noise"],
-                output_names=["showers"],
-                dynamic_axes={
-                    "features": {0: "batch"},
-                    "noise": {0: "batch"},
-                    "showers": {0: "batch"},
-                },
-                opset_version=opset,
-            )
-        proto = onnx.load(tmp)
+        example = {"features": feats[:2], "noise": noise[:2]}
+        proto = trace_onnx(_Traced(src.module), example, "showers", str(tmp_path), opset)
         try:
-            got = _run(proto, feats, noise)
+            (got,) = onnx_session(proto).run(["showers"], {"features": feats, "noise": noise})
         except Exception as exc:  # ONNX Runtime rejects the traced graph
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExportNotSupportedError(
-                f"{checkpoint}: the ONNX graph of model family {ckpt['family']!r} does not run "
-                f"in ONNX Runtime ({first[:200]}); nothing was written"
+                f"{checkpoint}: the ONNX graph of model family {src.ckpt['family']!r} does not "
+                f"run in ONNX Runtime ({first[:200]}); nothing was written"
             ) from None
-        diff = np.abs(got - expected)
-        max_abs = float(diff.max()) if diff.size else 0.0
-        scale = np.maximum(np.abs(expected).max(axis=1), 1e-12)
-        max_rel = float((diff.max(axis=1) / scale).max()) if diff.size else 0.0
-        meta = ExportMetadata(
-            **{
-                **meta.__dict__,
-                "parity": {"n": float(len(feats)), "max_abs_mev": max_abs, "max_rel": max_rel},
-            }
-        )
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, meta.to_json()
-        proto.producer_name = "caloforge"
-        proto.producer_version = __version__
-        onnx.save(proto, tmp)
+        check = parity(np.asarray(got), expected)
+        meta = replace(src.metadata(), parity=check)
+        save_onnx(proto, str(tmp_path), METADATA_KEY, meta.to_json())
     # the file as written must load in the torch-free runtime
     OnnxGenerator(output, threads=1)
+    max_abs, max_rel = check["max_abs_mev"], check["max_rel"]
     log.info("exported %s to %s (max |diff| %.3g MeV)", checkpoint, output, max_abs)
     return ExportResult(output, meta, len(feats), max_abs, max_rel)
-
-
-def _run(proto: Any, feats: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    ort = require("onnxruntime")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(
-        proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
-    )
-    (out,) = sess.run(["showers"], {"features": feats, "noise": noise})
-    return np.asarray(out)
 
 
 def export(

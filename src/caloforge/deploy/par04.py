@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -46,15 +45,21 @@ import numpy as np
 import torch
 
 from caloforge._optional import require
-from caloforge._version import __version__
 from caloforge.data import Conditions, condition_features
-from caloforge.deploy.export import ExportResult, trained_range
-from caloforge.deploy.runtime import METADATA_KEY, ExportMetadata, TrainedRange
+from caloforge.deploy.export import (
+    OPSET,
+    ExportResult,
+    load_for_export,
+    onnx_session,
+    parity,
+    save_onnx,
+    trace_onnx,
+)
+from caloforge.deploy.runtime import METADATA_KEY, TrainedRange
 from caloforge.files import atomic_output, writes_output
 from caloforge.geometry import CylindricalSegmentation, Detector, detector_from_json
 from caloforge.models.base import ExportNotSupportedError
 from caloforge.train.checkpoint import load_checkpoint
-from caloforge.train.loading import load_model
 
 MAX_ENERGY_MEV = 1024000.0
 """Par04's ``fMaxEnergy``: the energy condition is E / 1024 GeV."""
@@ -63,7 +68,6 @@ MAX_ANGLE_DEG = 90.0
 GEOMETRY_ONE_HOT = (0.0, 1.0)
 """The geometry code Par04 appends to the conditions."""
 N_CONDITIONS = 4
-OPSET = 17
 
 
 class Par04LayoutError(ValueError):
@@ -215,7 +219,8 @@ def export_par04(
     flavour: Literal["par04", "ddml"] = "par04",
 ) -> ExportResult:
     """Export a checkpoint as an ONNX model with Par04's input and output contract
-    (``flavour="ddml"``: DDML's angular bin order).
+    (``flavour="ddml"``: DDML's angular bin order); the other arguments are those of
+    :func:`~caloforge.deploy.export.export_onnx` (the opset is fixed).
 
     The parity check runs the written graph in ONNX Runtime, one particle per call as
     Par04 does, against the model's PyTorch graph on the same conditions and noise.
@@ -224,73 +229,40 @@ def export_par04(
         Par04LayoutError: a layout Par04 cannot read. CheckpointError;
         ExportNotSupportedError; FileExistsError; MissingDependencyError.
     """
-    onnx = require("onnx")
-    ort = require("onnxruntime")
+    require("onnx")
+    require("onnxruntime")
     output = Path(output)
     ckpt = load_checkpoint(checkpoint)
     det = detector_from_json(str(ckpt["detector"]), source=f"{checkpoint}: detector")
     mesh = par04_mesh(det, flavour)
-    model, _ = load_model(ckpt, "cpu", use_ema=use_ema)
-    module = model.export_module()  # raises ExportNotSupportedError with the reason
-    model.requires_grad_(False)
-    rng_range = trained_range(model, ckpt, data)
-    names = tuple(model.condition_names)
-    shape = tuple(model.export_noise_shape or ())
-    if not shape:
+    src = load_for_export(checkpoint, ckpt, data=data, use_ema=use_ema)
+    meta = src.metadata()
+    if not meta.noise_shape:
         raise ExportNotSupportedError(
             f"{checkpoint}: --format par04 needs a model that takes latent noise"
         )
-    base = base_features(rng_range, names)
+    base = base_features(src.trained, meta.condition_features)
     if flavour not in ("par04", "ddml"):
         raise ValueError(f"flavour={flavour!r}: expected par04 or ddml")
     shift = mesh.n_phi // 2 if flavour == "par04" else 0
-    graph = _Par04Graph(module, base, names, shape, mesh, shift)
+    graph = _Par04Graph(src.module, base, meta.condition_features, meta.noise_shape, mesh, shift)
     latent = graph.latent
     rng = np.random.default_rng(seed)
     n = max(n_parity, 2)
-    lo, hi = (max(v, 1e-3) for v in rng_range.energy)
+    lo, hi = (max(v, 1e-3) for v in src.trained.energy)
     energies = np.exp(rng.uniform(math.log(lo), math.log(hi), n))
-    thetas = rng.uniform(*rng_range.theta, n)
+    thetas = rng.uniform(*src.trained.theta, n)
     noise = rng.standard_normal((n, latent)).astype(np.float32)
     inputs = np.concatenate(
         [par04_input(z, e, t) for z, e, t in zip(noise, energies, thetas, strict=True)]
     )
     with torch.inference_mode():
         expected = graph(torch.from_numpy(inputs)).numpy()
-    meta = ExportMetadata(
-        family=str(ckpt["family"]),
-        checkpoint=str(checkpoint),
-        step=int(ckpt["step"]),
-        condition_features=names,
-        noise_shape=shape,
-        detector_json=str(ckpt["detector"]),
-        trained_range=rng_range,
-        caloforge_version=__version__,
-    )
     with atomic_output(output, overwrite=overwrite) as tmp_path:
-        tmp = str(tmp_path)
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                graph,
-                (torch.from_numpy(inputs[:2]),),
-                tmp,
-                dynamo=False,
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                opset_version=OPSET,
-            )
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(tmp, sess_options=opts, providers=["CPUExecutionProvider"])
+        proto = trace_onnx(graph, {"input": inputs[:2]}, "output", str(tmp_path), OPSET)
+        sess = onnx_session(proto)  # one particle per call, as Par04 runs it
         got = np.concatenate([sess.run(None, {"input": row[None]})[0] for row in inputs])
-        diff = np.abs(got - expected) * energies[:, None]  # MeV
-        max_abs = float(diff.max())
-        scale = np.maximum(np.abs(expected * energies[:, None]).max(axis=1), 1e-12)
-        max_rel = float((diff.max(axis=1) / scale).max())
-        proto = onnx.load(tmp)
+        check = parity(got * energies[:, None], expected * energies[:, None])  # MeV
         record = {
             **json.loads(meta.to_json()),
             "format": flavour,
@@ -301,13 +273,10 @@ def export_par04(
                 "max_angle_deg": MAX_ANGLE_DEG,
                 "macro": par04_macro(mesh, latent, output.name),
             },
-            "parity": {"n": float(n), "max_abs_mev": max_abs, "max_rel": max_rel},
+            "parity": check,
         }
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = f"{METADATA_KEY}_par04", json.dumps(record)
-        proto.producer_name = "caloforge"
-        proto.producer_version = __version__
-        onnx.save(proto, tmp)
+        save_onnx(proto, str(tmp_path), f"{METADATA_KEY}_par04", json.dumps(record))
+    max_abs, max_rel = check["max_abs_mev"], check["max_rel"]
     return ExportResult(output, meta, n, max_abs, max_rel)
 
 
