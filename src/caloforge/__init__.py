@@ -49,6 +49,7 @@ _API: dict[str, str] = {
     "train": "caloforge.train",
     "load_checkpoint": "caloforge.train",
     "load_model": "caloforge.train.loading",
+    "pretrained_models": "caloforge.pretrained",
     "calibrate": "caloforge.postprocess",
     "refine": "caloforge.postprocess",
     # generation and validation
@@ -88,6 +89,7 @@ __all__ = [
     "load_checkpoint",
     "load_detector",
     "load_model",
+    "pretrained_models",
     "read_showers",
     "refine",
     "run_bench",
@@ -114,6 +116,7 @@ if TYPE_CHECKING:
     from caloforge.hardware import cpu_facts
     from caloforge.models import family_names
     from caloforge.postprocess import calibrate, refine
+    from caloforge.pretrained import pretrained_models
     from caloforge.simulate import SimulationConfig, simulate
     from caloforge.train import load_checkpoint, train
     from caloforge.train.loading import load_model

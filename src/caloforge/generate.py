@@ -15,6 +15,7 @@ configuration and the seed.
 
 Example:
     >>> generate_file("m.pt", "gen.h5", n=1000, energy="50GeV", seed=1)  # doctest: +SKIP
+    >>> generate_file("atlas-pblar-gamma", "gen.h5", n=1000, energy="50GeV")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from caloforge.data.distributions import condition_spec
 from caloforge.files import writes_output
 from caloforge.geometry import Detector
 from caloforge.models import ShowerModel
+from caloforge.pretrained.registry import resolve_checkpoint
 from caloforge.train.checkpoint import load_checkpoint
 from caloforge.train.loading import check_detector, load_model, open_data, resolve_device
 
@@ -149,10 +151,12 @@ def generate_file(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Generate showers from a checkpoint into an HDF5 file (atomic write).
+    """Generate showers from a checkpoint or a pretrained model into an HDF5 file (atomic
+    write).
 
     Arguments:
-        checkpoint: a caloforge checkpoint (``train`` output).
+        checkpoint: a caloforge checkpoint (``train`` output), or the name of a
+            pretrained model (a ``str``; :func:`caloforge.pretrained_models`).
         out: output shower file; an existing one is kept unless ``overwrite``.
         n: number of showers (with ``conditions_from``: the first n rows; None: all).
         energy: energy distribution; exactly one of ``energy`` / ``conditions_from``.
@@ -167,7 +171,8 @@ def generate_file(
         progress: called with (showers done, showers in all) after each batch.
 
     Raises:
-        ValueError: bad arguments; CheckpointError; DetectorMismatchError;
+        ValueError: bad arguments; CheckpointError; PretrainedError: an unknown name;
+        DetectorMismatchError;
         FileExistsError: ``out`` exists; OutputError: ``out`` is an input;
         OutputLockedError: another process writes ``out``.
     """
@@ -188,7 +193,7 @@ def generate_file(
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     out = Path(out)
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
     model, _ = load_model(ckpt, resolve_device(device), use_ema=use_ema)
     precision = model.set_precision(precision)
     det = model.detector

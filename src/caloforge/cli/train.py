@@ -185,8 +185,11 @@ def _count_bar(label: str, quiet: bool) -> tuple[Progress, Callable[[int, int], 
 
 @app.command()
 def generate(
-    checkpoint: Path = typer.Option(
-        ..., "--checkpoint", help="Checkpoint written by caloforge train."
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Checkpoint written by caloforge train (or --model)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="A pretrained model (caloforge pretrained list)."
     ),
     output: Path = typer.Option(..., "--output", "-o", help="Output shower file (HDF5)."),
     n: int | None = typer.Option(
@@ -196,7 +199,7 @@ def generate(
         help="Number of showers (with --conditions: first N; default all).",
     ),
     energy: str | None = typer.Option(
-        None, "--energy", help="50GeV | loguniform:1GeV,100GeV | list:...,..."
+        None, "--energy", "-e", help="50GeV | loguniform:1GeV,100GeV | list:...,..."
     ),
     conditions_from: Path | None = typer.Option(
         None,
@@ -207,6 +210,7 @@ def generate(
     particle: str | None = typer.Option(
         None,
         "--particle",
+        "-p",
         help="gamma | gamma,e-,e+ | gamma:0.5,e-:0.5 (default: the trained particles).",
     ),
     theta: str | None = typer.Option(
@@ -241,22 +245,29 @@ def generate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Generate showers from a checkpoint, in the full-simulation file layout.
+    """Generate showers from a checkpoint or a pretrained model, in the full-simulation
+    file layout.
 
     Example: caloforge generate --checkpoint runs/vae/checkpoint.pt
     --conditions val.h5 -o gen.h5; or --energy loguniform:1GeV,100GeV --theta uniform:0,20
-    --phi uniform:0,360 --impact uniform:-20,20 --particle gamma,e-,e+ -n 1000
+    --phi uniform:0,360 --impact uniform:-20,20 --particle gamma,e-,e+ -n 1000;
+    or --model atlas-pblar-gamma -e loguniform:1GeV,100GeV -n 10000 -o g.h5
     """
     import time
 
     from caloforge.generate import generate_file
+    from caloforge.pretrained import pretrained_model
 
+    if (checkpoint is None) == (model is None):
+        raise ValueError("give exactly one of --checkpoint and --model")
+    source = pretrained_model(model).name if model is not None else checkpoint
+    assert source is not None
     t0 = time.perf_counter()
     output_not_written(output)
     bar, progress = _count_bar("generate", quiet)
     with bar:
         path = generate_file(
-            checkpoint,
+            source,
             output,
             n=n,
             energy=energy,

@@ -19,6 +19,7 @@ from caloforge.data import ShowerFile, ShowerFileError
 from caloforge.geometry import Detector, detector_from_json
 from caloforge.geometry.loader import detector_to_dict
 from caloforge.models import ModelConfig, ShowerModel, get_family
+from caloforge.pretrained.registry import resolve_checkpoint
 from caloforge.train.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -87,11 +88,20 @@ def load_model(
 ) -> tuple[ShowerModel, dict[str, Any]]:
     """A trained model (eval mode, EMA weights when stored) and its checkpoint dict.
 
+    Arguments:
+        checkpoint: a checkpoint file, the name of a pretrained model (a ``str``,
+            :func:`caloforge.pretrained_models`), or a checkpoint dict.
+
     Raises:
-        CheckpointError: unreadable file, unknown family or inconsistent weights.
+        CheckpointError: unreadable file, unknown family or inconsistent weights;
+        PretrainedError: a name that is neither a pretrained model nor a file.
     """
     source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
-    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    ckpt = (
+        checkpoint
+        if isinstance(checkpoint, dict)
+        else load_checkpoint(resolve_checkpoint(checkpoint))
+    )
     try:
         cls = get_family(ckpt["family"])
     except KeyError as exc:
