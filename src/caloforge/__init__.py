@@ -13,6 +13,7 @@ Example:
     >>> conditions = cf.ShowerFile("val.h5").conditions()
     >>> showers = cf.generate(model, conditions, seed=0)          # (N, voxels) in MeV
     >>> cf.generate_file(run.checkpoint, "gen.h5", conditions_from="val.h5")
+    >>> cf.generate_file("atlas-pblar-gamma", "g.h5", energy="50GeV", n=100)  # pretrained
     >>> cf.evaluate("val.h5", {"diffusion": "gen.h5"}, "report/")
 
 ``caloforge.train``, ``caloforge.generate``, ``caloforge.evaluate``, ``caloforge.simulate``
