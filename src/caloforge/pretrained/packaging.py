@@ -22,7 +22,7 @@ from caloforge._version import __version__
 from caloforge.pretrained.registry import CHECKPOINT, RECORD, PretrainedError
 from caloforge.recipes.card import MODEL_CARD
 from caloforge.recipes.runner import MANIFEST, file_sha256, read_manifest
-from caloforge.recipes.spec import Recipe, builtin_recipes, parse_recipe
+from caloforge.recipes.spec import Recipe, builtin_recipes, parse_recipe, seed_option
 from caloforge.recipes.stages import stage_model
 
 MAX_MB = 25.0
@@ -35,7 +35,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 def recipe_command(recipe: Recipe, manifest: dict[str, Any], run: Path) -> str:
     """The ``caloforge recipe run`` command line of a run of ``recipe``: the shipped
     recipe's name when its file is the one that ran (same SHA-256), else the recorded file;
-    ``--data`` for every split the run neither simulated nor took from the recipe."""
+    ``--data`` for every split the run neither simulated nor took from the recipe; its run
+    seed."""
     ran = manifest["recipe"]
     shipped = builtin_recipes().get(ran["name"])
     same = shipped is not None and file_sha256(shipped) == ran["sha256"]
@@ -43,7 +44,7 @@ def recipe_command(recipe: Recipe, manifest: dict[str, Any], run: Path) -> str:
     for split, path in manifest.get("data", {}).items():
         if f"data-{split}" not in manifest["stages"] and recipe.data.files.get(split) != Path(path):
             argv += ["--data", f"{split}={path}"]
-    return shlex.join([*argv, "--out", str(run)])
+    return shlex.join([*argv, "--out", str(run)]) + seed_option(manifest.get("seed"))
 
 
 def _source(run: Path, stage: str) -> tuple[Recipe, dict[str, Any], Path]:
