@@ -24,7 +24,7 @@ from caloforge.recipes import (
 )
 from caloforge.recipes import runner as runner_module
 from caloforge.recipes import stages as stages_module
-from caloforge.recipes.runner import check_recipe, stage_key
+from caloforge.recipes.runner import StageEvent, check_recipe, stage_key
 from caloforge.recipes.stages import StagePlan, plan_stage, simulate_commands
 from caloforge.testing import toy_detector, toy_showers
 
@@ -387,6 +387,49 @@ def test_run_seed_in_manifest_card_and_keys(
     assert manifest["seed"] is None
     card = (run / "MODEL_CARD.md").read_text()
     assert f"caloforge recipe run {path} --out RUN\n" in card and "Run seed" not in card
+
+
+def test_test_stage_waits_for_test_data_and_names_the_validation_file(
+    tmp_path: Path, toy_data: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluate stage on the test split is passed over while no test file is given, and
+    with one, evaluate also gets the validation file (it refuses a test file sharing events
+    with it)."""
+    ran: list[tuple[str, ...]] = []
+
+    def fake(argv: tuple[str, ...], name: str, rerun: str) -> None:
+        ran.append(argv)
+        if argv[0] == "train":
+            out = Path(argv[argv.index("--out") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "checkpoint.pt").write_bytes(b"stand-in")
+        elif argv[0] == "generate":
+            Path(argv[argv.index("-o") + 1]).parent.mkdir(parents=True, exist_ok=True)
+            Path(argv[argv.index("-o") + 1]).write_bytes(b"stand-in")
+        elif argv[0] == "evaluate":
+            out = Path(argv[argv.index("--out") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "metrics.json").write_text("{}")
+
+    monkeypatch.setattr(runner_module, "_run_command", fake)
+    det, train, val = toy_data
+    stages = ('[[stages]]\nname = "model"\nkind = "train"\nfamily = "wgan-gp"\n\n'
+              '[[stages]]\nname = "test"\nkind = "evaluate"\nmodels = ["model"]\n'
+              'reference = "test"\n')
+    path = tmp_path / "r.toml"
+    path.write_text(_recipe_text(det, train, val, stages))
+    events: list[StageEvent] = []
+    run_recipe(load_recipe(path), tmp_path / "run", on_event=events.append)
+    assert [(e.name, e.state) for e in events] == [
+        ("model", "start"), ("model", "done"), ("test", "no-data")
+    ]
+    assert "--data test=FILE" in events[-1].note and len(ran) == 1
+    events.clear()
+    recipe = load_recipe(path).with_files({"test": val})  # any file stands in for the test
+    run_recipe(recipe, tmp_path / "run", on_event=events.append)
+    assert [(e.name, e.state) for e in events][-2:] == [("test", "start"), ("test", "done")]
+    evaluate = ran[-1]
+    assert evaluate[0] == "evaluate" and _value(evaluate, "--val") == str(val)
 
 
 @pytest.mark.slow

@@ -103,6 +103,7 @@ def run(
             "resume": "resuming",
             "skip": "up to date, skipped",
             "done": f"done in {e.wall_s / 60:.1f} min",
+            "no-data": f"{e.note}, skipped",
         }[e.state]
         console.print(f"{head}: {text}", highlight=False)
 

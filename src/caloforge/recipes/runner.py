@@ -50,7 +50,8 @@ class StageFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class StageEvent:
-    """A progress event: ``state`` is ``start``, ``skip``, ``resume`` or ``done``."""
+    """A progress event: ``state`` is ``start``, ``skip``, ``resume``, ``done`` or
+    ``no-data`` (an evaluate stage whose reference split was not given; ``note`` names it)."""
 
     name: str
     kind: str
@@ -58,6 +59,7 @@ class StageEvent:
     index: int
     total: int
     wall_s: float = 0.0
+    note: str = ""
 
 
 def file_sha256(path: Path, cache: dict[str, Any] | None = None) -> str:
@@ -254,7 +256,14 @@ def _run_locked(
             plan = sims[split]
             data[split] = plan.outputs[0]
         else:
-            plan = plan_stage(recipe, recipe.stage(name), run, data, quiet)
+            stage = recipe.stage(name)
+            reference = str(stage.settings.get("reference", "val"))
+            if kind == "evaluate" and reference not in data:
+                if on_event:
+                    on_event(StageEvent(name, kind, "no-data", index, len(todo),
+                                        note=f"no {reference} data (--data {reference}=FILE)"))
+                continue
+            plan = plan_stage(recipe, stage, run, data, quiet)
         key = stage_key(plan, run, cache)
         record = manifest["stages"].get(name)
         if name != redo and not _needs_run(record, key, plan):

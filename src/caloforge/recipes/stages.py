@@ -110,7 +110,8 @@ def plan_stage(
                 "--overwrite", *_options(stage))
         return StagePlan((source, train), (argv,), (out,), model=out)
     if stage.kind == "evaluate":
-        reference = data[str(s.get("reference", "val"))]
+        split = str(s.get("reference", "val"))
+        reference = data[split]
         models = [stage_model(recipe, run, m) for m in stage.models]
         gens = [run / "gen" / f"{stage.name}-{m}.h5" for m in stage.models]
         precision = ["--precision", str(s["precision"])] if "precision" in s else []
@@ -120,8 +121,11 @@ def plan_stage(
             for m, g in zip(models, gens, strict=True)
         ]
         report = run / stage.name
+        # Judged on the test split, the validation file is named too, so that evaluate
+        # refuses a test file sharing events with it.
+        apart = ("--val", str(val)) if split != "val" else ()
         commands.append(("evaluate", str(reference), *map(str, gens), "--train", str(train),
-                         "--out", str(report), "--overwrite", *_options(stage), *q))
+                         *apart, "--out", str(report), "--overwrite", *_options(stage), *q))
         return StagePlan(
             (reference, train, *models), tuple(commands), (report / "metrics.json", *gens)
         )
