@@ -1,9 +1,11 @@
 """One Markdown row per candidate of `caloforge evaluate` reports: AUCs, FPD, response,
 resolution, cell sigma, memorisation.
 
-Usage: python benchmarks/evaluate_summary.py NAME=REPORT_DIR [NAME=REPORT_DIR ...]
+Usage: python benchmarks/evaluate_summary.py [--floor] NAME=REPORT_DIR [NAME=REPORT_DIR ...]
 
-A report with several candidates gives one row each, named ``NAME: candidate``.
+A report with several candidates gives one row each, named ``NAME: candidate``. With
+``--floor``, a first row gives the Geant4-vs-Geant4 floor of the first report (its AUCs
+and sizes).
 
 Columns: classifier AUC on voxels and on high-level observables (headline classifier and
 its error; "skipped" below the metric's minimum), the showers per class that trained and
@@ -54,6 +56,17 @@ def row(name: str, m: dict[str, Any], cand: str) -> str:
     )
 
 
+def floor_row(folder: Path) -> str:
+    """The Geant4-vs-Geant4 floor of one report: AUCs and sizes, the other columns empty."""
+    m = json.loads((folder / "metrics.json").read_text())
+    name, comp = next((k, v) for k, v in m["comparisons"].items() if k.startswith("floor"))
+    clf = comp.get("classifier") or {}
+    size = sizes(clf.get("voxel") or {})
+    return f"| {name} | {auc(clf.get('voxel'))} | {auc(clf.get('high_level'))} | {size} " + (
+        "| - " * 5 + "|"
+    )
+
+
 def auc(result: dict[str, Any] | None) -> str:
     """``AUC ± error`` of one classifier input, or ``skipped``."""
     if not result or result.get("auc") is None:
@@ -70,6 +83,7 @@ def sizes(result: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("reports", nargs="+", metavar="NAME=REPORT_DIR")
+    ap.add_argument("--floor", action="store_true", help="first row: the first report's floor")
     args = ap.parse_args()
     reports = [arg.partition("=")[::2] for arg in args.reports]
     for _, folder in reports:
@@ -80,6 +94,8 @@ def main() -> None:
         "| max response error | resolution / G4 | cell sigma / G4 | memorised |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    if args.floor:
+        print(floor_row(Path(reports[0][1])))
     for name, folder in reports:
         print("\n".join(rows(name, Path(folder))))
 
