@@ -505,3 +505,17 @@ threads = 1
     assert student["config"]["model"]["distill_start"] == 4
     assert student["config"]["model"]["sampler"] == "student"
     assert teacher["config"]["model"]["distill_start"] == 0  # the teacher's run is untouched
+
+
+def test_card_speed_rows_carry_geant4_time_of_the_same_run(tmp_path: Path) -> None:
+    """The card's speed table puts each row's detector's Geant4 time beside it."""
+    from caloforge.recipes.card import speed_rows
+
+    report = {
+        "rows": [{"model": "/x/student.pt", "detector": "atlas-pblar", "batch": 1024,
+                  "precision": "bf16", "ms_per_shower": 0.0727}],
+        "geant4": {"atlas-pblar": {"ms_mean": 269.4, "ms_median": 65.5}},
+    }
+    (tmp_path / "speed.json").write_text(json.dumps(report))
+    rows, _ = speed_rows(tmp_path, {"speed": {"kind": "bench", "status": "done"}})
+    assert rows == ["| student.pt | 1024 | bf16 | 0.0727 | 269.4 |"]

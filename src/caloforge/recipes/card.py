@@ -87,9 +87,10 @@ def speed_rows(run: Path, stages: Mapping[str, Any]) -> tuple[list[str], list[st
         report = json.loads(path.read_text())
         if report.get("machine"):
             machines.append(machine_line(report["machine"]))
-        g4 = (report.get("geant4") or {}).get("ms_per_shower")
+        geant4 = report.get("geant4") or {}  # per detector: the mean CPU ms of its showers
         for row in report.get("rows", []):
             ms = row.get("ms_per_shower")
+            g4 = (geant4.get(str(row.get("detector"))) or {}).get("ms_mean")
             rows.append(
                 f"| {Path(str(row.get('model', '?'))).name} | {row.get('batch')} | "
                 f"{row.get('precision', 'fp32')} | {ms:.4g} | "
