@@ -103,3 +103,22 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(
     assert ckpt["step"] == 1
     weights = [v for v in ckpt["state"].values() if isinstance(v, torch.Tensor)]
     assert weights and all(torch.isfinite(v).all() for v in weights if v.is_floating_point())
+
+
+def test_compressed_checkpoint_round_trips_and_a_truncated_one_is_named(tmp_path: Path) -> None:
+    """A gzip-compressed checkpoint loads as the plain one; cut short, it is one error line."""
+    import torch
+
+    from caloforge.train.checkpoint import save_checkpoint
+
+    payload = {"family": "vae", "config": {}, "state": {"w": torch.arange(1000.0)},
+               "detector": "{}", "condition_features": ["log_energy"], "step": 3}
+    plain = save_checkpoint(tmp_path / "plain.pt", payload)
+    packed = save_checkpoint(tmp_path / "packed.pt", payload, compress=True)
+    assert packed.read_bytes()[:2] == b"\x1f\x8b" and packed.stat().st_size < plain.stat().st_size
+    loaded = load_checkpoint(packed)
+    assert loaded["step"] == 3 and torch.equal(loaded["state"]["w"], payload["state"]["w"])
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(packed.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match=r"cut\.pt: not a readable caloforge checkpoint"):
+        load_checkpoint(cut)

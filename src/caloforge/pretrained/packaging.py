@@ -3,8 +3,9 @@
 ``model.pt`` is the stage's checkpoint made for inference: its EMA weights (when it has
 them) become its weights, and the training state (optimisers, data order, random-generator
 states) is left out, so that it is a fraction of the training checkpoint and generates the
-same showers. ``MODEL_CARD.md`` and ``manifest.json`` are the run's, the card with a section
-on the packaged model and the manifest with a ``pretrained`` record (what
+same showers; it is stored gzip-compressed (lossless). ``MODEL_CARD.md`` and
+``manifest.json`` are the run's, the card with a section on the packaged model and the
+manifest with a ``pretrained`` record (what
 :mod:`caloforge.pretrained.registry` lists) holding the commands that made it.
 """
 
@@ -71,10 +72,15 @@ def _source(run: Path, stage: str) -> tuple[Recipe, dict[str, Any], Path]:
 def inference_checkpoint(checkpoint: Path) -> tuple[dict[str, Any], bool]:
     """The checkpoint dict to ship (the weights ``load_model`` uses, no training state),
     and whether those are EMA weights."""
+    import torch
+
     from caloforge.train.loading import load_model
 
     model, ckpt = load_model(checkpoint)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = {  # tensors, and the extra states (plain values) of post-processors
+        k: v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v
+        for k, v in model.state_dict().items()
+    }
     payload = {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "trainer")}
     return {**payload, "state": state, "ema": None}, bool(ckpt.get("ema"))
 
@@ -145,7 +151,7 @@ def ship_model(
     payload, ema = inference_checkpoint(source)
     Path(folder).mkdir(parents=True, exist_ok=True)
     with OutputLock(target), tempfile.TemporaryDirectory() as tmp:
-        staged = save_checkpoint(Path(tmp) / CHECKPOINT, payload)
+        staged = save_checkpoint(Path(tmp) / CHECKPOINT, payload, compress=True)
         size = staged.stat().st_size
         if size > max_mb * 1e6:
             raise PretrainedError(
