@@ -107,6 +107,24 @@ def _card(text: str, record: dict[str, Any]) -> str:
     ])
 
 
+def _local_paths(run: Path, manifest: dict[str, Any], recipe: Recipe) -> dict[str, str]:
+    """The machine's own paths in a run's records -> what a reader elsewhere sees: the run
+    folder becomes ``RUN``; a data, recipe or detector file, its file name (the hashes of
+    the data stay beside them)."""
+    detector = recipe.detector if "/" in recipe.detector else None
+    files = [*manifest.get("data", {}).values(), manifest.get("recipe", {}).get("file"), detector]
+    paths = {str(p): Path(p).name for p in files if p}
+    for folder in {str(run), str(run.resolve())}:
+        paths[folder] = "RUN"
+    return dict(sorted(paths.items(), key=lambda kv: -len(kv[0])))  # longest first
+
+
+def _portable(text: str, paths: dict[str, str]) -> str:
+    for old, new in paths.items():
+        text = text.replace(old, new)
+    return text
+
+
 def ship_model(
     run: str | Path,
     stage: str,
@@ -178,11 +196,10 @@ def ship_model(
         }
         card = run / MODEL_CARD
         text = card.read_text() if card.is_file() else f"# {name}\n"
-        write_text(target / MODEL_CARD, _card(text, record), lock=False)
-        write_text(
-            target / MANIFEST, json.dumps({**manifest, RECORD: record}, indent=2) + "\n",
-            lock=False,
-        )
+        local = _local_paths(run, manifest, recipe)
+        write_text(target / MODEL_CARD, _portable(_card(text, record), local), lock=False)
+        body = json.dumps({**manifest, RECORD: record}, indent=2) + "\n"
+        write_text(target / MANIFEST, _portable(body, local), lock=False)
         with atomic_output(target / CHECKPOINT, overwrite=True, lock=False) as out:
             shutil.copyfile(staged, out)
     return target
