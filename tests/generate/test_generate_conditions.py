@@ -177,3 +177,22 @@ def test_exports_take_the_recorded_range_when_the_training_data_are_gone(
     record = ckpt["conditions"]
     assert r.source == "checkpoint" and r.particles == (22,)
     assert r.energy == tuple(record["energy"]) and r.impact_y == tuple(record["impact_y"])
+
+
+def test_energy_slack_at_the_trained_bounds() -> None:
+    """A training sample's extreme energies fall short of its distribution's bounds: within
+    half a per cent of a bound counts as inside, beyond it as outside, in the checkpoint's
+    check and in the torch-free runtime's alike."""
+    from caloforge.data import Conditions
+    from caloforge.data.conditions import ENERGY_SLACK, check_ranges
+    from caloforge.deploy.runtime import TrainedRange
+
+    ranges = {"particles": [22], "energy": [1000.0, 99_973.0], "theta": [0.0, 0.0],
+              "phi": None, "impact_x": [2.5, 2.5], "impact_y": [2.5, 2.5]}
+    energy = np.array([995.5, 100_000.0, 99_973.0 * (1 + 2 * ENERGY_SLACK)])
+    cond = Conditions.create(energy, impact=(2.5, 2.5, 0.0))
+    check = check_ranges(cond, ranges)
+    assert check.outside["energy"][0] == 1 and check.n_outside == 1
+    trained = TrainedRange.from_dict(ranges)
+    inside = trained.contains(np.full(3, 22), energy, cond.direction, cond.impact[:, :2])
+    assert inside.tolist() == [True, True, False]

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from caloforge._optional import require
 from caloforge.data import Conditions, condition_features
+from caloforge.data.conditions import ENERGY_SLACK
 from caloforge.geometry import Detector, detector_from_json
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ class TrainedRange:
         tolerance_mm: float = 1e-3,
         tolerance_rad: float = 1e-6,
     ) -> NDArray[np.bool_]:
-        """Mask (N,) of the conditions inside the range (bounds included).
+        """Mask (N,) of the conditions inside the range (bounds included; energies within
+        ``ENERGY_SLACK`` of a bound count as inside).
 
         Arguments:
             pdg: (N,) PDG codes. energy: (N,) MeV. direction: (N, 3) unit vectors.
@@ -85,7 +87,8 @@ class TrainedRange:
         xy = np.asarray(impact, dtype=np.float64).reshape(len(e), -1)
         theta = np.arccos(np.clip(d[:, 2], -1.0, 1.0))
         ok = np.isin(pdg, np.asarray(self.particles, dtype=np.int64))
-        ok &= (e >= self.energy[0] * (1 - 1e-9)) & (e <= self.energy[1] * (1 + 1e-9))
+        lo, hi = self.energy[0] * (1 - ENERGY_SLACK), self.energy[1] * (1 + ENERGY_SLACK)
+        ok &= (e >= lo) & (e <= hi)
         ok &= (theta >= self.theta[0] - tolerance_rad) & (theta <= self.theta[1] + tolerance_rad)
         for col, (lo, hi) in enumerate((self.impact_x, self.impact_y)):
             ok &= (xy[:, col] >= lo - tolerance_mm) & (xy[:, col] <= hi + tolerance_mm)
