@@ -166,3 +166,34 @@ def test_signal_caught_where_python_cannot_raise_is_delivered_again(
             time.sleep(0.001)
     assert caught.value.signum == SIGTERM and caught.value.exit_code == 143
     assert "Exception ignored" not in capsys.readouterr().err
+
+
+
+def test_threads_dying_of_the_teardown_are_quiet_only_after_an_interrupt() -> None:
+    """A background thread's exception goes to the usual hook while the command runs, and
+    is left unprinted once the command is being interrupted (the stop tears it down); the
+    hook is restored afterwards."""
+    import threading
+
+    from caloforge.cli import _interrupt
+
+    seen: list[str] = []
+
+    def report(args: threading.ExceptHookArgs) -> None:
+        seen.append(str(args.exc_value))
+
+    def dies() -> threading.ExceptHookArgs:
+        err = RuntimeError("pipe closed under me")
+        return threading.ExceptHookArgs((RuntimeError, err, None, threading.current_thread()))
+
+    before = threading.excepthook
+    with pytest.raises(_interrupt.Interrupted), _interrupt.interruptible():
+        hook = _interrupt._quiet_after_interrupt(report)
+        hook(dies())
+        assert seen == ["pipe closed under me"]
+        assert threading.excepthook is not before  # installed for the command
+        try:
+            _interrupt._raise(SIGINT, None)
+        finally:
+            hook(dies())  # during the unwinding
+    assert seen == ["pipe closed under me"] and threading.excepthook is before

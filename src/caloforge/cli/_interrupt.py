@@ -131,6 +131,20 @@ def _unraisable(hook: Callable[[sys.UnraisableHookArgs], object]) -> Callable[..
     return deliver_again
 
 
+def _quiet_after_interrupt(
+    hook: Callable[[threading.ExceptHookArgs], object],
+) -> Callable[[threading.ExceptHookArgs], None]:
+    """Once the command is interrupted, a background thread that dies of the teardown (the
+    process pool's manager thread when its workers are stopped mid-message) is part of the
+    stop, not an error of its own: its traceback would hide the one-line message."""
+
+    def hook_or_quiet(args: threading.ExceptHookArgs) -> None:
+        if _raised is None:
+            hook(args)
+
+    return hook_or_quiet
+
+
 @contextmanager
 def interruptible() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into :class:`Interrupted` inside the block."""
@@ -142,11 +156,12 @@ def interruptible() -> Iterator[None]:
         if current is not signal.SIG_IGN:
             previous[sig] = current
             signal.signal(sig, _raise)
-    hook = sys.unraisablehook
+    hook, thread_hook = sys.unraisablehook, threading.excepthook
     sys.unraisablehook = _unraisable(hook)
+    threading.excepthook = _quiet_after_interrupt(thread_hook)
     try:
         yield
     finally:
-        sys.unraisablehook = hook
+        sys.unraisablehook, threading.excepthook = hook, thread_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
