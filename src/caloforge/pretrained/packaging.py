@@ -113,7 +113,7 @@ def _local_paths(run: Path, manifest: dict[str, Any], recipe: Recipe) -> dict[st
     the data stay beside them)."""
     detector = recipe.detector if "/" in recipe.detector else None
     files = [*manifest.get("data", {}).values(), manifest.get("recipe", {}).get("file"), detector]
-    paths = {str(p): Path(p).name for p in files if p}
+    paths = {str(q): Path(p).name for p in files if p for q in (p, Path(p).resolve())}
     for folder in {str(run), str(run.resolve())}:
         paths[folder] = "RUN"
     return dict(sorted(paths.items(), key=lambda kv: -len(kv[0])))  # longest first
