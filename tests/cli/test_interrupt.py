@@ -197,3 +197,26 @@ def test_threads_dying_of_the_teardown_are_quiet_only_after_an_interrupt() -> No
         finally:
             hook(dies())  # during the unwinding
     assert seen == ["pipe closed under me"] and threading.excepthook is before
+
+
+def test_signal_surfacing_as_another_exception_is_still_an_interruption(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A signal caught in C code (an h5py attribute callback) reaches the boundary as a
+    SystemError: it is reported as the interruption, one line and 128 + signal."""
+    from caloforge.cli import _app, _interrupt
+
+    def app_hit_in_c_code(standalone_mode: bool) -> int:
+        try:
+            _interrupt._raise(SIGTERM, None)
+        except _interrupt.Interrupted as exc:
+            raise SystemError("returned a result with an exception set") from exc
+        return 0
+
+    monkeypatch.setattr(_app, "app", app_hit_in_c_code)
+    with pytest.raises(SystemExit) as stopped:
+        _app.main()
+    assert stopped.value.code == 143
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted (SIGTERM)") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -136,16 +136,20 @@ def main() -> None:
         _interrupted(exc)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:  # older click turns a KeyboardInterrupt into Abort
+    except BaseException as exc:
+        # A signal that lands in C code (an h5py callback, a library's lock) can surface as
+        # another exception (SystemError, a click Abort): the interruption is what happened.
         _interrupted(raised())
-        err_console.print("aborted")
-        sys.exit(1)
-    except USER_ERRORS as exc:
-        _error(_message(exc))
-        sys.exit(2)
-    except click_exception as exc:  # usage errors: missing, unknown or badly typed options
-        _usage_error(exc)
-        sys.exit(2)
+        if isinstance(exc, typer.Abort):  # older click turns a KeyboardInterrupt into Abort
+            err_console.print("aborted")
+            sys.exit(1)
+        if isinstance(exc, USER_ERRORS):
+            _error(_message(exc))
+            sys.exit(2)
+        if isinstance(exc, click_exception):  # usage errors: missing, unknown, badly typed
+            _usage_error(exc)
+            sys.exit(2)
+        raise
     # typer turns a KeyboardInterrupt into the code 130; without standalone mode, click
     # returns the code of a ``typer.Exit`` instead of raising it
     _interrupted(raised())
