@@ -88,6 +88,7 @@ def test_foreign_checkpoint_is_named_without_unsafe_advice(toy: Path, tmp_path: 
     )
     assert_refused(res, str(foreign), "not a readable caloforge checkpoint")
     assert "weights_only" not in res.stderr and "weights_only" not in res.stdout
+    assert res.stdout == ""  # no progress bar drawn before the error
     assert foreign.read_bytes() == before and not (tmp_path / "g.h5").exists()
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +166,10 @@ def train(
             console.print(f"best (validation {result.best:.4g}): {result.best_checkpoint}")
 
 
-def _count_bar(label: str, quiet: bool) -> tuple[Progress, Callable[[int, int], None]]:
-    """A showers-done bar and its ``progress(done, total)`` callback."""
+@contextmanager
+def _count_bar(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A showers-done bar's ``progress(done, total)`` callback; the bar appears with the first
+    call, so that an error found before any work (a bad checkpoint) prints alone."""
     bar = Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
@@ -178,9 +181,15 @@ def _count_bar(label: str, quiet: bool) -> tuple[Progress, Callable[[int, int], 
     task = bar.add_task(label, total=None)
 
     def progress(done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
         bar.update(task, completed=done, total=total)
 
-    return bar, progress
+    try:
+        yield progress
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 @app.command()
@@ -264,8 +273,7 @@ def generate(
     assert source is not None
     t0 = time.perf_counter()
     output_not_written(output)
-    bar, progress = _count_bar("generate", quiet)
-    with bar:
+    with _count_bar("generate", quiet) as progress:
         path = generate_file(
             source,
             output,
@@ -354,8 +362,7 @@ def calibrate(
     from caloforge.postprocess import calibrate as calibrate_checkpoint
 
     output_not_written(output)
-    bar, progress = _count_bar("calibrate", quiet)
-    with bar:
+    with _count_bar("calibrate", quiet) as progress:
         result = calibrate_checkpoint(
             checkpoint,
             data,
@@ -430,8 +437,7 @@ def refine(
     from caloforge.postprocess import refine as refine_checkpoint
 
     output_not_written(output)
-    bar, progress = _count_bar("refine", quiet)
-    with bar:
+    with _count_bar("refine", quiet) as progress:
         result = refine_checkpoint(
             checkpoint,
             data,
