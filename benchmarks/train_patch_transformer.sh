@@ -4,6 +4,11 @@
 # distilled one-pass student, the quantile calibration and the classifier refiner of the
 # student, generation at the test file's conditions, `caloforge evaluate` against the
 # independent test file, and `caloforge bench` (batch 1, 128, 1024) beside Geant4.
+# On calochallenge-ds2 the one-command form is the shipped recipe, with these defaults as
+# its settings (tests/recipes keeps the two equal) and a validation stage besides:
+#   caloforge recipe run calochallenge-ds2-patch-transformer --data train=TRAIN.h5 \
+#       --data val=VAL.h5 --data test=TEST.h5
+# This script stays for the other readouts and for settings changed from the environment.
 #
 #   TRAIN=train.h5 VAL=val.h5 TEST=test.h5 [THREADS=2] [OUT=dir] \
 #     bash benchmarks/train_patch_transformer.sh

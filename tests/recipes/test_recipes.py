@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from caloforge.data import write_showers
+from caloforge.geometry import load_detector
 from caloforge.recipes import (
     Recipe,
     RecipeError,
@@ -112,13 +114,126 @@ geant4 = false
 """
 
 
+SPREAD_RECIPES = ("atlas-pblar-em-spread", "atlas-pblar-em-spread-wgan-gp")
+PATCH_SCRIPT = Path(__file__).parents[2] / "benchmarks" / "train_patch_transformer.sh"
+
+
 def test_shipped_recipes_parse_and_their_configs_resolve() -> None:
     names = builtin_recipes()
-    assert "atlas-pblar-gamma" in names
+    assert {"atlas-pblar-gamma", *SPREAD_RECIPES, "calochallenge-ds2-patch-transformer"} <= set(
+        names
+    )
     for name in names:
         recipe = load_recipe(name)
-        assert recipe.stages and recipe.detector == "atlas-pblar"
+        assert recipe.stages and recipe.name == name
+        assert load_detector(recipe.detector).name == recipe.detector  # a shipped preset
         check_recipe(recipe.with_files({}))  # family and config keys of every train stage
+
+
+@pytest.mark.usefixtures("no_teacher_run")
+@pytest.mark.parametrize("name", list(builtin_recipes()))
+def test_every_stage_of_a_shipped_recipe_plans(tmp_path: Path, name: str) -> None:
+    """Every stage becomes command lines of the verbs (nothing runs); a stage judged on the
+    test split names the validation file too."""
+    recipe = load_recipe(name)
+    data = {split: tmp_path / f"{split}.h5" for split in ("train", "val", "test")}
+    assert set(simulate_commands(recipe, tmp_path)) == set(recipe.data.splits())
+    for stage in recipe.stages:
+        plan = plan_stage(recipe, stage, tmp_path / "run", data)
+        assert plan.commands and plan.outputs, stage.name
+        if stage.kind == "evaluate" and stage.settings.get("reference") == "test":
+            assert _value(plan.commands[-1], "--val") == str(data["val"])
+
+
+@pytest.mark.usefixtures("no_teacher_run")
+@pytest.mark.parametrize("name", SPREAD_RECIPES)
+def test_spread_recipes_use_every_condition_and_the_track_frame(
+    tmp_path: Path, name: str
+) -> None:
+    """The models of the spread-condition mixture see every condition, are calibrated in the
+    frame of the track and are judged last on the test split of the library recipe's data."""
+    from caloforge.data import CONDITION_FEATURES
+    from caloforge.recipes.stages import overrides
+    from caloforge.train import resolve_run_config
+
+    recipe = load_recipe(name)
+    assert recipe.data == load_recipe("atlas-pblar-em-spread-library").data
+    data = {split: tmp_path / f"{split}.h5" for split in ("train", "val", "test")}
+    kinds = [s.kind for s in recipe.stages]
+    assert "calibrate" in kinds and "export" not in kinds  # the axis calibration does not export
+    for stage in recipe.stages:
+        if stage.kind == "train":
+            model_cfg, _ = resolve_run_config(
+                str(stage.settings["family"]), overrides=overrides(stage.config)
+            )
+            assert model_cfg.conditions == CONDITION_FEATURES
+        if stage.kind == "calibrate":
+            argv = plan_stage(recipe, stage, tmp_path / "run", data).commands[0]
+            assert _value(argv, "--mode") == "axis"
+    last = recipe.stages[-1]
+    assert (last.kind, last.settings["reference"], last.settings["classifier_seeds"]) == (
+        "evaluate", "test", 5
+    )
+
+
+def test_recipes_of_different_data_never_share_a_simulation_seed() -> None:
+    """Two recipes simulate the same events only when they ask for the same data."""
+    seeds: dict[tuple[Any, ...], set[int]] = {}
+    for name in builtin_recipes():
+        recipe = load_recipe(name)
+        sim = recipe.data.simulate
+        if sim is None:
+            continue
+        kind = (recipe.detector, sim.particle, sim.energy, tuple(sorted(sim.options.items())))
+        seeds.setdefault(kind, set()).update(
+            sim.split_seed(split) for split, n in sim.showers.items() if n > 0
+        )
+    kinds = list(seeds)
+    assert len(kinds) >= 3
+    for i, a in enumerate(kinds):
+        for b in kinds[i + 1 :]:
+            assert not seeds[a] & seeds[b], (a, b)
+
+
+def _script_defaults(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^(\w+)=\$\{\1:-([^}]*)\}$", text, flags=re.MULTILINE))
+
+
+def _script_block(text: str, stage: str) -> str:
+    return text.split(f"if has {stage}")[1].split("\nfi\n")[0]
+
+
+def test_patch_transformer_script_defaults_are_the_recipe_settings() -> None:
+    """benchmarks/train_patch_transformer.sh and the calochallenge-ds2 recipe run the same
+    pipeline: the script's defaults and fixed settings are the recipe's."""
+    recipe = load_recipe("calochallenge-ds2-patch-transformer")
+    text = PATCH_SCRIPT.read_text()
+    env = _script_defaults(text)
+    teacher, student = recipe.stage("teacher"), recipe.stage("student")
+    assert teacher.settings["family"] == "patch-transformer"
+    expected = {
+        "TEACHER_STEPS": teacher.config["train.steps"],
+        "TEACHER_MIN": teacher.config["train.max_time_min"],
+        "BATCH_SIZE": teacher.config["train.batch_size"],
+        "STUDENT_STEPS": student.settings["steps"],
+        "STUDENT_MIN": student.settings["minutes"],
+        "POOL": student.settings["pool"],
+    }
+    assert {key: type(value)(env[key]) for key, value in expected.items()} == expected
+    threads = {s.settings["threads"] for s in recipe.stages if "threads" in s.settings}
+    assert threads == {int(env["THREADS"])}
+    # the fixed key=value settings of the script's teacher command
+    block = _script_block(text, "teacher")
+    fixed = dict(re.findall(r"\b((?:train\.)?\w+)=([\w.]+)(?=\s)", block))
+    assert fixed and all(str(teacher.config[k]) == v for k, v in fixed.items()), fixed
+    assert env["MAX_MEMORY_GB"] == "0" and "train.max_memory_gb" not in teacher.config
+    seed = re.search(r"--seed (\d+)", block)
+    assert seed is not None and int(seed.group(1)) == teacher.settings["seed"]
+    bench = _script_block(text, "bench")
+    speed = recipe.stage("speed").settings
+    assert f"--repeats {speed['repeats']} " in bench
+    assert f"--geant4-showers {speed['geant4_showers']} " in bench
+    assert '--batch 1,128,1024 ' in bench and "batch" not in speed  # the bench stage's default
 
 
 @pytest.mark.parametrize(
@@ -192,7 +307,16 @@ def test_failing_stage_keeps_earlier_outputs_and_says_how_to_rerun(
 
 def test_list_and_show() -> None:
     proc = _cli("recipe", "list")
-    assert proc.returncode == 0 and "atlas-pblar-gamma" in proc.stdout
+    assert proc.returncode == 0
+    rows = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines()
+            if line.count("│") > 2 and line.split("│")[1].strip()}
+    assert set(builtin_recipes()) <= set(rows)
+    for name in builtin_recipes():  # a recipe not run yet has no measured figures
+        measured = rows[name].split("│")[4].strip()
+        assert (measured == "-") == (not load_recipe(name).measured), name
+        proc = _cli("recipe", "show", name)
+        assert proc.returncode == 0 and proc.stdout.startswith("# ")
+        assert f'name = "{name}"' in proc.stdout and "[[stages]]" in proc.stdout
     proc = _cli("recipe", "show", "atlas-pblar-gamma")
     assert proc.returncode == 0 and 'kind = "distill"' in proc.stdout
 
