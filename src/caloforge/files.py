@@ -627,6 +627,23 @@ def write_text(
     return Path(path)
 
 
+def write_figure(
+    fig: Any,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = True,
+    lock: bool = True,
+    **savefig: Any,
+) -> Path:
+    """Save a matplotlib figure atomically in the format of ``path``'s suffix (``png``,
+    ``pdf``, ...; PNG without one); ``savefig`` goes to ``fig.savefig`` (e.g. ``dpi``).
+    The figure stays open: closing it is the caller's."""
+    path = Path(path)
+    with atomic_output(path, overwrite=overwrite, lock=lock) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png", **savefig)
+    return path
+
+
 __all__ = [
     "AtomicFile",
     "LockHolder",
@@ -641,6 +658,7 @@ __all__ = [
     "process_alive",
     "refuse_input_as_output",
     "temp_name",
+    "write_figure",
     "write_text",
     "writes_output",
 ]

@@ -132,6 +132,28 @@ def test_plots_are_saved_as_png_and_pdf(tmp_path: Path) -> None:
     assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_interrupted_plot_leaves_the_previous_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.figure import Figure
+
+    from caloforge.evaluate.plots import plot_training_curves
+
+    records = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}]
+    png = plot_training_curves(records, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == {png.name, png.with_suffix(".pdf").name}
+
+    def half_then_interrupted(self: Figure, fname: object, **kwargs: object) -> None:
+        Path(str(fname)).write_bytes(b"\x89PNG\r\n")  # a part of a PNG, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", half_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        plot_training_curves(records, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 @pytest.mark.skipif(
     not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium at /usr/bin/chromium"
 )

@@ -1,6 +1,7 @@
 """Plots of shower samples (matplotlib, imported lazily; mplhep style where installed).
 
-Every comparison plot is saved as PNG and PDF by :func:`save_figure`.
+Every comparison plot is saved as PNG and PDF by :func:`save_figure`, atomically
+(:func:`caloforge.files.write_figure`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from caloforge._optional import require
+from caloforge.files import write_figure
 from caloforge.geometry import Detector
 from caloforge.geometry.draw import draw_layer_cells, save_to
 
@@ -63,15 +65,17 @@ def save_figure(
     fig: Any, out_dir: str | Path, stem: str, *, dpi: int = 90, formats: Sequence[str] = FORMATS
 ) -> Path:
     """Save ``fig`` as ``stem.png`` (always: the HTML report embeds it) and in the other
-    ``formats`` (default also PDF) in ``out_dir``, close it; returns the PNG path."""
+    ``formats`` (default also PDF) in ``out_dir``, each atomically (a half-written file never
+    holds the final name), close it; returns the PNG path."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / f"{stem}.png", dpi=dpi)
-    for fmt in formats:
-        if fmt != "png":
-            fig.savefig(out / f"{stem}.{fmt}")
-    require("matplotlib.pyplot").close(fig)
-    return out / f"{stem}.png"
+    try:
+        png = write_figure(fig, out / f"{stem}.png", dpi=dpi)
+        for fmt in formats:
+            if fmt != "png":
+                write_figure(fig, out / f"{stem}.{fmt}")
+    finally:
+        require("matplotlib.pyplot").close(fig)
+    return png
 
 
 def plot_histograms(

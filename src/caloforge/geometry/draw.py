@@ -99,9 +99,11 @@ def draw_detector(det: Detector, path: str | Path, *, max_layers: int = 6) -> Pa
 
 
 def save_to(fig: Any, path: str | Path, dpi: int = 110) -> Path:
-    """Save ``fig`` to ``path`` (its folder created) in the format of its suffix; close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    require("matplotlib.pyplot").close(fig)
-    return path
+    """Save ``fig`` atomically to ``path`` (its folder created) in the format of its
+    suffix; close it."""
+    from caloforge.files import write_figure
+
+    try:
+        return write_figure(fig, path, dpi=dpi)
+    finally:
+        require("matplotlib.pyplot").close(fig)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from caloforge._optional import require
-from caloforge.files import atomic_output
+from caloforge.files import atomic_output, write_figure
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,7 @@ def study_plots(study: Any, folder: Path, names: list[str], n_complete: int) -> 
         fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
         fig.tight_layout()
         path = folder / f"{stem}.png"
-        with atomic_output(path, overwrite=True, lock=False) as tmp:
-            fig.savefig(tmp, dpi=90, format="png")
+        write_figure(fig, path, lock=False, dpi=90)
         plt.close(fig)
         paths.append(path)
     return paths
