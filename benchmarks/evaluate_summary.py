@@ -26,9 +26,14 @@ from typing import Any
 import numpy as np
 
 
-def rows(name: str, folder: Path) -> list[str]:
-    """The rows of one report folder (one per candidate, the floor excluded)."""
-    m = json.loads((folder / "metrics.json").read_text())
+def read_report(folder: Path) -> dict[str, Any]:
+    """The ``metrics.json`` of one report folder."""
+    result: dict[str, Any] = json.loads((folder / "metrics.json").read_text())
+    return result
+
+
+def rows(name: str, m: dict[str, Any]) -> list[str]:
+    """The rows of one report's metrics ``m`` (one per candidate, the floor excluded)."""
     cands = [k for k in m["comparisons"] if not k.startswith("floor")]
     return [row(name if len(cands) == 1 else f"{name}: {c}", m, c) for c in cands]
 
@@ -56,9 +61,9 @@ def row(name: str, m: dict[str, Any], cand: str) -> str:
     )
 
 
-def floor_row(folder: Path) -> str:
-    """The Geant4-vs-Geant4 floor of one report: AUCs and sizes, the other columns empty."""
-    m = json.loads((folder / "metrics.json").read_text())
+def floor_row(m: dict[str, Any]) -> str:
+    """The Geant4-vs-Geant4 floor of one report's metrics ``m``: AUCs and sizes, the other
+    columns empty."""
     name, comp = next((k, v) for k, v in m["comparisons"].items() if k.startswith("floor"))
     clf = comp.get("classifier") or {}
     size = sizes(clf.get("voxel") or {})
@@ -89,15 +94,16 @@ def main() -> None:
     for _, folder in reports:
         if not (Path(folder) / "metrics.json").is_file():
             ap.error(f"{folder}/metrics.json: no such file")
+    metrics = [(name, read_report(Path(folder))) for name, folder in reports]
     print(
         "| model | AUC voxels | AUC high-level | showers per class (train / test) | FPD "
         "| max response error | resolution / G4 | cell sigma / G4 | memorised |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     if args.floor:
-        print(floor_row(Path(reports[0][1])))
-    for name, folder in reports:
-        print("\n".join(rows(name, Path(folder))))
+        print(floor_row(metrics[0][1]))
+    for name, m in metrics:
+        print("\n".join(rows(name, m)))
 
 
 if __name__ == "__main__":
