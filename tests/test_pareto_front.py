@@ -1,0 +1,201 @@
+"""``benchmarks/pareto_front.py`` on small run folders written in the layout of
+``caloforge recipe run`` (manifest, evaluate reports, bench report)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import caloforge
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "pareto_front.py"
+MACHINE = {"cpu": "Toy CPU", "cpus": 2, "isa": ["avx2", "avx512f"], "threads": 2}
+
+
+def _classifier(auc: float, seeds: list[int]) -> dict[str, Any]:
+    return {
+        "auc": auc,
+        "auc_err": 0.004,
+        "headline": "hgb",
+        "n_train_per_class": 2000,
+        "n_test_per_class": 1000,
+        "seeds": seeds,
+    }
+
+
+def _run(
+    folder: Path,
+    recipe: str,
+    evaluate: dict[str, tuple[str, dict[str, tuple[float, float]]]],
+    bench: list[dict[str, Any]],
+) -> Path:
+    """A finished run: ``evaluate`` maps each evaluate stage to (split, model -> (voxel AUC,
+    high-level AUC)); ``bench`` holds the speed stage's rows."""
+    folder.mkdir()
+    stages: dict[str, Any] = {}
+    toml = [f'name = "{recipe}"']
+    for stage, (split, models) in evaluate.items():
+        toml += ["[[stages]]", f'name = "{stage}"', 'kind = "evaluate"', f'reference = "{split}"']
+        stages[stage] = {"kind": "evaluate", "status": "done", "outputs": []}
+        reference = f"{split}.h5"
+        comparisons: dict[str, Any] = {
+            "floor (reference vs reference)": {
+                "classifier": {"voxel": _classifier(0.5, [0, 1, 2]), "high_level": None}
+            }
+        }
+        for model, (vox, hl) in models.items():
+            comparisons[f"{stage}-{model}"] = {
+                "classifier": {
+                    "voxel": _classifier(vox, [0, 1, 2]),
+                    "high_level": _classifier(hl, [0, 1, 2]),
+                }
+            }
+        (folder / stage).mkdir()
+        (folder / stage / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "reference": {"path": f"data/{reference}", "n": 5000},
+                    "candidates": {
+                        f"{stage}-{m}": {"path": str(folder / "gen" / f"{stage}-{m}.h5")}
+                        for m in models
+                    },
+                    "comparisons": comparisons,
+                }
+            )
+        )
+    if bench:
+        stages["speed"] = {"kind": "bench", "status": "done", "outputs": []}
+        report = {"rows": bench, "geant4": {}, "machine": MACHINE}
+        (folder / "speed.json").write_text(json.dumps(report))
+    manifest = {"stages": stages, "recipe": {"name": recipe, "text": "\n".join(toml)}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def _speed(model: Path, ms: float, precision: str = "fp32", batch: int = 1024) -> dict[str, Any]:
+    backend = "torch" if precision == "fp32" else f"torch-{precision}"
+    return {
+        "model": str(model),
+        "backend": backend,
+        "precision": precision,
+        "batch": batch,
+        "device": "cpu",
+        "ms_per_shower": ms,
+    }
+
+
+def _pareto(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(caloforge.__file__).parents[1])}
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def _table(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """(recipe, model) -> column -> cell of the Markdown table in ``text``."""
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = [
+        dict(zip(header, (c.strip() for c in ln.strip("|").split("|")), strict=True))
+        for ln in lines[2:]
+    ]
+    return {(r["recipe"], r["model"]): r for r in rows}
+
+
+def test_front_table_and_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    alpha = tmp_path / "alpha"
+    beta = tmp_path / "beta-seed2"
+    _run(
+        alpha,
+        "alpha",
+        {
+            "validate": ("val", {"fast": (0.9, 0.9)}),
+            "test": ("test", {"fast": (0.70, 0.65), "slow": (0.58, 0.62)}),
+        },
+        [
+            _speed(alpha / "fast.pt", 0.2),
+            _speed(alpha / "fast.pt", 0.1, "bf16"),
+            _speed(alpha / "fast.pt", 0.01, batch=128),  # another batch: not used
+            _speed(alpha / "slow.pt", 5.0),
+        ],
+    )
+    _run(
+        beta,
+        "beta",
+        {"test": ("test", {"model": (0.64, 0.80)})},
+        [
+            _speed(beta / "model" / "checkpoint.pt", 1.0),
+            {**_speed(beta / "onnx.onnx", 0.001), "backend": "onnxruntime"},  # not PyTorch
+        ],
+    )
+    gamma = _run(tmp_path / "gamma", "gamma", {"validate": ("val", {"m": (0.55, 0.55)})}, [])
+    empty = _run(tmp_path / "delta", "delta", {}, [])
+    out = tmp_path / "out"
+
+    res = _pareto(alpha, beta, gamma, empty, "--out", out)
+
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.strip() == f"warning: {empty}: no finished evaluate stage; skipped"
+    assert (out / "pareto.md").read_text() == res.stdout
+    assert (out / "pareto.png").read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in out.iterdir()) == ["pareto.md", "pareto.png"]
+    table = _table(res.stdout)
+    assert len([ln for ln in res.stdout.splitlines() if ln.startswith("| ")]) == 1 + 4
+    assert list(next(iter(table.values()))) == [
+        "recipe", "model", "judged on", "AUC voxels", "AUC high-level",
+        "showers per class (train / test)", "classifier seeds", "ms/shower fp32",
+        "ms/shower bf16", "measured on", "Pareto front",
+    ]  # fmt: skip
+    assert set(table) == {
+        ("alpha", "fast"), ("alpha", "slow"), ("beta (beta-seed2)", "model"), ("gamma", "m")
+    }  # fmt: skip
+    fast, slow = table["alpha", "fast"], table["alpha", "slow"]
+    model, val = table["beta (beta-seed2)", "model"], table["gamma", "m"]
+    # fastest (bf16 at batch 1024), and slow has the lowest max AUC: both on the front;
+    # beta's model is slower than alpha's fast one with a higher max AUC (its ONNX row and
+    # alpha's batch-128 row do not count)
+    assert fast["Pareto front"] == "yes (bf16)"
+    assert slow["Pareto front"] == "yes (fp32)"
+    assert model["Pareto front"] == "no (fp32)"
+    assert (fast["ms/shower fp32"], fast["ms/shower bf16"]) == ("0.2", "0.1")
+    assert (model["ms/shower fp32"], model["ms/shower bf16"]) == ("1", "-")
+    assert fast["judged on"] == "test: test.h5"
+    assert fast["AUC voxels"] == "0.700 ± 0.004 (hgb)"
+    assert model["AUC high-level"] == "0.800 ± 0.004 (hgb)"
+    assert fast["showers per class (train / test)"] == "2,000 / 1,000"
+    assert fast["classifier seeds"] == "0-2"
+    assert fast["measured on"] == "Toy CPU (avx2 avx512f; 2 threads)"
+    # a run without a test stage falls back to its validation figures, labelled, not placed
+    assert val["judged on"] == "validation: val.h5"
+    assert (val["Pareto front"], val["measured on"]) == ("-", "-")
+    assert "judged on the test file" in res.stdout
+    assert "max(voxel AUC, high-level AUC)" in res.stdout
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "no-manifest", "bad-manifest"])
+def test_not_a_run_folder_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "run"
+    if case == "file":
+        path.write_text("x")
+    elif case != "missing":
+        path.mkdir()
+    if case == "bad-manifest":
+        (path / "manifest.json").write_text("{not json")
+    res = _pareto(path, "--out", tmp_path / "out")
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert res.stderr.startswith(f"error: {path}")
+    assert res.stdout == ""
+    assert not (tmp_path / "out").exists()
