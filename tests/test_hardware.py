@@ -11,7 +11,14 @@ import sys
 
 import pytest
 
-from caloforge.hardware import CpuFacts, cpu_facts, facts_from, parse_cpuinfo, resolve_precision
+from caloforge.hardware import (
+    CpuFacts,
+    cpu_facts,
+    facts_from,
+    parse_cpuinfo,
+    parse_precisions,
+    resolve_precision,
+)
 
 SAPPHIRE = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -137,3 +144,16 @@ def test_bf16_is_slow_where_not_native() -> None:
     if "avx2" not in cpu_facts().flags:
         pytest.skip("not an x86 CPU with AVX2")
     assert float(_in_subprocess(code, LIMITS)) > 5.0
+
+
+def test_precision_lists() -> None:
+    assert parse_precisions("fp32,auto") == ("fp32", "auto")
+    assert parse_precisions(" bf16 , fp32,bf16,") == ("bf16", "fp32")  # order kept, each once
+    assert parse_precisions(["fp32", "bf16"]) == ("fp32", "bf16")
+    assert parse_precisions("auto") == ("auto",)
+    with pytest.raises(ValueError, match=r"^--precision 'fp32,fp16': 'fp16' is not one of"):
+        parse_precisions("fp32,fp16", "--precision")
+    with pytest.raises(ValueError, match="precision '': expected one or more"):
+        parse_precisions("")
+    with pytest.raises(ValueError, match="'' is not one of"):
+        parse_precisions(["fp32", ""])

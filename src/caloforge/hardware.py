@@ -19,7 +19,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,6 +204,33 @@ def bf16_native(device: Any = "cpu", facts: CpuFacts | None = None) -> bool:
     return (facts or cpu_facts()).native_bf16
 
 
+def parse_precisions(value: str | Sequence[str], name: str = "precision") -> tuple[str, ...]:
+    """The precisions of a list (``"fp32,auto"`` or ``["fp32", "bf16"]``), in their order,
+    each once; ``auto`` is kept for :func:`resolve_precision` to decide. Blank items of a
+    comma string are skipped, as in ``--batch``.
+
+    Arguments:
+        name: what errors call the value (an option, a recipe key).
+
+    Raises:
+        ValueError: an empty list or a value not in :data:`PRECISIONS` (one line naming
+            ``name`` and the value).
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        p = item.strip() if isinstance(item, str) else item
+        if p == "" and isinstance(value, str):
+            continue
+        if p not in PRECISIONS:
+            raise ValueError(f"{name} {value!r}: {p!r} is not one of {', '.join(PRECISIONS)}")
+        if p not in out:
+            out.append(p)
+    if not out:
+        raise ValueError(f"{name} {value!r}: expected one or more of {', '.join(PRECISIONS)}")
+    return tuple(out)
+
+
 def resolve_precision(
     requested: str,
     device: Any = "cpu",
@@ -256,5 +283,6 @@ __all__ = [
     "cpu_facts",
     "facts_from",
     "parse_cpuinfo",
+    "parse_precisions",
     "resolve_precision",
 ]

@@ -73,6 +73,11 @@ def test_bf16_precision_is_for_checkpoints_not_exports(tiny_onnx: Path) -> None:
         run_bench([tiny_onnx], [1], geant4=False, precision="bf16")
     report = run_bench([tiny_onnx], [2], repeats=1, warmup=0, min_showers=2, geant4=False)
     assert [(r.backend, r.precision) for r in report.rows] == [("onnxruntime", "fp32")]
+    # in a list with float32, an export gives its float32 rows, once
+    report = run_bench(
+        [tiny_onnx], [2], repeats=1, warmup=0, min_showers=2, geant4=False, precision="fp32,bf16"
+    )
+    assert [(r.backend, r.precision) for r in report.rows] == [("onnxruntime", "fp32")]
 
 
 def test_cli_bench_without_geant4(
@@ -113,7 +118,8 @@ def test_cli_bench_without_geant4(
     assert machine["cpu"] == facts.model and machine["isa"] == facts.isa
     assert machine["torch_cpu_capability"] == facts.torch_capability
     assert machine["threads"] == 1 and machine["bf16_native"] == facts.native_bf16
-    assert [r["precision"] for r in data["rows"]] == ["fp32", "fp32"]  # wgan-gp under auto
+    # the default fp32,auto: wgan-gp has no bfloat16 networks, auto adds nothing to fp32
+    assert [r["precision"] for r in data["rows"]] == ["fp32", "fp32"]
     out = capsys.readouterr().out
     assert f"torch CPU capability {facts.torch_capability}" in out
     assert f"ISA {' '.join(facts.isa)}" in out and "1 threads" in out
@@ -136,7 +142,7 @@ def test_bf16_rows_are_labelled(tiny_diffusion: Path) -> None:
 
 def test_auto_precision_follows_the_hardware(tiny_diffusion: Path, tiny_wgan: Path) -> None:
     chosen = "bf16" if cpu_facts().native_bf16 else "fp32"
-    kw = dict(repeats=1, warmup=0, min_showers=4, geant4=False)
+    kw = dict(repeats=1, warmup=0, min_showers=4, geant4=False, precision="auto")
     [row] = run_bench([tiny_diffusion], [4], **kw).rows  # type: ignore[arg-type]
     assert row.precision == chosen and row.backend == (
         "torch" if chosen == "fp32" else "torch-bf16"
@@ -144,3 +150,43 @@ def test_auto_precision_follows_the_hardware(tiny_diffusion: Path, tiny_wgan: Pa
     # a family without bfloat16 networks runs float32 under auto instead of being refused
     [row] = run_bench([tiny_wgan], [4], **kw).rows  # type: ignore[arg-type]
     assert (row.precision, row.backend) == ("fp32", "torch")
+
+
+def test_every_listed_precision_is_timed(tiny_diffusion: Path, tmp_path: Path) -> None:
+    """fp32,bf16: rows of both precisions for every batch size, in one report; bfloat16
+    first in the list does not leave the float32 rows in bfloat16."""
+    kw = dict(repeats=1, warmup=0, min_showers=2, geant4=False)
+    report = run_bench([tiny_diffusion], [1, 2], precision="fp32,bf16", **kw)  # type: ignore[arg-type]
+    assert [(r.precision, r.backend, r.batch) for r in report.rows] == [
+        ("fp32", "torch", 1),
+        ("fp32", "torch", 2),
+        ("bf16", "torch-bf16", 1),
+        ("bf16", "torch-bf16", 2),
+    ]
+    data = json.loads(report.write_json(tmp_path / "b.json").read_text())
+    assert [r["precision"] for r in data["rows"]] == ["fp32", "fp32", "bf16", "bf16"]
+    md = [ln for ln in report.markdown().splitlines() if ln.startswith("| diffusion")]
+    assert [ln.split(" | ")[2] for ln in md] == ["fp32", "fp32", "bf16", "bf16"]
+    report = run_bench([tiny_diffusion], [2], precision=["bf16", "fp32"], **kw)  # type: ignore[arg-type]
+    assert [(r.precision, r.backend) for r in report.rows] == [
+        ("bf16", "torch-bf16"),
+        ("fp32", "torch"),
+    ]
+
+
+def test_default_always_gives_float32(tiny_diffusion: Path, tiny_wgan: Path) -> None:
+    """The default fp32,auto: float32 rows on any CPU, bfloat16 rows beside them only where
+    bfloat16 is native; auto resolving to a listed precision is timed once."""
+    kw = dict(repeats=1, warmup=0, min_showers=2, geant4=False)
+    report = run_bench([tiny_diffusion], [2], **kw)  # type: ignore[arg-type]
+    native = cpu_facts().native_bf16
+    assert [r.precision for r in report.rows] == (["fp32", "bf16"] if native else ["fp32"])
+    report = run_bench([tiny_wgan], [2], precision="fp32,auto", **kw)  # type: ignore[arg-type]
+    assert [r.precision for r in report.rows] == ["fp32"]
+
+
+def test_bad_precision_list(tiny_wgan: Path) -> None:
+    with pytest.raises(ValueError, match="precision 'fp32,fp64': 'fp64' is not one of auto"):
+        run_bench([tiny_wgan], [1], geant4=False, precision="fp32,fp64")
+    with pytest.raises(ValueError, match="expected one or more of auto, fp32, bf16"):
+        run_bench([tiny_wgan], [1], geant4=False, precision=" , ")

@@ -110,3 +110,19 @@ def test_unknown_particle_names_the_value(toy: Path, tmp_path: Path, verb: str) 
     res = caloforge(*args, *extra, "--particle", "13", "-q")
     assert_refused(res, "'13'", "PDG")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("fp32,fp64", "'fp64' is not one of auto, fp32, bf16"), (",", "expected one or more")],
+)
+def test_bench_precision_list_names_option_and_value(
+    tmp_path: Path, value: str, fragment: str
+) -> None:
+    """A bad ``--precision`` list is refused before any model is read."""
+    out = tmp_path / "b.json"
+    res = caloforge("bench", "--checkpoint", tmp_path / "m.pt", "--no-geant4",
+                    "--json", out, "--precision", value)
+    line = assert_refused(res, f"--precision {value!r}", fragment)
+    assert line == res.stderr.strip()
+    assert list(tmp_path.iterdir()) == []

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from caloforge.bench.conditions import bench_conditions, energy_of, take
 from caloforge.bench.report import BenchRow
 from caloforge.bench.timing import make_row, time_calls
 from caloforge.data import Conditions
+from caloforge.hardware import parse_precisions
+
+if TYPE_CHECKING:
+    from caloforge.models import ShowerModel
 
 log = logging.getLogger(__name__)
 
@@ -27,39 +31,90 @@ def bench_torch(
     min_showers: int = 256,
     seed: int = 0,
     untrained_detector: str | None = None,
-    precision: str = "auto",
+    precision: str | Sequence[str] = "auto",
 ) -> list[BenchRow]:
     """Time a PyTorch checkpoint (inference mode, batched ``model.sample``).
 
     Arguments:
         untrained_detector: time an UNTRAINED model of the checkpoint's family and
             configuration on this detector instead (for the voxel-count scaling only).
-        precision: ``auto``, ``fp32`` or ``bf16`` (:meth:`ShowerModel.set_precision`);
-            the row records the precision chosen, and the backend reads ``torch-bf16``
-            for bfloat16.
+        precision: ``auto``, ``fp32`` or ``bf16`` (:meth:`ShowerModel.set_precision`), or a
+            list of them (``"fp32,auto"``): the model is timed at every precision chosen,
+            each once (``auto`` that resolves to a precision already listed adds nothing).
+            Rows record the precision chosen, and the backend reads ``torch-bf16`` for
+            bfloat16.
+
+    Returns:
+        One row per (precision, batch size), in the order of the list.
     """
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from caloforge.train.checkpoint import load_checkpoint
-    from caloforge.train.loading import load_model, resolve_device
+    from caloforge.train.loading import resolve_device
 
+    requested = parse_precisions(precision)
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
-    model, _ = load_model(ckpt, dev)
-    label = str(checkpoint)
-    if untrained_detector is not None:
-        from caloforge.geometry import load_detector
-        from caloforge.train.loading import build_model
+    chosen: list[str] = []
+    rows: list[BenchRow] = []
+    for p in requested:
+        # a fresh model per precision: bfloat16 weights do not go back to float32
+        model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed)
+        p = model.set_precision(p)
+        if p in chosen:
+            continue
+        chosen.append(p)
+        spec = energy or energy_of(ckpt, as_range=untrained_detector is not None)
+        rows += _time_model(
+            model, label, ckpt["family"], p, batches, spec, dev, seed,
+            threads=threads, repeats=repeats, warmup=warmup, min_showers=min_showers,
+        )
+    return rows
 
-        det = load_detector(untrained_detector)
-        model = build_model(ckpt["family"], model.config, det, seed=seed).to(dev).eval()
-        label = f"{checkpoint} (untrained, {det.name})"
-    precision = model.set_precision(precision)
+
+def _model(
+    ckpt: dict[str, Any],
+    checkpoint: str | Path,
+    dev: Any,
+    untrained_detector: str | None,
+    seed: int,
+) -> tuple[ShowerModel, str]:
+    """(model, row label) of a loaded checkpoint; an untrained one on another detector."""
+    from caloforge.train.loading import load_model
+
+    model, _ = load_model(ckpt, dev)
+    if untrained_detector is None:
+        return model, str(checkpoint)
+    from caloforge.geometry import load_detector
+    from caloforge.train.loading import build_model
+
+    det = load_detector(untrained_detector)
+    model = build_model(ckpt["family"], model.config, det, seed=seed).to(dev).eval()
+    return model, f"{checkpoint} (untrained, {det.name})"
+
+
+def _time_model(
+    model: ShowerModel,
+    label: str,
+    family: str,
+    precision: str,
+    batches: Sequence[int],
+    spec: str,
+    dev: Any,
+    seed: int,
+    *,
+    threads: int,
+    repeats: int,
+    warmup: int,
+    min_showers: int,
+) -> list[BenchRow]:
+    """One row per batch size of a model already set to ``precision``."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
     backend = "torch" if precision == "fp32" else f"torch-{precision}"
     det = model.detector
-    spec = energy or energy_of(ckpt, as_range=untrained_detector is not None)
     cond_all = bench_conditions(det, max(batches), spec, seed=seed)
     flops: float | None = None
     with torch.inference_mode():
@@ -87,20 +142,12 @@ def bench_torch(
             mem = (torch.cuda.max_memory_allocated() - base) / 2**20
         rows.append(
             make_row(
-                label,
-                backend,
-                ckpt["family"],
-                det,
-                str(dev),
-                threads,
-                b,
-                times,
-                mem,
-                flops,
-                precision,
+                label, backend, family, det, str(dev), threads, b, times, mem, flops, precision
             )
         )
-        log.info("torch %s batch %d: %.4g ms/shower", label, b, rows[-1].ms_per_shower)
+        log.info(
+            "torch %s %s batch %d: %.4g ms/shower", label, precision, b, rows[-1].ms_per_shower
+        )
     return rows
 
 

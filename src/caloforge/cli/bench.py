@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from caloforge.bench.run import DEFAULT_PRECISIONS
 from caloforge.cli._app import app, at_least, console
 from caloforge.files import write_text
+from caloforge.hardware import parse_precisions
 
 
 def _batches(text: str) -> list[int]:
@@ -21,6 +23,11 @@ def _batches(text: str) -> list[int]:
     if not out or any(b < 1 for b in out):
         raise ValueError(f"--batch {text!r}: batch sizes must be >= 1")
     return out
+
+
+def _precisions(value: str) -> str:
+    parse_precisions(value, "--precision")
+    return value
 
 
 @app.command()
@@ -65,16 +72,19 @@ def bench(
     markdown: Path | None = typer.Option(None, "--markdown", help="Write a Markdown table."),
     seed: int = typer.Option(0, "--seed", help="Seed of conditions and noise."),
     precision: str = typer.Option(
-        "auto",
+        DEFAULT_PRECISIONS,
         "--precision",
-        help="auto | fp32 | bf16: networks of .pt checkpoints in bfloat16 (auto: where the "
-        "hardware has native bfloat16).",
+        callback=_precisions,
+        help="Comma-separated, each of auto | fp32 | bf16: the networks of .pt checkpoints "
+        "timed at every precision listed (auto: bfloat16 where the hardware has native "
+        "bfloat16, else float32; a precision met twice is timed once).",
     ),
 ) -> None:
     """Time per shower, showers/s, peak memory and FLOPs of models, and the speed-up over Geant4.
 
     Example: caloforge bench --checkpoint m.pt --checkpoint m.onnx --batch 1,128,1024,4096
-    --threads 2 --json bench.json --markdown bench.md
+    --threads 2 --json bench.json --markdown bench.md (float32 rows always, bfloat16 rows
+    beside them where the hardware has native bfloat16; --precision fp32,bf16 for both)
     """
     from caloforge.bench import machine_line, run_bench
 
