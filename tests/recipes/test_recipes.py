@@ -256,6 +256,45 @@ def test_bad_recipe_names_file_and_key(tmp_path: Path, fragment: str, expected: 
     assert str(path) in str(err.value)
 
 
+BENCH_HEAD = (
+    'name = "x"\ndetector = "atlas-pblar"\n[data]\ntrain = "a.h5"\nval = "b.h5"\n'
+    '[[stages]]\nname = "m"\nkind = "train"\nfamily = "vae"\n'
+    '[[stages]]\nname = "speed"\nkind = "bench"\nmodels = ["m"]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("setting", "option"),
+    [
+        ("", None),  # the bench verb's default: float32, and bfloat16 where native
+        ('precision = "bf16"\n', "bf16"),
+        ('precision = "fp32, bf16"\n', "fp32,bf16"),
+        ('precision = ["fp32", "auto"]\n', "fp32,auto"),
+    ],
+)
+def test_bench_stage_precision(tmp_path: Path, setting: str, option: str | None) -> None:
+    recipe = parse_recipe(BENCH_HEAD + setting, tmp_path / "x.toml")
+    data = {"train": tmp_path / "t.h5", "val": tmp_path / "v.h5"}
+    argv = plan_stage(recipe, recipe.stage("speed"), tmp_path / "run", data).commands[0]
+    assert argv[0] == "bench" and _value(argv, "--precision") == option
+    assert argv.count("--precision") == (option is not None)
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ('precision = "fp32,fp16"\n', "precision 'fp32,fp16': 'fp16' is not one of auto"),
+        ('precision = ["fp32", 3]\n', "precision ['fp32', 3]: 3 is not one of auto"),
+        ("precision = 3\n", "precision = 3: expected a string or a list"),
+    ],
+)
+def test_bad_bench_stage_precision(tmp_path: Path, setting: str, expected: str) -> None:
+    path = tmp_path / "bad.toml"
+    with pytest.raises(RecipeError, match=re.escape(expected)) as err:
+        parse_recipe(BENCH_HEAD + setting, path)
+    assert str(path) in str(err.value) and "(speed)" in str(err.value)
+
+
 def test_unknown_config_key_is_refused_before_anything_runs(
     tmp_path: Path, toy_data: tuple[Path, Path, Path]
 ) -> None:
@@ -643,3 +682,25 @@ def test_card_speed_rows_carry_geant4_time_of_the_same_run(tmp_path: Path) -> No
     (tmp_path / "speed.json").write_text(json.dumps(report))
     rows, _ = speed_rows(tmp_path, {"speed": {"kind": "bench", "status": "done"}})
     assert rows == ["| student.pt | 1024 | bf16 | 0.0727 | 269.4 |"]
+
+
+def test_card_speed_rows_put_float32_beside_bfloat16(tmp_path: Path) -> None:
+    """A report timed at fp32,bf16 (rows by precision, then batch): the card shows both,
+    each batch size's float32 row first."""
+    from caloforge.recipes.card import speed_rows
+
+    rows = [
+        {"model": "/x/student.pt", "detector": "d", "batch": b, "precision": p,
+         "ms_per_shower": ms}
+        for p, b, ms in [
+            ("fp32", 1, 2.0), ("fp32", 128, 0.5), ("bf16", 1, 1.5), ("bf16", 128, 0.25)
+        ]
+    ]
+    (tmp_path / "speed.json").write_text(json.dumps({"rows": rows, "geant4": {}}))
+    card_rows, _ = speed_rows(tmp_path, {"speed": {"kind": "bench", "status": "done"}})
+    assert card_rows == [
+        "| student.pt | 1 | fp32 | 2 | - |",
+        "| student.pt | 1 | bf16 | 1.5 | - |",
+        "| student.pt | 128 | fp32 | 0.5 | - |",
+        "| student.pt | 128 | bf16 | 0.25 | - |",
+    ]

@@ -72,9 +72,23 @@ def evaluation_rows(run: Path, stages: Mapping[str, Any]) -> list[str]:
     return rows
 
 
+def _side_by_side(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bench rows by model (in their order), batch size, then precision (float32 first)."""
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault(str(row.get("model")), i)
+
+    def key(row: dict[str, Any]) -> tuple[int, int, bool]:
+        precision = row.get("precision", "fp32")
+        return first[str(row.get("model"))], int(row.get("batch") or 0), precision != "fp32"
+
+    return sorted(rows, key=key)
+
+
 def speed_rows(run: Path, stages: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Markdown rows from every bench stage's report (model, batch, precision, ms/shower,
-    Geant4 ms/shower), and one line per report naming its machine."""
+    Geant4 ms/shower), and one line per report naming its machine. Within a report the
+    rows of a model and batch size sit together, float32 first, bfloat16 beside it."""
     from caloforge.bench.machine import machine_line
 
     rows, machines = [], []
@@ -88,7 +102,7 @@ def speed_rows(run: Path, stages: Mapping[str, Any]) -> tuple[list[str], list[st
         if report.get("machine"):
             machines.append(machine_line(report["machine"]))
         geant4 = report.get("geant4") or {}  # per detector: the mean CPU ms of its showers
-        for row in report.get("rows", []):
+        for row in _side_by_side(report.get("rows", [])):
             ms = row.get("ms_per_shower")
             g4 = (geant4.get(str(row.get("detector"))) or {}).get("ms_mean")
             rows.append(

@@ -37,10 +37,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from caloforge.hardware import parse_precisions
+
 SPLITS = ("train", "val", "test")
 """Data splits a recipe may name: training, validation (model selection), independent test."""
 
 Scalar = int | float | bool | str
+
+
+class Precisions(str):
+    """The type of a bench stage's ``precision``: one precision, a comma string or a TOML
+    list of them (:func:`caloforge.hardware.parse_precisions`), kept as the comma string
+    given to ``caloforge bench --precision``."""
 
 # Per stage kind: recipe key -> (type, verb option). ``None`` as option: used by the runner.
 STAGE_KEYS: dict[str, dict[str, tuple[type, str | None]]] = {
@@ -98,7 +106,7 @@ STAGE_KEYS: dict[str, dict[str, tuple[type, str | None]]] = {
         "repeats": (int, "--repeats"),
         "geant4": (bool, "--geant4/--no-geant4"),
         "geant4_showers": (int, "--geant4-showers"),
-        "precision": (str, "--precision"),
+        "precision": (Precisions, "--precision"),
     },
 }
 STAGE_KINDS = tuple(STAGE_KEYS)
@@ -252,6 +260,13 @@ def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None
 
 
 def _typed(where: str, key: str, value: Any, tp: type) -> Any:
+    if tp is Precisions:
+        if not isinstance(value, (str, list)):
+            raise RecipeError(f"{where}: {key} = {value!r}: expected a string or a list")
+        try:
+            return ",".join(parse_precisions(value, key))
+        except ValueError as exc:
+            raise RecipeError(f"{where}: {exc}") from None
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if tp is list:
