@@ -9,15 +9,18 @@ Each variant writes its own offline data folder (the default tables, with the
 showers of the same energies: mean visible/incident energy, number of hit cells, and
 layer-0 energy fraction. Variants:
 
-* ``default``: the tables of ``caloforge.simulate.offline_tables`` (Coulomb correction faded in
-  between 2 and 50 MeV);
-* ``full-coulomb``: the full Coulomb correction at every energy (the tables before v2);
-* ``no-coulomb``: no Coulomb correction below 1 GeV;
+* ``default``: the tables of ``caloforge.simulate.offline_tables`` (the published
+  Seltzer-Berger tables, version 4);
+* ``formula``: Tsai's formula at every Z, Coulomb correction faded in between 2 and 50 MeV
+  (the tables of versions 2 and 3);
+* ``full-coulomb``: the formula with the full Coulomb correction at every energy (the
+  tables before v2);
+* ``no-coulomb``: the formula without Coulomb correction below 1 GeV;
 * ``brems+15%``: ``full-coulomb`` brems x 1.15 below 10 MeV;
 * ``pe-binding``: ``full-coulomb`` brems and a photo-effect shell binding energy of
   ~13.6 eV Z^2 (K-shell-like) instead of 1 keV.
 
-The last two are variations of the version-1 tables (``full-coulomb``); docs/results.md
+The last two are variations of the version-1 tables (``full-coulomb``); docs/simulation.md
 quotes this script's output (REF: the atlas-pblar photon training file).
 
 About 1 minute per variant with 2 workers on an idle machine.
@@ -49,7 +52,7 @@ def _brems(weight: Callable[[np.ndarray], np.ndarray] | None, boost: float = 1.0
                     base(z, t, k) * np.where(t < 10.0, boost, 1.0)
                 )
             for z in range(1, offline_tables.Z_MAX + 1):
-                (root / "brem_SB" / f"br{z}").write_text(offline_tables.brem_sb_table(z))
+                (root / "brem_SB" / f"br{z}").write_text(offline_tables.formula_brem_table(z))
         finally:
             offline_tables.coulomb_weight, offline_tables.tsai_k_dsigma_dk = saved
 
@@ -68,6 +71,7 @@ def _pe_binding(root: Path) -> None:
 
 VARIANTS: dict[str, Callable[[Path], None] | None] = {
     "default": None,
+    "formula": _brems(None),
     "full-coulomb": _brems(np.ones_like),
     "no-coulomb": _brems(np.zeros_like),
     "brems+15%": _brems(np.ones_like, 1.15),

@@ -49,14 +49,64 @@ def test_coulomb_correction_fades_in_between_2_and_50_mev(
     assert faded[500.0] == pytest.approx(full[500.0])
 
 
-def test_brem_table_format() -> None:
-    lines = brem_sb_table(82).splitlines()
-    assert lines[0] == f"2 {len(offline_tables.SB_KAPPA)} {len(offline_tables.SB_LOG_T)}"
-    table = np.array([[float(v) for v in line.split()] for line in lines[3:]])
-    assert table.shape == (len(offline_tables.SB_LOG_T), len(offline_tables.SB_KAPPA))
-    assert np.all(np.isfinite(table)) and np.all(table >= 0)
-    # chi = beta^2/Z^2 k dsigma/dk: a few mb at high energy for Pb (Seltzer-Berger: ~5-12)
-    assert 3.0 < table[-1, 0] < 15.0
+def _physics_2d_vector(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read ``text`` as G4Physics2DVector::Retrieve does: a token stream of type, nx, ny,
+    the x nodes, the y nodes, then the values, x fastest."""
+    tokens = iter(text.split())
+    kind, nx, ny = (int(next(tokens)) for _ in range(3))
+    assert kind == 2
+    x = np.array([float(next(tokens)) for _ in range(nx)])
+    y = np.array([float(next(tokens)) for _ in range(ny)])
+    values = np.array([float(next(tokens)) for _ in range(nx * ny)]).reshape(ny, nx)
+    assert next(tokens, None) is None
+    return x, y, values
+
+
+def test_brem_table_is_the_published_table_below_z_93() -> None:
+    kappa, log_t, chi = _physics_2d_vector(brem_sb_table(82))
+    assert kappa == pytest.approx(offline_tables.SB_KAPPA, rel=1e-6)
+    assert log_t == pytest.approx(offline_tables.SB_LOG_T, rel=1e-6)
+    assert chi == pytest.approx(offline_tables.seltzer_berger_chi(82), rel=1e-6)
+    # Pb at 10 GeV, k/T = 0.5, and at 1 MeV, k -> 0: the published values, in mb
+    assert chi[-1, 12] == pytest.approx(7.34717, rel=1e-6)
+    assert chi[24, 0] == pytest.approx(11.8851, rel=1e-6)
+    # no published table above Z = 92: the formula
+    assert brem_sb_table(100) == offline_tables.formula_brem_table(100)
+    with pytest.raises(ValueError, match="1..92"):
+        offline_tables.seltzer_berger_chi(93)
+
+
+def test_kept_table_grid_is_the_table_grid() -> None:
+    with np.load(offline_tables.SB_TABLE) as data:
+        assert np.log(data["kinetic_mev"]) == pytest.approx(offline_tables.SB_LOG_T, abs=1e-6)
+        assert data["kappa"][0] == 0.0
+        assert data["kappa"][1:] == pytest.approx(offline_tables.SB_KAPPA[1:], abs=1e-7)
+        assert data["chi_mb"].shape == (92, 57, 32)
+    t = np.exp(offline_tables.SB_LOG_T)
+    assert t[:9] == pytest.approx([1e-3, 1.5e-3, 2e-3, 3e-3, 4e-3, 5e-3, 6e-3, 8e-3, 1e-2])
+
+
+def test_published_table_gives_e_over_x0_at_high_energy() -> None:
+    """Pb at 10 GeV: radiative stopping power (T + m)/X0, X0 = 6.37 g/cm^2 (PDG)."""
+    t = 1e4
+    xs = offline_tables.energy_loss_xs(offline_tables.seltzer_berger_chi(82), 82, t)
+    dedx = xs * 1e-27 * AVOGADRO / 207.2
+    assert dedx == pytest.approx((t + offline_tables.ELECTRON_MASS) / 6.37, rel=0.01)
+    # water at 1 MeV: 0.0128 MeV cm^2/g (Seltzer and Berger's radiative stopping power)
+    water = sum(
+        w / a * offline_tables.energy_loss_xs(offline_tables.seltzer_berger_chi(z), z, 1.0)
+        for z, a, w in ((1, 1.008, 0.111894), (8, 15.999, 0.888106))
+    )
+    assert water * 1e-27 * AVOGADRO == pytest.approx(0.0128, rel=0.02)
+
+
+def test_photon_number_integral_of_a_flat_table() -> None:
+    """chi = 1 mb: (Z^2/beta^2) ln(T/k_cut) photons above k_cut, T Z^2/beta^2 of energy."""
+    flat = np.ones((len(offline_tables.SB_LOG_T), len(offline_tables.SB_KAPPA)))
+    t, beta2 = 10.0, offline_tables._beta2(10.0)
+    assert offline_tables.photon_xs(flat, 2, t, 0.1) == pytest.approx(4 / beta2 * np.log(100))
+    assert offline_tables.energy_loss_xs(flat, 2, t) == pytest.approx(4 / beta2 * t)
+    assert offline_tables.photon_xs(flat, 2, t, 20.0) == 0.0
 
 
 def _official_layout(root: Path, skip: tuple[str, ...] = ()) -> Path:

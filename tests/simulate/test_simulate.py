@@ -13,7 +13,7 @@ import pytest
 
 from caloforge.data.hdf5 import ShowerFile
 from caloforge.geometry import Detector, load_detector, preset_names
-from caloforge.simulate import SimulationConfig, simulate
+from caloforge.simulate import SimulationConfig, g4data, simulate
 from caloforge.simulate.engine import parts_dir
 
 from .conftest import needs_geant4
@@ -49,6 +49,7 @@ def test_smoke(tiny: Detector, tmp_path: Path) -> None:
         gen = json.loads(f.attrs["generator"])
         assert json.loads(f.attrs["config"])["particle"] == "e-"
     assert gen["backend"] == "geant4" and gen["g4data"]["mode"] == "offline"
+    assert gen["g4data"]["generator_version"] == g4data.GENERATOR_VERSION  # the tables used
     assert gen["scoring"] == "replica"
     assert not parts_dir(out).exists()
     with pytest.raises(FileExistsError, match="overwrite"):

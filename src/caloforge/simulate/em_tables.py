@@ -3,13 +3,14 @@
 :func:`em_tables` starts a spawned process that builds a tiny geometry with the requested
 NIST materials, initialises ``G4EmStandardPhysics`` (option 0) with the current data
 (official or generated), and asks ``G4EmCalculator`` for photon attenuation coefficients
-per process and electron stopping powers. Compare them with NIST XCOM / ESTAR.
+per process, electron stopping powers and the number of bremsstrahlung photons above a
+cut. Compare them with NIST XCOM / ESTAR and the Seltzer-Berger tables.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from caloforge.simulate.worker import quiet_stdout
 
 GAMMA_PROCESSES = ("phot", "compt", "conv", "Rayl")
 ELECTRON_PROCESSES = ("eIoni", "eBrem")
+BREM_PHOTON_CUT = 0.1
+"""Default photon energy (MeV) above which bremsstrahlung photons are counted: about the
+gamma production threshold of a 0.7 mm range cut in Pb."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,10 @@ class EmTables:
         density: g/cm^3 of each material.
         energies: the energies, MeV.
         data_mode: ``"offline"`` or ``"official"``.
+        brem_photons: electron bremsstrahlung cross section per unit mass for photons
+            above ``photon_cut``, cm^2/g (photons emitted per g/cm^2 of path).
+        photon_cut: the photon energy of ``brem_photons``, MeV.
+        atoms_per_gram: of each material, per atomic number.
     """
 
     mu_rho: dict[str, dict[str, list[float]]]
@@ -38,6 +46,9 @@ class EmTables:
     density: dict[str, float]
     energies: tuple[float, ...]
     data_mode: str
+    brem_photons: dict[str, list[float]] = field(default_factory=dict)
+    photon_cut: float = BREM_PHOTON_CUT
+    atoms_per_gram: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def total_mu_rho(self, material: str) -> list[float]:
         """Total photon mass attenuation coefficient (all processes), cm^2/g."""
@@ -51,17 +62,22 @@ def em_tables(
     *,
     g4_data: str | Path | None = None,
     setup: G4DataSetup | None = None,
+    photon_cut: float = BREM_PHOTON_CUT,
 ) -> EmTables:
-    """Compute Geant4's attenuation coefficients and stopping powers in a subprocess."""
+    """Compute Geant4's attenuation coefficients and stopping powers in a subprocess
+    (``photon_cut``: MeV, of :attr:`EmTables.brem_photons`)."""
     setup = setup or resolve_g4data(g4_data)
     ctx = mp.get_context("spawn")
     with ctx.Pool(1) as pool:
-        result: EmTables = pool.apply(_compute, (setup, materials, energies))
+        result: EmTables = pool.apply(_compute, (setup, materials, energies, photon_cut))
     return result
 
 
 def _compute(
-    setup: G4DataSetup, materials: tuple[str, ...], energies: tuple[float, ...]
+    setup: G4DataSetup,
+    materials: tuple[str, ...],
+    energies: tuple[float, ...],
+    photon_cut: float,
 ) -> EmTables:
     quiet_stdout()
     apply_environment(setup)
@@ -104,9 +120,23 @@ def _compute(
     mu: dict[str, dict[str, list[float]]] = {}
     dedx: dict[str, dict[str, list[float]]] = {}
     density: dict[str, float] = {}
+    photons: dict[str, list[float]] = {}
+    atoms: dict[str, dict[int, float]] = {}
     for name in materials:
-        rho = nist.FindOrBuildMaterial(name).GetDensity() / (g4.g / g4.cm3)
+        material = nist.FindOrBuildMaterial(name)
+        rho = material.GetDensity() / (g4.g / g4.cm3)
         density[name] = rho
+        per_volume = list(material.GetVecNbOfAtomsPerVolume())
+        atoms[name] = {
+            round(material.GetElement(i).GetZ()): per_volume[i] * g4.cm3 / rho
+            for i in range(material.GetNumberOfElements())
+        }
+        photons[name] = [
+            calc.ComputeCrossSectionPerVolume(e * g4.MeV, "e-", "eBrem", name, photon_cut * g4.MeV)
+            * g4.cm
+            / rho
+            for e in energies
+        ]
         mu[name] = {
             p: [
                 calc.ComputeCrossSectionPerVolume(e * g4.MeV, "gamma", p, name) * g4.cm / rho
@@ -121,4 +151,4 @@ def _compute(
             ]
             for p in ELECTRON_PROCESSES
         }
-    return EmTables(mu, dedx, density, tuple(energies), setup.mode)
+    return EmTables(mu, dedx, density, tuple(energies), setup.mode, photons, photon_cut, atoms)

@@ -42,7 +42,7 @@ from caloforge.simulate.photon_library import photon_data_source
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Version of the generated tables; a cache with another version is regenerated."""
 
 MARKER = "caloforge-g4data.json"

@@ -4,11 +4,14 @@
 official data sets that ``G4EmStandardPhysics`` (option 0) insists on reading, from physics
 formulas and Geant4's own data-free parameterisations:
 
-* ``G4EMLOW/brem_SB/br{Z}``: Seltzer-Berger bremsstrahlung tables replaced by Tsai's
-  screened Bethe-Heitler cross section with Thomas-Fermi screening (the physics of
-  ``G4eBremsstrahlungRelModel`` without LPM); the Coulomb correction, a high-energy
-  correction, is faded in between 2 and 50 MeV as in Seltzer and Berger's own
-  interpolation (see :func:`coulomb_weight`);
+* ``G4EMLOW/brem_SB/br{Z}``: for Z <= 92 the published Seltzer-Berger tables themselves,
+  kept in the package (``data/seltzer_berger.npz``, see :func:`seltzer_berger_chi`); for
+  Z > 92 (no published table) Tsai's screened Bethe-Heitler cross section with
+  Thomas-Fermi screening (the physics of ``G4eBremsstrahlungRelModel`` without LPM),
+  the Coulomb correction, a high-energy correction, faded in between 2 and 50 MeV as in
+  Seltzer and Berger's own interpolation (see :func:`coulomb_weight` and
+  :func:`formula_brem_table`, which also gives the formula tables of every Z for
+  comparison);
 * ``G4EMLOW/epics2017/phot/pe-*``: photo-effect cross section from the photon library
   (:mod:`caloforge.simulate.photon_library`, the ``photon-data`` extra) up to 800 keV
   and Geant4's Sandia parameterisation (``G4SandiaTable``) above, or Sandia at every
@@ -20,13 +23,15 @@ formulas and Geant4's own data-free parameterisations:
   (geometric, energy independent), enough for FTFP_BERT to run qualitatively.
 
 References:
-    Y.-S. Tsai, Rev. Mod. Phys. 46 (1974) 815; F. Biggs, R. Lighthill, Sandia report
+    S. M. Seltzer, M. J. Berger, At. Data Nucl. Data Tables 35 (1986) 345 and NIM B12
+    (1985) 95; Y.-S. Tsai, Rev. Mod. Phys. 46 (1974) 815; F. Biggs, R. Lighthill, Sandia report
     SAND 87-0070 (1988); Geant4 Physics Reference Manual, "Bremsstrahlung" and
     "Photoelectric effect".
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -153,8 +158,15 @@ SB_KAPPA = np.array(
      0.9999, 0.99995, 0.99999, 1.0]
 )  # fmt: skip
 """Reduced photon energies k/T of the tables (the Seltzer-Berger grid)."""
-SB_LOG_T = np.log(np.geomspace(1e-3, 1e4, 57))
-"""ln(T/MeV) of the tables: 1 keV to 10 GeV (Geant4 uses the table below 1 GeV)."""
+_SB_MANTISSAS = np.array([1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0])
+SB_LOG_T = np.log(np.append((_SB_MANTISSAS * 10.0 ** np.arange(-3, 4)[:, None]).ravel(), 1e4))
+"""ln(T/MeV) of the tables: 1 keV to 10 GeV at 1, 1.5, 2, 3, 4, 5, 6, 8 per decade (the
+Seltzer-Berger grid; Geant4 uses the table below 1 GeV)."""
+
+SB_Z_MAX = 92
+"""The published tables cover Z = 1..92."""
+SB_TABLE = Path(__file__).parent / "data" / "seltzer_berger.npz"
+"""The kept Seltzer-Berger table (built by ``benchmarks/seltzer_berger_table.py``)."""
 
 _FEL_LOW = (0.0, 5.3104, 4.7935, 4.7402, 4.7112)  # Dirac-Fock L_el, Z < 5 (Geant4 values)
 _FINEL_LOW = (0.0, 5.9173, 5.6125, 5.5377, 5.4728)  # Dirac-Fock L_inel, Z < 5
@@ -237,17 +249,94 @@ def tsai_k_dsigma_dk(z: int, kinetic: np.ndarray, k: np.ndarray) -> np.ndarray:
     return factor * np.maximum(bracket, 0.0)
 
 
-def brem_sb_table(z: int) -> str:
-    """The ``brem_SB/br{Z}`` file: G4Physics2DVector ascii of chi = beta^2/Z^2 k dsigma/dk (mb)."""
+@functools.cache
+def _seltzer_berger() -> np.ndarray:
+    with np.load(SB_TABLE) as data:
+        chi = data["chi_mb"].astype(float)
+    if chi.shape != (SB_Z_MAX, len(SB_LOG_T), len(SB_KAPPA)):
+        raise ValueError(f"{SB_TABLE}: chi_mb has shape {chi.shape}")
+    return chi
+
+
+def seltzer_berger_chi(z: int) -> np.ndarray:
+    """The published scaled cross section chi = (beta^2/Z^2) k dsigma/dk of element ``z``
+    (1..92), millibarn, on the grid (:data:`SB_LOG_T`, :data:`SB_KAPPA`): shape (57, 32).
+
+    Source: S. M. Seltzer (NBS, 1984), the tables of Seltzer and Berger, At. Data Nucl.
+    Data Tables 35 (1986) 345, kept in float32 (``data/README.md``).
+    """
+    if not 1 <= z <= SB_Z_MAX:
+        raise ValueError(f"Seltzer-Berger tables cover Z = 1..{SB_Z_MAX}, not {z}")
+    return _seltzer_berger()[z - 1].copy()
+
+
+def formula_chi(z: int) -> np.ndarray:
+    """chi = (beta^2/Z^2) k dsigma/dk (mb) from :func:`tsai_k_dsigma_dk` on the table grid."""
     t = np.exp(SB_LOG_T)[:, None]
     kappa = SB_KAPPA[None, :]
     beta2 = t * (t + 2 * ELECTRON_MASS) / (t + ELECTRON_MASS) ** 2
-    chi = beta2 / z**2 * tsai_k_dsigma_dk(z, t, kappa * t)
+    return beta2 / z**2 * tsai_k_dsigma_dk(z, t, kappa * t)
+
+
+def brem_sb_table(z: int) -> str:
+    """The ``brem_SB/br{Z}`` file: the published table for Z <= 92, the formula above."""
+    return physics_2d_vector(seltzer_berger_chi(z) if z <= SB_Z_MAX else formula_chi(z))
+
+
+def formula_brem_table(z: int) -> str:
+    """A ``brem_SB/br{Z}`` file from the formula (:func:`formula_chi`) at every Z."""
+    return physics_2d_vector(formula_chi(z))
+
+
+def physics_2d_vector(chi: np.ndarray) -> str:
+    """G4Physics2DVector ascii of ``chi`` (57 x 32) on the table grid, as Geant4 reads
+    ``br{Z}``: ``2 n_kappa n_logT``, the kappa values, the ln T values, one row per T."""
     lines = [f"2 {len(SB_KAPPA)} {len(SB_LOG_T)}"]
     lines.append(" ".join(f"{x:.6e}" for x in SB_KAPPA))
     lines.append(" ".join(f"{x:.6e}" for x in SB_LOG_T))
     lines += [" ".join(f"{x:.6e}" for x in row) for row in chi]
     return "\n".join(lines) + "\n"
+
+
+def _row(chi: np.ndarray, kinetic: float) -> np.ndarray:
+    """chi at ``kinetic`` (MeV), linear in ln T between the table's rows (as Geant4)."""
+    lt = math.log(kinetic)
+    if not SB_LOG_T[0] <= lt <= SB_LOG_T[-1]:
+        raise ValueError(f"kinetic energy {kinetic} MeV outside the table (1 keV-10 GeV)")
+    i = min(int(np.searchsorted(SB_LOG_T, lt, side="right")) - 1, len(SB_LOG_T) - 2)
+    w = (lt - SB_LOG_T[i]) / (SB_LOG_T[i + 1] - SB_LOG_T[i])
+    return np.asarray((1 - w) * chi[i] + w * chi[i + 1])
+
+
+def _beta2(kinetic: float) -> float:
+    return kinetic * (kinetic + 2 * ELECTRON_MASS) / (kinetic + ELECTRON_MASS) ** 2
+
+
+def energy_loss_xs(chi: np.ndarray, z: int, kinetic: float) -> float:
+    """Radiative energy-loss cross section of a table, MeV mb per atom: the integral of
+    k dsigma/dk over 0 < k < T, = (Z^2/beta^2) T times the integral of chi over k/T
+    (chi linear in k/T between grid points, as Geant4 interpolates it).
+
+    Arguments:
+        chi: a table on (:data:`SB_LOG_T`, :data:`SB_KAPPA`), e.g.
+            :func:`seltzer_berger_chi`, mb.
+        z: atomic number.
+        kinetic: electron kinetic energy T, MeV.
+    """
+    kappa = np.append(0.0, SB_KAPPA[1:])
+    return z * z / _beta2(kinetic) * kinetic * float(np.trapezoid(_row(chi, kinetic), kappa))
+
+
+def photon_xs(chi: np.ndarray, z: int, kinetic: float, k_cut: float) -> float:
+    """Bremsstrahlung cross section of a table for photons with k_cut < k < T, mb per
+    atom: (Z^2/beta^2) times the integral of chi/kappa over k_cut/T < kappa < 1."""
+    kappa = np.append(0.0, SB_KAPPA[1:])
+    lo = k_cut / kinetic
+    if lo >= 1.0:
+        return 0.0
+    x = np.unique(np.concatenate([np.geomspace(lo, 1.0, 4001), kappa[kappa > lo]]))
+    value = np.interp(x, kappa, _row(chi, kinetic))
+    return z * z / _beta2(kinetic) * float(np.trapezoid(value, np.log(x)))
 
 
 # ---- hadronic placeholders --------------------------------------------------------------
