@@ -72,7 +72,7 @@ def test_brem_table_is_the_published_table_below_z_93() -> None:
     assert chi[24, 0] == pytest.approx(11.8851, rel=1e-6)
     # no published table above Z = 92: the formula
     assert brem_sb_table(100) == offline_tables.formula_brem_table(100)
-    with pytest.raises(ValueError, match="1..92"):
+    with pytest.raises(ValueError, match=r"1\.\.92"):
         offline_tables.seltzer_berger_chi(93)
 
 
