@@ -139,3 +139,18 @@ def test_scoring_mode_enters_the_resume_key(tiny: Detector, tmp_path: Path) -> N
     library = G4DataSetup("offline", tmp_path, photon_data="xraydb-elam 4.5.8")
     cfg = SimulationConfig(tiny, scoring="replica")
     assert _fingerprint(cfg, library, 5.0) != keys["replica"]
+
+
+def test_offline_tables_version_enters_the_resume_key(
+    tiny: Detector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks simulated with other offline tables are other physics: never resumed into."""
+    from caloforge.simulate import engine
+
+    cfg = SimulationConfig(tiny)
+    offline = G4DataSetup("offline", tmp_path)
+    official = G4DataSetup("official", tmp_path)
+    before = (_fingerprint(cfg, offline, 5.0), _fingerprint(cfg, official, 5.0))
+    monkeypatch.setattr(engine, "GENERATOR_VERSION", engine.GENERATOR_VERSION + 1)
+    assert _fingerprint(cfg, offline, 5.0) != before[0]
+    assert _fingerprint(cfg, official, 5.0) == before[1]

@@ -4,7 +4,6 @@ resumption and sharding. Tiny detector, 1 GeV electrons: a few seconds each."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import h5py
@@ -27,11 +26,9 @@ def _read(path: Path) -> dict[str, np.ndarray]:
 
 
 def test_smoke(tiny: Detector, tmp_path: Path) -> None:
-    start = time.perf_counter()
     calls: list[tuple[int, int]] = []
     cfg = SimulationConfig(tiny, energy="1GeV", n=4, seed=1)
     out = simulate(cfg, tmp_path / "smoke.h5", progress=lambda d, t: calls.append((d, t)))
-    assert time.perf_counter() - start < 30
     data = _read(out)
     assert data["showers"].shape == (4, tiny.n_voxels)
     assert data["incident_energies"][:, 0] == pytest.approx(1000.0)

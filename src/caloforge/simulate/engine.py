@@ -34,7 +34,7 @@ from caloforge.data.conditions import Conditions
 from caloforge.data.hdf5 import ShowerWriter
 from caloforge.files import atomic_output, claim_output, clean_orphans, write_text
 from caloforge.simulate.config import EventBatch, SimulationConfig, event_batch
-from caloforge.simulate.g4data import G4DataSetup, resolve_g4data
+from caloforge.simulate.g4data import GENERATOR_VERSION, G4DataSetup, resolve_g4data
 from caloforge.simulate.scoring import choose_pitch
 from caloforge.simulate.worker import ChunkResult, WorkerSpec, init_worker, run_chunk
 
@@ -87,6 +87,8 @@ def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> 
     desc["pitch"] = pitch
     if setup.photon_data not in ("", "sandia"):  # Sandia tables: the key of earlier versions
         desc["photon_data"] = setup.photon_data
+    if setup.mode == "offline":  # chunks of other offline tables are other physics
+        desc["offline_tables"] = GENERATOR_VERSION
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
