@@ -43,6 +43,7 @@ from caloforge.evaluate.metrics import (
 )
 from caloforge.evaluate.minimums import MINIMUM_PER_CLASS, below_minimum
 from caloforge.evaluate.observables import SPECTRUM_EDGES, SampleSummary, energy_response, summarise
+from caloforge.evaluate.tables_version import mixed_tables_versions
 from caloforge.files import write_text
 from caloforge.geometry import Detector
 
@@ -265,6 +266,9 @@ def evaluate(
         val: the candidates' validation file (the one used to choose settings).
             ``reference`` and ``ref2`` must share no events with ``train`` and ``val``, nor
             ``ref2`` with ``reference`` (:mod:`caloforge.evaluate.independence`).
+            Geant4 files among all these and the candidates that were simulated with
+            different Geant4 data (tables versions) are named in one warning
+            (:mod:`caloforge.evaluate.tables_version`).
         detector: geometry for files that do not carry it (or to check that they are of it).
         config: settings (:class:`EvaluationConfig`).
         training_log: JSON-lines training log(s) to plot in the report (one figure each).
@@ -300,6 +304,11 @@ def evaluate(
         used["reference"] = ref_data
         others = {k: v for k, v in used.items() if v is not None}
         require_independent(ref2_data, others, what="the second reference")
+    roles = {"reference": ref_data, "second reference": ref2_data, **used}
+    roles |= {f"candidate {k!r}": d for k, d in cand_data.items()}
+    mixed = mixed_tables_versions({k: v for k, v in roles.items() if v is not None})
+    if mixed is not None:
+        log.warning(mixed)
 
     kw = {"threshold": cfg.threshold, "max_showers": cfg.max_showers, "chunk_size": cfg.chunk_size}
     log.info("observables of the reference %s", reference)
