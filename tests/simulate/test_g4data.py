@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
@@ -84,6 +85,31 @@ def test_kept_table_grid_is_the_table_grid() -> None:
         assert data["chi_mb"].shape == (92, 57, 32)
     t = np.exp(offline_tables.SB_LOG_T)
     assert t[:9] == pytest.approx([1e-3, 1.5e-3, 2e-3, 3e-3, 4e-3, 5e-3, 6e-3, 8e-3, 1e-2])
+
+
+KEPT_TABLE_SHA256 = {
+    4: "0c79277b280f92736e053918fab16001617d6bd046ce31d18aa4628e493feb50",
+}
+"""SHA-256 of the kept Seltzer-Berger table's arrays by offline tables version."""
+
+
+def _kept_table_sha256() -> str:
+    digest = hashlib.sha256()
+    with np.load(offline_tables.SB_TABLE) as data:
+        for name in sorted(data.files):
+            array = np.ascontiguousarray(data[name])
+            digest.update(f"{name} {array.dtype.str} {array.shape}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def test_kept_table_changes_with_the_tables_version() -> None:
+    """A changed seltzer_berger.npz is other physics: caches (marker) and resume keys know
+    the tables only by GENERATOR_VERSION, so the table's content is pinned to it."""
+    assert KEPT_TABLE_SHA256.get(g4data.GENERATOR_VERSION) == _kept_table_sha256(), (
+        "the kept Seltzer-Berger table differs from the one of offline tables version "
+        f"{g4data.GENERATOR_VERSION}: bump g4data.GENERATOR_VERSION and pin the new hash here"
+    )
 
 
 def test_published_table_gives_e_over_x0_at_high_energy() -> None:
