@@ -175,6 +175,42 @@ def test_geant4_data_dir_is_official(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert setup.mode == "official" and setup.env["GEANT4_DATA_DIR"] == str(tmp_path)
 
 
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_resolve_offline_refuses_official_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEANT4_DATA_DIR", str(_official_layout(tmp_path)))
+    with pytest.raises(ValueError, match=r"official Geant4 data .*unset GEANT4_DATA_DIR"):
+        g4data.resolve_offline(tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("args", [["brems_tables.py"], ["brems_variants.py", "ref.h5"]])
+def test_table_benchmarks_refuse_official_data(tmp_path: Path, args: list[str]) -> None:
+    """They measure the offline tables: official data in the environment is one line."""
+    src = Path(g4data.__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "GEANT4_DATA_DIR": str(_official_layout(tmp_path / "g4")),
+        "PYTHONPATH": str(src),
+        "OMP_NUM_THREADS": "1",
+    }
+    script, *rest = args
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *rest, "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the environment selects official")
+    assert str(tmp_path / "g4") in lines[0]
+
+
 def test_a_variable_overrides_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _official_layout(tmp_path / "root", skip=("G4LEDATA",))
     (tmp_path / "emlow").mkdir()

@@ -249,6 +249,22 @@ def resolve_g4data(
     return G4DataSetup("offline", root, env, g4version, hadronic, photon)
 
 
+def resolve_offline(cache_dir: str | Path | None = None) -> G4DataSetup:
+    """:func:`resolve_g4data` for a measurement of the offline tables themselves.
+
+    Raises:
+        ValueError: the environment selects official data (``GEANT4_DATA_DIR`` or the
+            ``G4*DATA`` variables), which would be measured in their place.
+    """
+    setup = resolve_g4data(cache_dir=cache_dir)
+    if setup.mode != "offline":
+        raise ValueError(
+            f"the environment selects official Geant4 data ({setup.root}); unset "
+            "GEANT4_DATA_DIR and the G4*DATA variables to measure the offline tables"
+        )
+    return setup
+
+
 def apply_environment(setup: G4DataSetup) -> None:
     """Set the Geant4 data variables in this process; call before ``import geant4_pybind``."""
     os.environ.update(setup.env)
