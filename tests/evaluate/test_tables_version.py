@@ -13,7 +13,9 @@ from caloforge.evaluate.tables_version import mixed_tables_versions, tables_vers
 
 
 def _geant4(mode: str, version: int | str) -> dict[str, object]:
-    return {"generator": {"backend": "geant4", "g4data": {"mode": mode, "generator_version": version}}}
+    return {
+        "generator": {"backend": "geant4", "g4data": {"mode": mode, "generator_version": version}}
+    }
 
 
 MODEL = {"generator": {"kind": "model", "model": "flow"}}

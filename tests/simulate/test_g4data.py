@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -110,6 +111,55 @@ def test_kept_table_changes_with_the_tables_version() -> None:
         "the kept Seltzer-Berger table differs from the one of offline tables version "
         f"{g4data.GENERATOR_VERSION}: bump g4data.GENERATOR_VERSION and pin the new hash here"
     )
+
+
+def _build_table(
+    nist: Path, out: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str]:
+    """Exit code and stderr of ``benchmarks/seltzer_berger_table.py NIST --out OUT``."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "seltzer_berger_table.py"
+    monkeypatch.setattr(sys, "argv", [str(script), str(nist), "--out", str(out)])
+    code = 0
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_table_build_refuses_bad_nist_files_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept table is rebuilt from the NIST files only when their grids are the package's."""
+    t = np.exp(offline_tables.SB_LOG_T)
+    kappa = np.append(0.0, offline_tables.SB_KAPPA[1:])
+    grid = tmp_path / "nist_brems_grid"
+    body = " ".join(f"{v:.8g}" for v in (*t, *kappa))
+    cases = {
+        "header": (f"92 57 31 {body}", {}, "nist_brems_grid: header 92 57 31, not 92 57 32"),
+        "count": (f"92 57 32 {body}", {2: "1 2 3"}, "nist_brems_2: 3 numbers, not 1824"),
+        "grid": (f"92 57 32 {body.replace('0.025', '0.03', 1)}", {}, "differ from SB_KAPPA"),
+    }
+    chi = " ".join(["1.5"] * (57 * 32))
+    for z in range(1, 93):
+        (tmp_path / f"nist_brems_{z}").write_text(chi)
+    out = tmp_path / "table.npz"
+    for name, (grid_text, replaced, message) in cases.items():
+        grid.write_text(grid_text)
+        for z, text in replaced.items():
+            (tmp_path / f"nist_brems_{z}").write_text(text)
+        code, err = _build_table(tmp_path, out, capsys, monkeypatch)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, (name, err)
+        assert lines[0].startswith("error: ") and message in lines[0], name
+        assert not out.exists()
+        for z in replaced:
+            (tmp_path / f"nist_brems_{z}").write_text(chi)
+    grid.write_text(f"92 57 32 {body}")
+    code, err = _build_table(tmp_path, out, capsys, monkeypatch)
+    assert code == 0, err
+    with np.load(out) as data:
+        assert data["chi_mb"].shape == (92, 57, 32) and np.all(data["chi_mb"] == 1.5)
 
 
 def test_published_table_gives_e_over_x0_at_high_energy() -> None:
