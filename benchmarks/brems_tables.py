@@ -3,9 +3,9 @@
 Asks ``G4EmCalculator`` (through :func:`caloforge.simulate.em_tables.em_tables`) for the
 radiative stopping power (dE/dx of ``eBrem``, no cut) and the number of photons above
 ``--photon-cut`` per g/cm^2 of e- in water, Si, LAr, W and Pb at 1, 10 and 100 MeV, with
-the offline tables of this version (the published tables, Z <= 92) and with the formula
-tables of versions 2-3 (:func:`~caloforge.simulate.offline_tables.formula_brem_table`),
-and compares both with the integrals of the published tables
+the offline tables (the published tables for Z <= 92, Tsai's formula above) and with the
+formula at every Z on the Seltzer-Berger grid
+(:func:`~caloforge.simulate.offline_tables.formula_brem_table`), and compares both with the integrals of the published tables
 (:func:`~caloforge.simulate.offline_tables.energy_loss_xs`, ``photon_xs``) over the
 element composition Geant4 uses. The ``dielectric`` column is the share of the photons
 above the cut that Geant4's dielectric suppression (Ter-Mikaelian, k_p = gamma hbar

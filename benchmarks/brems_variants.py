@@ -10,18 +10,21 @@ showers of the same energies: mean visible/incident energy, number of hit cells,
 layer-0 energy fraction. Variants:
 
 * ``default``: the tables of ``caloforge.simulate.offline_tables`` (the published
-  Seltzer-Berger tables, version 4);
+  Seltzer-Berger tables for Z <= 92, Tsai's formula above);
 * ``formula``: Tsai's formula at every Z, Coulomb correction faded in between 2 and 50 MeV
-  (the tables of versions 2 and 3);
-* ``full-coulomb``: the formula with the full Coulomb correction at every energy (the
-  tables before v2);
+  (the formula the offline tables use above Z = 92);
+* ``full-coulomb``: the formula with the full Coulomb correction at every energy;
 * ``no-coulomb``: the formula without Coulomb correction below 1 GeV;
 * ``brems+15%``: ``full-coulomb`` brems x 1.15 below 10 MeV;
 * ``pe-binding``: ``full-coulomb`` brems and a photo-effect shell binding energy of
   ~13.6 eV Z^2 (K-shell-like) instead of 1 keV.
 
-The last two are variations of the version-1 tables (``full-coulomb``); docs/simulation.md
-quotes this script's output (REF: the atlas-pblar photon training file).
+Every formula variant is written on the Seltzer-Berger grid
+(:func:`~caloforge.simulate.offline_tables.formula_brem_table`); the photo-effect and
+Rayleigh tables are the default ones (with or without the ``photon-data`` extra, as
+installed) except in ``pe-binding``. docs/simulation.md quotes this script's output (REF:
+the atlas-pblar photon training file). Official Geant4 data in the environment
+(``GEANT4_DATA_DIR``, ``G4*DATA``) are refused: they would be simulated instead.
 
 About 1 minute per variant with 2 workers on an idle machine.
 """
