@@ -5,11 +5,14 @@ radiative stopping power (dE/dx of ``eBrem``, no cut) and the number of photons 
 ``--photon-cut`` per g/cm^2 of e- in water, Si, LAr, W and Pb at 1, 10 and 100 MeV, with
 the offline tables (the published tables for Z <= 92, Tsai's formula above) and with the
 formula at every Z on the Seltzer-Berger grid
-(:func:`~caloforge.simulate.offline_tables.formula_brem_table`), and compares both with the integrals of the published tables
+(:func:`~caloforge.simulate.offline_tables.formula_brem_table`), and compares both with
+the integrals of the published tables
 (:func:`~caloforge.simulate.offline_tables.energy_loss_xs`, ``photon_xs``) over the
-element composition Geant4 uses. The ``dielectric`` column is the share of the photons
-above the cut that Geant4's dielectric suppression (Ter-Mikaelian, k_p = gamma hbar
-omega_p) removes, which the reference leaves in.
+element composition Geant4 uses. Official Geant4 data in the environment
+(``GEANT4_DATA_DIR``, ``G4*DATA``) are refused: they would be measured instead. The
+``dielectric`` column is the share of the photons above the cut that Geant4's dielectric
+suppression (Ter-Mikaelian, k_p = gamma hbar omega_p) removes, which the reference leaves
+in.
 
 Usage:
     python benchmarks/brems_tables.py [--photon-cut MEV] [--out DIR]
