@@ -5,7 +5,8 @@
 # student, generation at the test file's conditions, `caloforge evaluate` against the
 # independent test file, and `caloforge bench` (batch 1, 128, 1024) beside Geant4.
 # On calochallenge-ds2 the one-command form is the shipped recipe, with these defaults as
-# its settings (tests/recipes keeps the two equal) and a validation stage besides:
+# its training, refinement and generation settings (tests/recipes keeps the two equal), a
+# validation stage besides, and a bench stage at the training energies (not --energy TEST):
 #   caloforge recipe run calochallenge-ds2-patch-transformer --data train=TRAIN.h5 \
 #       --data val=VAL.h5 --data test=TEST.h5
 # This script stays for the other readouts and for settings changed from the environment.

@@ -234,6 +234,16 @@ def test_patch_transformer_script_defaults_are_the_recipe_settings() -> None:
     assert f"--repeats {speed['repeats']} " in bench
     assert f"--geant4-showers {speed['geant4_showers']} " in bench
     assert '--batch 1,128,1024 ' in bench and "batch" not in speed  # the bench stage's default
+    # generation for the judgement: the script's precision, seed and conditions' split
+    generate = re.search(r"generate .*?--quiet", _script_block(text, "generate"), re.S)
+    assert generate is not None
+    options = dict(re.findall(r"(--precision|--seed) (\w+)", generate.group()))
+    evaluates = [s for s in recipe.stages if s.kind == "evaluate"]
+    assert [s.settings.get("reference") for s in evaluates] == ["val", "test"]
+    assert '--conditions-from "$TEST"' in generate.group()
+    for stage in evaluates:
+        assert stage.settings.get("precision", "auto") == options["--precision"] == "fp32"
+        assert stage.settings.get("seed", 1) == int(options["--seed"])
 
 
 @pytest.mark.parametrize(
