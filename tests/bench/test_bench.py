@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from caloforge.bench import BenchRow, PeakRSS, run_bench
+import caloforge.bench.run as run_module
+import caloforge.bench.torch_backend as torch_module
+from caloforge.bench import DEFAULT_PRECISIONS, BenchRow, PeakRSS, bench_torch, run_bench
 from caloforge.hardware import cpu_facts
 from fastsim.conftest import needs_geant4
 
@@ -176,11 +178,15 @@ def test_every_listed_precision_is_timed(tiny_diffusion: Path, tmp_path: Path) -
 
 def test_default_always_gives_float32(tiny_diffusion: Path, tiny_wgan: Path) -> None:
     """The default fp32,auto: float32 rows on any CPU, bfloat16 rows beside them only where
-    bfloat16 is native; auto resolving to a listed precision is timed once."""
+    bfloat16 is native; auto resolving to a listed precision is timed once. ``bench_torch``
+    has the same default as ``run_bench``."""
     kw = dict(repeats=1, warmup=0, min_showers=2, geant4=False)
     report = run_bench([tiny_diffusion], [2], **kw)  # type: ignore[arg-type]
     native = cpu_facts().native_bf16
     assert [r.precision for r in report.rows] == (["fp32", "bf16"] if native else ["fp32"])
+    rows = bench_torch(tiny_diffusion, [2], repeats=1, warmup=0, min_showers=2)
+    assert [r.precision for r in rows] == [r.precision for r in report.rows]
+    assert DEFAULT_PRECISIONS == "fp32,auto"
     report = run_bench([tiny_wgan], [2], precision="fp32,auto", **kw)  # type: ignore[arg-type]
     assert [r.precision for r in report.rows] == ["fp32"]
 
@@ -190,3 +196,80 @@ def test_bad_precision_list(tiny_wgan: Path) -> None:
         run_bench([tiny_wgan], [1], geant4=False, precision="fp32,fp64")
     with pytest.raises(ValueError, match="expected one or more of auto, fp32, bf16"):
         run_bench([tiny_wgan], [1], geant4=False, precision=" , ")
+
+
+def _no_timing(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Record the models ``run_bench`` starts timing (and time none)."""
+    timed: list[Path] = []
+
+    def record(path: Path, *args: object, **kwargs: object) -> list[BenchRow]:
+        timed.append(Path(path))
+        return []
+
+    monkeypatch.setattr(run_module, "bench_torch", record)
+    monkeypatch.setattr(run_module, "bench_onnx", record)
+    return timed
+
+
+def test_precisions_a_model_cannot_run_are_refused_before_any_timing(
+    tiny_diffusion: Path, tiny_wgan: Path, tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fp32,bf16 with a family without bfloat16 networks, bf16 alone with an ONNX export:
+    refused naming the file before the first model is timed."""
+    timed = _no_timing(monkeypatch)
+    with pytest.raises(ValueError, match="'wgan-gp' generates in fp32 only") as err:
+        run_bench([tiny_diffusion, tiny_wgan], [1], geant4=False, precision="fp32,bf16")
+    assert str(err.value).startswith(f"{tiny_wgan}: ")
+    with pytest.raises(ValueError, match="not ONNX exports") as err:
+        run_bench([tiny_diffusion, tiny_onnx], [1], geant4=False, precision="bf16")
+    assert str(err.value).startswith(f"{tiny_onnx}: ")
+    assert timed == []
+    run_bench([tiny_diffusion, tiny_wgan], [1], geant4=False, precision="fp32,auto")
+    assert timed == [tiny_diffusion, tiny_wgan]
+
+
+def test_cli_bench_refuses_bf16_for_a_float32_family_in_one_line(
+    tiny_wgan: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from caloforge.cli import main
+
+    timed = _no_timing(monkeypatch)
+    argv = ["caloforge", "bench", "--checkpoint", str(tiny_wgan), "--precision", "fp32,bf16",
+            "--no-geant4"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 2 and timed == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tiny_wgan}: model family 'wgan-gp'")
+
+
+def test_one_model_per_resolved_precision_the_previous_freed(
+    tiny_diffusion: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The precisions are resolved first: a model is loaded once per distinct precision
+    (fp32,auto where auto is float32: once), and the previous model is gone before the
+    next loads."""
+    import weakref
+
+    loaded: list[weakref.ref[object]] = []
+    alive_at_load: list[bool] = []
+    real = torch_module._model
+
+    def counting(*args: object, **kwargs: object) -> object:
+        alive_at_load.append(any(ref() is not None for ref in loaded))
+        model, label = real(*args, **kwargs)  # type: ignore[arg-type]
+        loaded.append(weakref.ref(model))
+        return model, label
+
+    monkeypatch.setattr(torch_module, "_model", counting)
+    kw = dict(repeats=1, warmup=0, min_showers=2)
+    rows = bench_torch(tiny_diffusion, [2], precision="fp32,bf16,auto", **kw)  # type: ignore[arg-type]
+    assert [r.precision for r in rows] == ["fp32", "bf16"]
+    assert alive_at_load == [False, False]
+    loaded.clear()
+    alive_at_load.clear()
+    rows = bench_torch(tiny_diffusion, [2], precision="fp32,auto", **kw)  # type: ignore[arg-type]
+    native = cpu_facts().native_bf16
+    assert [r.precision for r in rows] == (["fp32", "bf16"] if native else ["fp32"])
+    assert len(alive_at_load) == len(rows)

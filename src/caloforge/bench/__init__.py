@@ -26,9 +26,9 @@ from caloforge.bench.geant4 import geant4_timing
 from caloforge.bench.machine import machine_info, machine_line
 from caloforge.bench.onnx_backend import bench_onnx, onnx_dense_flops
 from caloforge.bench.report import BenchReport, BenchRow, Geant4Timing
-from caloforge.bench.run import DEFAULT_BATCHES, DEFAULT_PRECISIONS, run_bench
+from caloforge.bench.run import DEFAULT_BATCHES, run_bench
 from caloforge.bench.timing import PeakRSS
-from caloforge.bench.torch_backend import bench_torch
+from caloforge.bench.torch_backend import DEFAULT_PRECISIONS, bench_torch
 
 __all__ = [
     "DEFAULT_BATCHES",

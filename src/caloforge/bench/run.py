@@ -14,7 +14,7 @@ from caloforge.bench.geant4 import geant4_timing
 from caloforge.bench.machine import machine_info
 from caloforge.bench.onnx_backend import bench_onnx
 from caloforge.bench.report import BenchReport, BenchRow
-from caloforge.bench.torch_backend import bench_torch
+from caloforge.bench.torch_backend import DEFAULT_PRECISIONS, bench_torch, check_checkpoint
 from caloforge.data import Conditions
 from caloforge.geometry import Detector
 from caloforge.hardware import parse_precisions
@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_BATCHES = (1, 10, 128, 1024, 4096)
-
-DEFAULT_PRECISIONS = "fp32,auto"
-"""float32 always, and bfloat16 beside it where the hardware multiplies it natively: a
-bfloat16 figure alone would hide the float32 speed of CPUs without native bfloat16."""
 
 
 def run_bench(
@@ -54,8 +50,13 @@ def run_bench(
             checkpoint is timed at each precision it resolves to, once. ONNX exports run
             in float32 (refused when the list is ``bf16`` alone).
 
+    Every model file is checked before anything is timed: its format, a ``.pt``
+    checkpoint's family against the precisions (``bf16`` for a family without bfloat16
+    networks is refused), an ONNX export against the device and the precisions.
+
     Raises:
-        ValueError: bad batch sizes, repeats, precisions, or a model file that is neither.
+        ValueError: bad batch sizes, repeats, precisions, a model file that is neither or
+            that cannot run at the precisions or on the device (naming the file).
         CheckpointError / RuntimeModelError: unreadable model files.
     """
     if not models:
@@ -73,6 +74,14 @@ def run_bench(
             raise ValueError(
                 f"{p}: unknown model format {p.suffix!r}; use a .pt checkpoint or an .onnx export"
             )
+    for m in models:
+        p = Path(m)
+        if p.suffix == ".pt":
+            check_checkpoint(p, precisions)
+        elif device != "cpu":
+            raise ValueError(f"{p}: the ONNX runtime path is timed on cpu only (--device cpu)")
+        elif precisions == ("bf16",):
+            raise ValueError(f"{p}: --precision applies to .pt checkpoints, not ONNX exports")
     report = BenchReport(rows=[], machine=machine_info(threads))
     dets: dict[str, tuple[Detector, Conditions]] = {}
     for m in models:
@@ -86,10 +95,6 @@ def run_bench(
             energy=energy,
         )
         if p.suffix == ".onnx":
-            if device != "cpu":
-                raise ValueError(f"{p}: the ONNX runtime path is timed on cpu only (--device cpu)")
-            if precisions == ("bf16",):
-                raise ValueError(f"{p}: --precision applies to .pt checkpoints, not ONNX exports")
             rows = bench_onnx(p, batches, **kw)
         else:
             rows = bench_torch(
@@ -130,4 +135,4 @@ def run_bench(
     return report
 
 
-__all__ = ["DEFAULT_BATCHES", "DEFAULT_PRECISIONS", "run_bench"]
+__all__ = ["DEFAULT_BATCHES", "run_bench"]

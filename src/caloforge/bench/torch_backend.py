@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,12 +12,55 @@ from caloforge.bench.conditions import bench_conditions, energy_of, take
 from caloforge.bench.report import BenchRow
 from caloforge.bench.timing import make_row, time_calls
 from caloforge.data import Conditions
-from caloforge.hardware import parse_precisions
+from caloforge.hardware import parse_precisions, resolve_precision
 
 if TYPE_CHECKING:
     from caloforge.models import ShowerModel
 
 log = logging.getLogger(__name__)
+
+DEFAULT_PRECISIONS = "fp32,auto"
+"""float32 always, and bfloat16 beside it where the hardware multiplies it natively: a
+bfloat16 figure alone would hide the float32 speed of CPUs without native bfloat16."""
+
+
+def torch_precisions(
+    model: ShowerModel, requested: Sequence[str], source: str | Path
+) -> tuple[str, ...]:
+    """The precisions ``model`` is timed at: each of ``requested`` as
+    :meth:`ShowerModel.set_precision` resolves it on the model's device, in order, each once
+    (``auto`` resolving to a precision already listed adds nothing).
+
+    Raises:
+        ValueError: ``bf16`` for a family without bfloat16 networks (naming ``source``).
+    """
+    reduced = bool(model.reduced_precision_modules())
+    if "bf16" in requested and not reduced:
+        raise ValueError(
+            f"{source}: model family {model.name!r} generates in fp32 only; "
+            "leave bf16 out of the precisions"
+        )
+    chosen: list[str] = []
+    for p in requested:
+        if p == "auto":
+            p = resolve_precision(p, model.device, reduced_networks=reduced)
+        if p not in chosen:
+            chosen.append(p)
+    return tuple(chosen)
+
+
+def check_checkpoint(checkpoint: str | Path, precision: str | Sequence[str]) -> None:
+    """Read ``checkpoint`` (on the CPU) and check that it can be timed at ``precision``,
+    before anything is timed; the model is freed again.
+
+    Raises:
+        ValueError: a precision its family cannot run (naming the file).
+        CheckpointError: an unreadable checkpoint.
+    """
+    from caloforge.train.loading import load_model
+
+    model, _ = load_model(checkpoint, "cpu")
+    torch_precisions(model, parse_precisions(precision), checkpoint)
 
 
 def bench_torch(
@@ -31,7 +75,7 @@ def bench_torch(
     min_showers: int = 256,
     seed: int = 0,
     untrained_detector: str | None = None,
-    precision: str | Sequence[str] = "auto",
+    precision: str | Sequence[str] = DEFAULT_PRECISIONS,
 ) -> list[BenchRow]:
     """Time a PyTorch checkpoint (inference mode, batched ``model.sample``).
 
@@ -39,13 +83,23 @@ def bench_torch(
         untrained_detector: time an UNTRAINED model of the checkpoint's family and
             configuration on this detector instead (for the voxel-count scaling only).
         precision: ``auto``, ``fp32`` or ``bf16`` (:meth:`ShowerModel.set_precision`), or a
-            list of them (``"fp32,auto"``): the model is timed at every precision chosen,
-            each once (``auto`` that resolves to a precision already listed adds nothing).
-            Rows record the precision chosen, and the backend reads ``torch-bf16`` for
-            bfloat16.
+            list of them (default :data:`DEFAULT_PRECISIONS`, ``"fp32,auto"``): the model is
+            timed at every precision the list resolves to (:func:`torch_precisions`), each
+            once. Rows record the precision chosen, and the backend reads ``torch-bf16`` for
+            bfloat16. The precisions are resolved before any timing; the model is loaded
+            once per precision (bfloat16 weights do not go back to float32), the previous
+            one freed before the next loads.
+
+    Peak memory: each row's growth from its own baseline, the memory in use when its timed
+    calls start (resident set on CPU, allocated CUDA memory). Rows after the first, a later
+    batch size or a later precision, are measured in the same process after the earlier
+    ones: memory freed by those but kept by the allocator is reused and not counted again.
 
     Returns:
         One row per (precision, batch size), in the order of the list.
+
+    Raises:
+        ValueError: ``bf16`` for a family without bfloat16 networks (before any timing).
     """
     import torch
 
@@ -56,16 +110,16 @@ def bench_torch(
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
-    chosen: list[str] = []
+    model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed)
+    chosen = torch_precisions(model, requested, checkpoint)
+    spec = energy or energy_of(ckpt, as_range=untrained_detector is not None)
     rows: list[BenchRow] = []
-    for p in requested:
-        # a fresh model per precision: bfloat16 weights do not go back to float32
-        model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed)
-        p = model.set_precision(p)
-        if p in chosen:
-            continue
-        chosen.append(p)
-        spec = energy or energy_of(ckpt, as_range=untrained_detector is not None)
+    for i, p in enumerate(chosen):
+        if i:  # a fresh model: bfloat16 weights do not go back to float32
+            del model
+            gc.collect()
+            model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed)
+        model.set_precision(p)
         rows += _time_model(
             model, label, ckpt["family"], p, batches, spec, dev, seed,
             threads=threads, repeats=repeats, warmup=warmup, min_showers=min_showers,
@@ -157,4 +211,4 @@ def _gen(torch: Any, dev: Any, seed: int) -> Any:
     return g
 
 
-__all__ = ["bench_torch"]
+__all__ = ["DEFAULT_PRECISIONS", "bench_torch", "check_checkpoint", "torch_precisions"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from caloforge.bench.run import DEFAULT_PRECISIONS
+from caloforge.bench.torch_backend import DEFAULT_PRECISIONS
 from caloforge.cli._app import app, at_least, console
 from caloforge.files import write_text
 from caloforge.hardware import parse_precisions
