@@ -7,8 +7,9 @@ calibrated and the refined student, gives one row each): recipe (and run folder 
 name differs), model stage, the file it was judged on, voxel and high-level AUC (headline
 classifier, mean ± error over the classifier seeds), the showers per class that trained /
 tested the classifier, the seeds, ms/shower at batch 1024 in float32 and bfloat16 (``-``
-where the run's bench stage did not measure it) and the machine of that measurement (CPU,
-ISA, threads).
+where the run's bench stage did not measure it) and the machine of that measurement (a
+number in the table, the machine's line, :func:`caloforge.bench.machine_line`, in the
+caption).
 
 Figures come from the run's evaluate stages on the test split (``reference = "test"``). A
 run without one falls back to its evaluate stages on the validation split, labelled
@@ -18,15 +19,19 @@ the test rows only (among the validation rows when no run has test figures). A r
 neither is skipped with a warning line on stderr.
 
 Front: a row is on it when no other row is at least as fast and at least as good (by the
-larger of its two AUCs) and better in one of the two. The speed is the row's fastest
-measured precision at batch 1024 (the front column names it); rows without that speed or
-with a skipped AUC are not placed. Speeds measured on different machines are not
-comparable: the caption says so when the rows' machines differ.
+larger of its two AUCs) and better in one of the two. The speed is ms/shower at batch 1024
+at the precision the judged showers were generated in (``generator.precision`` of the
+run's ``gen/<evaluate stage>-<model>.h5``), so that speed and AUC belong to the same
+model; where that file records none or that precision was not timed, the fastest measured
+precision, marked ``fastest`` (the front column names the precision either way). Rows
+without a speed or with a skipped AUC are not placed. Speeds measured on different
+machines are not comparable: the caption says so when the rows' machines differ.
 
 Output: the Markdown table on stdout and in ``DIR/pareto.md``, the plot ``DIR/pareto.png``
 (ms/shower on a log axis against AUC; both AUCs of each row marked, the front connected),
 written atomically. DIR defaults to ``artifacts/benchmarks/pareto``. A path that is not a
-recipe run folder (no readable ``manifest.json``): one line on stderr, exit code 2.
+recipe run folder (no readable ``manifest.json``), a run whose reports are unreadable or
+incomplete, or matplotlib missing: one line on stderr, exit code 2, nothing written.
 """
 
 from __future__ import annotations
@@ -34,15 +39,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from evaluate_summary import auc, read_report, sizes
+from evaluate_summary import auc, sizes
 
 from caloforge._optional import require
+from caloforge.bench.machine import machine_line
 from caloforge.files import write_figure, write_text
+from caloforge.recipes import (
+    BenchResult,
+    RecipeError,
+    bench_results,
+    evaluate_results,
+    run_recipe_of,
+)
+from caloforge.recipes.stages import model_stage
 
 BATCH = 1024
 PRECISIONS = ("fp32", "bf16")
@@ -55,7 +69,16 @@ HEADER = (
 
 
 class RunError(ValueError):
-    """A path that is not a finished recipe run folder."""
+    """A path that is not a finished recipe run folder, or a run with unusable reports."""
+
+
+@dataclass(frozen=True)
+class Speed:
+    """ms/shower at BATCH per precision of one model stage, and where it was measured."""
+
+    ms: dict[str, float]
+    machine: str  # machine_line of the report, the device first when not the CPU
+    hardware: tuple[str, ...]  # what makes two measurements comparable
 
 
 @dataclass
@@ -68,8 +91,8 @@ class Row:
     reference: str
     voxel: dict[str, Any]
     high_level: dict[str, Any]
-    ms: dict[str, float]  # precision -> ms/shower at BATCH
-    machine: str
+    speed: Speed | None
+    generated: str | None  # the precision the judged showers were generated in
     on_front: bool | None = None  # None: not placed
 
     @property
@@ -79,15 +102,27 @@ class Row:
         return max(float(a) for a in aucs if a is not None) if None not in aucs else None
 
     @property
-    def fastest(self) -> str | None:
-        """The precision of the fastest measurement, None when none was made."""
+    def ms(self) -> dict[str, float]:
+        return self.speed.ms if self.speed else {}
+
+    @property
+    def as_generated(self) -> bool:
+        """Whether the speed is the one of the precision the judged showers used."""
+        return self.generated is not None and self.generated in self.ms
+
+    @property
+    def precision(self) -> str | None:
+        """The precision of the row's speed: the one of the judged showers when it was
+        timed, else the fastest measured; None when none was measured."""
+        if self.as_generated:
+            return self.generated
         return min(self.ms, key=self.ms.__getitem__) if self.ms else None
 
     @property
     def point(self) -> tuple[float, float] | None:
-        """(ms/shower at the fastest precision, max AUC), None when one is missing."""
+        """(ms/shower at :attr:`precision`, max AUC), None when one is missing."""
         y = self.worst_auc
-        return (self.ms[self.fastest], y) if self.fastest and y is not None else None
+        return (self.ms[self.precision], y) if self.precision and y is not None else None
 
 
 def load_manifest(run: Path) -> dict[str, Any]:
@@ -106,88 +141,56 @@ def load_manifest(run: Path) -> dict[str, Any]:
     return manifest
 
 
-def evaluate_stages(manifest: dict[str, Any]) -> dict[str, list[str]]:
-    """Finished evaluate stages by the split they judge on (``test``, ``val``), read from
-    the recipe text the manifest records."""
-    recipe = tomllib.loads(str((manifest.get("recipe") or {}).get("text") or ""))
-    split_of = {
-        s.get("name"): str(s.get("reference", "val"))
-        for s in recipe.get("stages", [])
-        if s.get("kind") == "evaluate"
-    }
-    found: dict[str, list[str]] = {"test": [], "val": []}
-    for name, entry in manifest["stages"].items():
-        if entry.get("kind") == "evaluate" and entry.get("status") == "done":
-            found.setdefault(split_of.get(name, "val"), []).append(name)
-    return found
-
-
-def model_stage(checkpoint: str) -> str:
-    """The model stage a benched checkpoint belongs to (the run folder layout: a training
-    stage's ``NAME/checkpoint.pt`` or ``NAME/best.pt``, else ``NAME.pt``)."""
-    path = Path(checkpoint)
-    return path.parent.name if path.name in ("checkpoint.pt", "best.pt") else path.stem
-
-
-def speeds(
-    run: Path, manifest: dict[str, Any]
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, Any]]]:
+def speeds(reports: list[BenchResult]) -> dict[str, Speed]:
     """ms/shower at BATCH per model stage and precision (PyTorch backend, the first bench
-    stage measuring it), and the machine record of each model stage's measurement."""
-    ms: dict[str, dict[str, float]] = {}
-    machines: dict[str, dict[str, Any]] = {}
-    for name, entry in manifest["stages"].items():
-        path = run / f"{name}.json"
-        if entry.get("kind") != "bench" or entry.get("status") != "done" or not path.is_file():
-            continue
-        report = json.loads(path.read_text())
-        for row in report.get("rows", []):
+    stage measuring the model stage), with the machine of that measurement."""
+    found: dict[str, tuple[dict[str, float], BenchResult, str]] = {}
+    for report in reports:
+        for row in report.rows:
             if not str(row.get("backend", "")).startswith("torch") or row.get("batch") != BATCH:
                 continue
             model = model_stage(str(row.get("model", "")))
-            per = ms.setdefault(model, {})
-            per.setdefault(str(row.get("precision", "fp32")), float(row["ms_per_shower"]))
-            machines.setdefault(model, {**report.get("machine", {}), "device": row.get("device")})
-    return ms, machines
-
-
-def machine_text(machine: dict[str, Any]) -> str:
-    """CPU model, ISA and threads of a speed measurement (and the device when not the CPU)."""
-    if not machine:
-        return "-"
-    device = machine.get("device")
-    where = f"{device} on " if device and device != "cpu" else ""
-    isa = " ".join(machine.get("isa", [])) or "-"
-    return f"{where}{machine.get('cpu', '?')} ({isa}; {machine.get('threads', '?')} threads)"
+            if model in found and found[model][1] is not report:
+                continue
+            ms, _, _ = found.setdefault(model, ({}, report, str(row.get("device") or "cpu")))
+            ms.setdefault(str(row.get("precision", "fp32")), float(row["ms_per_shower"]))
+    out = {}
+    for model, (ms, report, device) in found.items():
+        machine = dict(report.machine)
+        where = f"{device} on " if device != "cpu" else ""
+        hardware = (device, str(machine.get("cpu")), *map(str, machine.get("isa") or []),
+                    str(machine.get("threads")))  # fmt: skip
+        out[model] = Speed(ms, where + machine_line(machine), hardware)
+    return out
 
 
 def run_rows(run: Path) -> list[Row]:
     """The rows of one run folder; empty (with a warning) when it holds no judged figures."""
     manifest = load_manifest(run)
     try:
-        stages = evaluate_stages(manifest)
-    except ValueError as exc:
-        raise RunError(f"{run / 'manifest.json'}: recipe text unreadable ({exc})") from None
+        results = evaluate_results(run, manifest["stages"], run_recipe_of(run, manifest))
+        measured = speeds(bench_results(run, manifest["stages"]))
+    except RecipeError as exc:
+        raise RunError(str(exc)) from None
     recipe = str(manifest.get("recipe", {}).get("name") or run.name)
     label = recipe if run.name == recipe else f"{recipe} ({run.name})"
-    split = "test" if stages["test"] else "validation"
-    chosen = stages["test"] or stages["val"]
+    test = [r for r in results if r.split == "test"]
+    split = "test" if test else "validation"
+    chosen = test or [r for r in results if r.split == "val"]
     if not chosen:
         print(f"warning: {run}: no finished evaluate stage; skipped", file=sys.stderr)
         return []
-    ms, machines = speeds(run, manifest)
     rows = []
-    for stage in chosen:
-        try:
-            metrics = read_report(run / stage)
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{run / stage / 'metrics.json'}: unreadable ({exc})") from None
-        reference = Path(str((metrics.get("reference") or {}).get("path", "?"))).name
-        for cand, comp in metrics["comparisons"].items():
+    for result in chosen:
+        comparisons = result.metrics.get("comparisons")
+        if not isinstance(comparisons, dict):
+            raise RunError(f"{result.path}: no 'comparisons' record (not an evaluate report)")
+        reference = Path(str((result.metrics.get("reference") or {}).get("path", "?"))).name
+        for cand, comp in comparisons.items():
             if cand.startswith("floor"):
                 continue
-            model = cand.removeprefix(f"{stage}-")
-            clf = comp.get("classifier") or {}
+            model = cand.removeprefix(f"{result.stage}-")
+            clf = (comp or {}).get("classifier") or {}
             rows.append(
                 Row(
                     recipe=label,
@@ -196,8 +199,8 @@ def run_rows(run: Path) -> list[Row]:
                     reference=reference,
                     voxel=clf.get("voxel") or {},
                     high_level=clf.get("high_level") or {},
-                    ms=ms.get(model, {}),
-                    machine=machine_text(machines.get(model, {})),
+                    speed=measured.get(model),
+                    generated=result.precision(run, model),
                 )
             )
     return rows
@@ -235,45 +238,62 @@ def auc_text(result: dict[str, Any]) -> str:
 def table(rows: list[Row], split: str) -> str:
     """The Markdown table with its caption."""
     lines = [HEADER, "|---|---|---|---|---|---|---|---:|---:|---|---|"]
+    machines: list[str] = []  # numbered in the order met
     for r in rows:
-        front = "-" if r.on_front is None else f"{'yes' if r.on_front else 'no'} ({r.fastest})"
+        front = "-"
+        if r.on_front is not None:
+            basis = "" if r.as_generated else ", fastest"
+            front = f"{'yes' if r.on_front else 'no'} ({r.precision}{basis})"
         ms = [f"{r.ms[p]:.3g}" if p in r.ms else "-" for p in PRECISIONS]
         seeds = seeds_text(r.voxel or r.high_level)
+        where = "-"
+        if r.speed is not None:
+            if r.speed.machine not in machines:
+                machines.append(r.speed.machine)
+            where = f"[{machines.index(r.speed.machine) + 1}]"
         lines.append(
             f"| {r.recipe} | {r.model} | {r.split}: {r.reference} | {auc_text(r.voxel)} "
             f"| {auc_text(r.high_level)} | {sizes(r.voxel)} | {seeds} | {ms[0]} | {ms[1]} "
-            f"| {r.machine} | {front} |"
+            f"| {where} | {front} |"
         )
-    machines = {r.machine for r in rows if r.on_front is not None}
+    hardware = {r.speed.hardware for r in rows if r.on_front is not None and r.speed}
     caption = [
         "",
         f"Pareto front among the rows judged on the {split} file: a row is on it when no other "
         "row is at least as fast and has at most the same max(voxel AUC, high-level AUC), "
-        f"one of the two strictly. Speed: ms/shower at batch {BATCH}, PyTorch, at the row's "
-        "fastest measured precision (named in the front column). AUC: headline classifier, "
-        "mean ± error over the seeds; 0.5 is indistinguishable from Geant4.",
+        f"one of the two strictly. Speed: ms/shower at batch {BATCH}, PyTorch, at the "
+        "precision the judged showers were generated in (generator.precision of the run's "
+        "gen/ file), or, marked 'fastest', at the fastest measured precision where that one "
+        "is not recorded or was not timed; the front column names it. AUC: headline "
+        "classifier, mean ± error over the seeds; 0.5 is indistinguishable from Geant4.",
     ]
     if any(r.split == "validation" for r in rows) and split == "test":
         caption.append(
             "Rows judged on the validation file (runs without a test stage) are shown for "
             "completeness and not placed: that file took part in model selection."
         )
-    if len(machines) > 1:
+    if len(hardware) > 1:
         caption.append("The speeds were measured on different machines: compare with care.")
+    caption += ["", *(f"[{i}] {m}" for i, m in enumerate(machines, 1))] if machines else []
     return "\n".join(lines + caption) + "\n"
 
 
-def plot(rows: list[Row], split: str, path: Path) -> Path:
-    """ms/shower (log) against both AUCs of each row, the front connected and ringed."""
+def pyplot() -> ModuleType:
+    """matplotlib's pyplot on the Agg backend; MissingDependencyError (an ImportError) with
+    the install command when matplotlib is missing."""
     require("matplotlib").use("Agg")
-    plt = require("matplotlib.pyplot")
+    return require("matplotlib.pyplot")
+
+
+def plot(rows: list[Row], split: str, path: Path, plt: ModuleType) -> Path:
+    """ms/shower (log) against both AUCs of each row, the front connected and ringed."""
     fig, ax = plt.subplots(figsize=(9, 6))
     try:
         xs = []
         for r in rows:
-            if r.fastest is None:
+            if r.precision is None:
                 continue
-            x = r.ms[r.fastest]
+            x = r.ms[r.precision]
             xs.append(x)
             hollow = r.split != split  # not compared: judged on another file
             aucs = [s["auc"] for s in (r.voxel, r.high_level) if s.get("auc") is not None]
@@ -310,7 +330,7 @@ def plot(rows: list[Row], split: str, path: Path) -> Path:
         ax.plot([], [], "^", color=HIGH, label="high-level AUC")
         ax.plot([], [], "ko--", mfc="none", label=f"Pareto front ({split} file, max of the two)")
         ax.set_xscale("log")
-        ax.set_xlabel(f"ms per shower (batch {BATCH}, fastest measured precision)")
+        ax.set_xlabel(f"ms per shower (batch {BATCH}, judged showers' precision, else fastest)")
         ax.set_ylabel("classifier AUC (0.5: indistinguishable from Geant4)")
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -325,8 +345,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("artifacts/benchmarks/pareto"))
     args = ap.parse_args()
     try:
+        plt = pyplot()  # before any work: the plot is one of the outputs
         rows = [row for run in args.runs for row in run_rows(run)]
-    except RunError as exc:
+    except (ImportError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     if not rows:
@@ -337,7 +358,7 @@ def main() -> None:
     print(text, end="")
     try:
         write_text(args.out / "pareto.md", text)
-        plot(rows, split, args.out / "pareto.png")
+        plot(rows, split, args.out / "pareto.png", plt)
     except (OSError, ValueError) as exc:
         print(f"error: {args.out}: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -691,16 +691,17 @@ def test_card_speed_rows_carry_geant4_time_of_the_same_run(tmp_path: Path) -> No
     }
     (tmp_path / "speed.json").write_text(json.dumps(report))
     rows, _ = speed_rows(tmp_path, {"speed": {"kind": "bench", "status": "done"}})
-    assert rows == ["| student.pt | 1024 | bf16 | 0.0727 | 269.4 |"]
+    assert rows == ["| student | 1024 | bf16 | 0.0727 | 269.4 |"]
 
 
 def test_card_speed_rows_put_float32_beside_bfloat16(tmp_path: Path) -> None:
     """A report timed at fp32,bf16 (rows by precision, then batch): the card shows both,
-    each batch size's float32 row first."""
+    each batch size's float32 row first; rows name the model stage (a training stage's
+    ``NAME/checkpoint.pt`` is ``NAME``)."""
     from caloforge.recipes.card import speed_rows
 
     rows = [
-        {"model": "/x/student.pt", "detector": "d", "batch": b, "precision": p,
+        {"model": "/x/student/checkpoint.pt", "detector": "d", "batch": b, "precision": p,
          "ms_per_shower": ms}
         for p, b, ms in [
             ("fp32", 1, 2.0), ("fp32", 128, 0.5), ("bf16", 1, 1.5), ("bf16", 128, 0.25)
@@ -709,8 +710,53 @@ def test_card_speed_rows_put_float32_beside_bfloat16(tmp_path: Path) -> None:
     (tmp_path / "speed.json").write_text(json.dumps({"rows": rows, "geant4": {}}))
     card_rows, _ = speed_rows(tmp_path, {"speed": {"kind": "bench", "status": "done"}})
     assert card_rows == [
-        "| student.pt | 1 | fp32 | 2 | - |",
-        "| student.pt | 1 | bf16 | 1.5 | - |",
-        "| student.pt | 128 | fp32 | 0.5 | - |",
-        "| student.pt | 128 | bf16 | 0.25 | - |",
+        "| student | 1 | fp32 | 2 | - |",
+        "| student | 1 | bf16 | 1.5 | - |",
+        "| student | 128 | fp32 | 0.5 | - |",
+        "| student | 128 | bf16 | 0.25 | - |",
     ]
+
+
+def test_run_results_read_bench_and_evaluate_reports(tmp_path: Path) -> None:
+    """The bench reports and the evaluate stages (with their split, from the recipe the
+    manifest records) of a run folder; unusable reports are refused naming the file."""
+    from caloforge.recipes import bench_results, evaluate_results, run_recipe_of
+
+    text = BENCH_HEAD + (
+        '[[stages]]\nname = "validate"\nkind = "evaluate"\nmodels = ["m"]\n'
+        '[[stages]]\nname = "test"\nkind = "evaluate"\nmodels = ["m"]\nreference = "test"\n'
+        '[[stages]]\nname = "again"\nkind = "evaluate"\nmodels = ["m"]\n'
+    )
+    done = {"status": "done"}
+    stages = {
+        "m": {"kind": "train", **done},
+        "speed": {"kind": "bench", **done},
+        "test": {"kind": "evaluate", **done},
+        "validate": {"kind": "evaluate", **done},
+        "again": {"kind": "evaluate", "status": "failed"},
+    }
+    manifest = {"stages": stages, "recipe": {"name": "x", "text": text}}
+    recipe = run_recipe_of(tmp_path, manifest)
+    for name in ("test", "validate", "again"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"comparisons": {}}))
+    row = {"model": str(tmp_path / "m" / "checkpoint.pt"), "batch": 1, "ms_per_shower": 2.0}
+    (tmp_path / "speed.json").write_text(json.dumps({"rows": [row], "machine": {"cpu": "c"}}))
+    results = evaluate_results(tmp_path, stages, recipe)
+    assert [(r.stage, r.split) for r in results] == [("test", "test"), ("validate", "val")]
+    assert results[0].path == tmp_path / "test" / "metrics.json"
+    assert results[0].generated(tmp_path, "m") == tmp_path / "gen" / "test-m.h5"
+    assert results[0].precision(tmp_path, "m") is None  # no generated file
+    [bench] = bench_results(tmp_path, stages)
+    assert (bench.stage, bench.rows, bench.machine) == ("speed", (row,), {"cpu": "c"})
+    (tmp_path / "speed.json").write_text('{"rows": [')
+    with pytest.raises(RecipeError, match=r"speed\.json: unreadable"):
+        bench_results(tmp_path, stages)
+    (tmp_path / "speed.json").write_text(json.dumps({"rows": [{"batch": 1}]}))
+    with pytest.raises(RecipeError, match=r"speed\.json: rows\[0\]: no ms_per_shower"):
+        bench_results(tmp_path, stages)
+    (tmp_path / "test" / "metrics.json").write_text("[]")
+    with pytest.raises(RecipeError, match=r"metrics\.json: expected a JSON object"):
+        evaluate_results(tmp_path, stages, recipe)
+    with pytest.raises(RecipeError, match=r"manifest\.json: no recipe text"):
+        run_recipe_of(tmp_path, {"stages": stages})

@@ -5,6 +5,13 @@ Example:
     >>> manifest = run_recipe(load_recipe("atlas-pblar-gamma"), Path("runs/gamma"))
 """
 
+from caloforge.recipes.results import (
+    BenchResult,
+    EvaluateResult,
+    bench_results,
+    evaluate_results,
+    run_recipe_of,
+)
 from caloforge.recipes.runner import StageEvent, StageFailed, read_manifest, run_recipe
 from caloforge.recipes.spec import (
     STAGE_KINDS,
@@ -18,14 +25,19 @@ from caloforge.recipes.spec import (
 
 __all__ = [
     "STAGE_KINDS",
+    "BenchResult",
+    "EvaluateResult",
     "Recipe",
     "RecipeError",
     "Stage",
     "StageEvent",
     "StageFailed",
+    "bench_results",
     "builtin_recipes",
+    "evaluate_results",
     "load_recipe",
     "parse_recipe",
     "read_manifest",
     "run_recipe",
+    "run_recipe_of",
 ]

@@ -8,7 +8,6 @@ to rebuild it.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from importlib import metadata
@@ -16,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from caloforge._version import __version__
+from caloforge.recipes.results import bench_results, evaluate_results
 from caloforge.recipes.spec import SEEDED_KINDS, Recipe, seed_option
+from caloforge.recipes.stages import model_stage
 
 MODEL_CARD = "MODEL_CARD.md"
 
@@ -54,20 +55,15 @@ def _auc(section: Mapping[str, Any] | None) -> str:
     return text + (f" (train / test {n} / {m} per class)" if n else "")
 
 
-def evaluation_rows(run: Path, stages: Mapping[str, Any]) -> list[str]:
+def evaluation_rows(run: Path, stages: Mapping[str, Any], recipe: Recipe) -> list[str]:
     """Markdown rows: model, voxel AUC, high-level AUC, per evaluate stage."""
     rows = []
-    for name, entry in stages.items():
-        if entry.get("kind") != "evaluate" or entry.get("status") != "done":
-            continue
-        path = run / name / "metrics.json"
-        if not path.is_file():
-            continue
-        metrics = json.loads(path.read_text())
-        for model, comp in metrics.get("comparisons", {}).items():
-            clf = comp.get("classifier", {})
+    for result in evaluate_results(run, stages, recipe):
+        for model, comp in (result.metrics.get("comparisons") or {}).items():
+            clf = comp.get("classifier") or {}
             rows.append(
-                f"| {name} | {model} | {_auc(clf.get('voxel'))} | {_auc(clf.get('high_level'))} |"
+                f"| {result.stage} | {model} | {_auc(clf.get('voxel'))} "
+                f"| {_auc(clf.get('high_level'))} |"
             )
     return rows
 
@@ -86,27 +82,22 @@ def _side_by_side(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def speed_rows(run: Path, stages: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Markdown rows from every bench stage's report (model, batch, precision, ms/shower,
-    Geant4 ms/shower), and one line per report naming its machine. Within a report the
-    rows of a model and batch size sit together, float32 first, bfloat16 beside it."""
+    """Markdown rows from every bench stage's report (model stage, batch, precision,
+    ms/shower, Geant4 ms/shower), and one line per report naming its machine. Within a
+    report the rows of a model and batch size sit together, float32 first, bfloat16 beside
+    it."""
     from caloforge.bench.machine import machine_line
 
     rows, machines = [], []
-    for name, entry in stages.items():
-        if entry.get("kind") != "bench" or entry.get("status") != "done":
-            continue
-        path = run / f"{name}.json"
-        if not path.is_file():
-            continue
-        report = json.loads(path.read_text())
-        if report.get("machine"):
-            machines.append(machine_line(report["machine"]))
-        geant4 = report.get("geant4") or {}  # per detector: the mean CPU ms of its showers
-        for row in _side_by_side(report.get("rows", [])):
-            ms = row.get("ms_per_shower")
+    for report in bench_results(run, stages):
+        if report.machine:
+            machines.append(machine_line(dict(report.machine)))
+        geant4 = report.geant4  # per detector: the mean CPU ms of its showers
+        for row in _side_by_side([dict(r) for r in report.rows]):
+            ms = row["ms_per_shower"]
             g4 = (geant4.get(str(row.get("detector"))) or {}).get("ms_mean")
             rows.append(
-                f"| {Path(str(row.get('model', '?'))).name} | {row.get('batch')} | "
+                f"| {model_stage(str(row.get('model', '?')))} | {row.get('batch')} | "
                 f"{row.get('precision', 'fp32')} | {ms:.4g} | "
                 + (f"{g4:.4g} |" if g4 else "- |")
             )
@@ -152,7 +143,7 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
             f"| {name} | {entry.get('kind')} | {entry.get('status')} | "
             + (f"{wall / 60:.1f} min |" if wall is not None else "- |")
         )
-    evals = evaluation_rows(run, stages)
+    evals = evaluation_rows(run, stages, recipe)
     if evals:
         lines += [
             "",

@@ -257,7 +257,7 @@ def _run_locked(
             data[split] = plan.outputs[0]
         else:
             stage = recipe.stage(name)
-            reference = str(stage.settings.get("reference", "val"))
+            reference = stage.reference
             if kind == "evaluate" and reference not in data:
                 if on_event:
                     on_event(StageEvent(name, kind, "no-data", index, len(todo),

@@ -193,6 +193,11 @@ class Stage:
     def models(self) -> tuple[str, ...]:
         return tuple(self.settings.get("models", ()))
 
+    @property
+    def reference(self) -> str:
+        """The split an evaluate stage judges on: ``val`` (the default) or ``test``."""
+        return str(self.settings.get("reference", "val"))
+
 
 @dataclass(frozen=True)
 class Recipe:

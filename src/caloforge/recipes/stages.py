@@ -80,6 +80,19 @@ def stage_model(recipe: Recipe, run: Path, name: str) -> Path:
     return run / f"{name}.pt"
 
 
+def model_stage(model: str | Path) -> str:
+    """The stage a model file of a run folder belongs to, the inverse of :func:`stage_model`:
+    a training stage's ``NAME/checkpoint.pt`` or ``NAME/best.pt``, else ``NAME.pt`` (or an
+    export's ``NAME.onnx``)."""
+    path = Path(model)
+    return path.parent.name if path.name in ("checkpoint.pt", "best.pt") else path.stem
+
+
+def generated_file(run: Path, evaluate: str, model: str) -> Path:
+    """The showers evaluate stage ``evaluate`` generates with model stage ``model``."""
+    return run / "gen" / f"{evaluate}-{model}.h5"
+
+
 def checkpoint_progress(path: Path) -> tuple[int, float]:
     """(training step, elapsed seconds) recorded in a checkpoint."""
     from caloforge.train import load_checkpoint
@@ -110,10 +123,10 @@ def plan_stage(
                 "--overwrite", *_options(stage))
         return StagePlan((source, train), (argv,), (out,), model=out)
     if stage.kind == "evaluate":
-        split = str(s.get("reference", "val"))
+        split = stage.reference
         reference = data[split]
         models = [stage_model(recipe, run, m) for m in stage.models]
-        gens = [run / "gen" / f"{stage.name}-{m}.h5" for m in stage.models]
+        gens = [generated_file(run, stage.name, m) for m in stage.models]
         precision = ["--precision", str(s["precision"])] if "precision" in s else []
         commands: list[tuple[str, ...]] = [
             ("generate", "--checkpoint", str(m), "--conditions-from", str(reference), "-o",
