@@ -69,7 +69,8 @@ def _cases(toy: Path, out: Path) -> dict[str, list[str | Path]]:
             "refine", "--checkpoint", ckpt, "--data", toy / "big1.h5", "-o", out, "-q",
             "--candidates", "4", "--hidden", "16",
         ],
-        "merge": ["merge", out, toy / "big1.h5", toy / "big2.h5", toy / "big1.h5"],
+        # eight inputs: long enough that the signal lands before the merge is done
+        "merge": ["merge", out, *[toy / f"big{1 + k % 2}.h5" for k in range(8)]],
     }  # fmt: skip
 
 
@@ -220,3 +221,21 @@ def test_signal_surfacing_as_another_exception_is_still_an_interruption(
     err = capsys.readouterr().err
     assert err.startswith("interrupted (SIGTERM)") and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("sig", [SIGINT, SIGTERM])
+def test_a_signal_after_the_command_keeps_its_exit_code(sig: signal.Signals) -> None:
+    """A signal that lands while the finished command's interpreter shuts down ends it with
+    the command's own code and no traceback."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, time\n"
+        "from caloforge.cli._interrupt import exit_at_signal\n"
+        "exit_at_signal(3)\n"
+        f"os.kill(os.getpid(), {int(sig)})\n"
+        "time.sleep(30)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 3 and out.stderr == ""

@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from caloforge._version import __version__
-from caloforge.cli._interrupt import Interrupted, interrupt_message, interruptible, raised
+from caloforge.cli._interrupt import (
+    Interrupted,
+    exit_at_signal,
+    interrupt_message,
+    interruptible,
+    raised,
+)
 
 app = typer.Typer(
     name="caloforge",
@@ -153,4 +159,6 @@ def main() -> None:
     # typer turns a KeyboardInterrupt into the code 130; without standalone mode, click
     # returns the code of a ``typer.Exit`` instead of raising it
     _interrupted(raised())
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    exit_at_signal(code)
+    sys.exit(code)

@@ -165,3 +165,21 @@ def interruptible() -> Iterator[None]:
         sys.unraisablehook, threading.excepthook = hook, thread_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def exit_at_signal(code: int) -> None:
+    """After the command has finished: a SIGINT or SIGTERM during the interpreter's
+    shutdown ends the process at once with the command's own exit ``code`` (its outputs are
+    complete), instead of an interrupted shutdown that prints a traceback."""
+
+    def finish(signum: int, frame: FrameType | None) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+    for sig in HANDLED:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, finish)
