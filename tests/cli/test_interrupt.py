@@ -69,8 +69,8 @@ def _cases(toy: Path, out: Path) -> dict[str, list[str | Path]]:
             "refine", "--checkpoint", ckpt, "--data", toy / "big1.h5", "-o", out, "-q",
             "--candidates", "4", "--hidden", "16",
         ],
-        # eight inputs: long enough that the signal lands before the merge is done
-        "merge": ["merge", out, *[toy / f"big{1 + k % 2}.h5" for k in range(8)]],
+        # 40 inputs (1.2 million rows, seconds of work): the signal lands before the end
+        "merge": ["merge", out, *[toy / f"big{1 + k % 2}.h5" for k in range(40)]],
     }  # fmt: skip
 
 
