@@ -45,8 +45,7 @@ def formula_tables(default_root: Path, root: Path) -> Path:
         shutil.rmtree(root)
     shutil.copytree(default_root, root)
     brem = root / g4data.dataset_names()[1]["G4LEDATA"] / "brem_SB"
-    for z in range(1, offline_tables.Z_MAX + 1):
-        (brem / f"br{z}").write_text(offline_tables.formula_brem_table(z))
+    offline_tables.write_brem_tables(brem, offline_tables.formula_brem_table)
     return root
 
 

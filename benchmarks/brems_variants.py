@@ -55,8 +55,7 @@ def _brems(weight: Callable[[np.ndarray], np.ndarray] | None, boost: float = 1.0
                 offline_tables.tsai_k_dsigma_dk = lambda z, t, k: (
                     base(z, t, k) * np.where(t < 10.0, boost, 1.0)
                 )
-            for z in range(1, offline_tables.Z_MAX + 1):
-                (root / "brem_SB" / f"br{z}").write_text(offline_tables.formula_brem_table(z))
+            offline_tables.write_brem_tables(root / "brem_SB", offline_tables.formula_brem_table)
         finally:
             offline_tables.coulomb_weight, offline_tables.tsai_k_dsigma_dk = saved
 

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,10 +53,10 @@ def write_em_tables(
     (``"sandia"``: no photon library, Rayleigh off)."""
     import geant4_pybind as g4
 
-    brem = g4ledata / "brem_SB"
+    write_brem_tables(g4ledata / "brem_SB", z_values=z_values)
     phot = g4ledata / "epics2017" / "phot"
     rayl = g4ledata / "epics2017" / "rayl"
-    for d in (brem, phot, rayl):
+    for d in (phot, rayl):
         d.mkdir(parents=True, exist_ok=True)
     # a material-bound G4SandiaTable: its constructor fills the static interval index
     # that GetSandiaCofPerAtom needs (the default constructor does not)
@@ -70,7 +72,6 @@ def write_em_tables(
         return np.maximum(out, 0.0)
 
     for z in z_values:
-        (brem / f"br{z}").write_text(brem_sb_table(z))
         library = source != "sandia" and z <= LIBRARY_Z_MAX
         energy = np.geomspace(PE_EMIN, PE_EMAX, 241)
         if library:
@@ -162,6 +163,9 @@ _SB_MANTISSAS = np.array([1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0])
 SB_LOG_T = np.log(np.append((_SB_MANTISSAS * 10.0 ** np.arange(-3, 4)[:, None]).ravel(), 1e4))
 """ln(T/MeV) of the tables: 1 keV to 10 GeV at 1, 1.5, 2, 3, 4, 5, 6, 8 per decade (the
 Seltzer-Berger grid; Geant4 uses the table below 1 GeV)."""
+
+_KAPPA_FROM_0 = np.append(0.0, SB_KAPPA[1:])
+"""The kappa grid with its first point at 0 (the tables' 1e-12), for integrals over kappa."""
 
 SB_Z_MAX = 92
 """The published tables cover Z = 1..92."""
@@ -270,12 +274,16 @@ def seltzer_berger_chi(z: int) -> np.ndarray:
     return _seltzer_berger()[z - 1].copy()
 
 
+def _beta2(kinetic: Any) -> Any:
+    """(v/c)^2 of an electron of kinetic energy ``kinetic`` (MeV, a number or an array)."""
+    return kinetic * (kinetic + 2 * ELECTRON_MASS) / (kinetic + ELECTRON_MASS) ** 2
+
+
 def formula_chi(z: int) -> np.ndarray:
     """chi = (beta^2/Z^2) k dsigma/dk (mb) from :func:`tsai_k_dsigma_dk` on the table grid."""
     t = np.exp(SB_LOG_T)[:, None]
     kappa = SB_KAPPA[None, :]
-    beta2 = t * (t + 2 * ELECTRON_MASS) / (t + ELECTRON_MASS) ** 2
-    return beta2 / z**2 * tsai_k_dsigma_dk(z, t, kappa * t)
+    return _beta2(t) / z**2 * tsai_k_dsigma_dk(z, t, kappa * t)
 
 
 def brem_sb_table(z: int) -> str:
@@ -286,6 +294,18 @@ def brem_sb_table(z: int) -> str:
 def formula_brem_table(z: int) -> str:
     """A ``brem_SB/br{Z}`` file from the formula (:func:`formula_chi`) at every Z."""
     return physics_2d_vector(formula_chi(z))
+
+
+def write_brem_tables(
+    folder: Path,
+    table: Callable[[int], str] = brem_sb_table,
+    z_values: Iterable[int] = range(1, Z_MAX + 1),
+) -> None:
+    """Write ``folder/br{Z}`` for ``z_values`` from ``table(z)`` (default the offline
+    tables, :func:`brem_sb_table`; :func:`formula_brem_table` for the formula at every Z)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for z in z_values:
+        (folder / f"br{z}").write_text(table(z))
 
 
 def physics_2d_vector(chi: np.ndarray) -> str:
@@ -308,10 +328,6 @@ def _row(chi: np.ndarray, kinetic: float) -> np.ndarray:
     return np.asarray((1 - w) * chi[i] + w * chi[i + 1])
 
 
-def _beta2(kinetic: float) -> float:
-    return kinetic * (kinetic + 2 * ELECTRON_MASS) / (kinetic + ELECTRON_MASS) ** 2
-
-
 def energy_loss_xs(chi: np.ndarray, z: int, kinetic: float) -> float:
     """Radiative energy-loss cross section of a table, MeV mb per atom: the integral of
     k dsigma/dk over 0 < k < T, = (Z^2/beta^2) T times the integral of chi over k/T
@@ -323,17 +339,17 @@ def energy_loss_xs(chi: np.ndarray, z: int, kinetic: float) -> float:
         z: atomic number.
         kinetic: electron kinetic energy T, MeV.
     """
-    kappa = np.append(0.0, SB_KAPPA[1:])
-    return z * z / _beta2(kinetic) * kinetic * float(np.trapezoid(_row(chi, kinetic), kappa))
+    integral = float(np.trapezoid(_row(chi, kinetic), _KAPPA_FROM_0))
+    return z * z / _beta2(kinetic) * kinetic * integral
 
 
 def photon_xs(chi: np.ndarray, z: int, kinetic: float, k_cut: float) -> float:
     """Bremsstrahlung cross section of a table for photons with k_cut < k < T, mb per
     atom: (Z^2/beta^2) times the integral of chi/kappa over k_cut/T < kappa < 1."""
-    kappa = np.append(0.0, SB_KAPPA[1:])
     lo = k_cut / kinetic
     if lo >= 1.0:
         return 0.0
+    kappa = _KAPPA_FROM_0
     x = np.unique(np.concatenate([np.geomspace(lo, 1.0, 4001), kappa[kappa > lo]]))
     value = np.interp(x, kappa, _row(chi, kinetic))
     return z * z / _beta2(kinetic) * float(np.trapezoid(value, np.log(x)))
