@@ -94,7 +94,8 @@ def test_angles(name: str, text: str, kind: str, values: tuple[float, ...]) -> N
         ("theta", "loguniform:1,10", "unknown distribution 'loguniform'"),
         ("theta", "uniform:0", "two bounds"),
         ("theta", "nan", "not a finite number"),
-        ("theta", "ten", "'ten' is not a number"),
+        ("theta", "ten", "^theta 'ten' is not a number$"),  # a single value is named once
+        ("theta", "list:1,ten", "^theta 'list:1,ten': 'ten' is not a number$"),
         ("phi", "uniform:0,400", r"phi 'uniform:0,400'"),
         ("phi", "gauss:0,1", "unknown distribution 'gauss'"),
     ],
@@ -195,3 +196,16 @@ def test_condition_spec_takes_the_gun_for_what_is_not_given() -> None:
     # per-event generators: a subset of events is the same as drawn among all
     full, part = spread.conditions(7, np.arange(10)), spread.conditions(7, np.array([4, 9]))
     assert np.array_equal(full.direction[[4, 9]], part.direction)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("nan", r"^energy 'nan' is not a number with a unit"),
+        ("10", r"^energy '10' is not a number with a unit"),
+        ("list:1GeV,x", r"^energy 'list:1GeV,x': 'x' is not a number with a unit"),
+    ],
+)
+def test_bad_energy_names_the_value_once(text: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        parse_energy(text)

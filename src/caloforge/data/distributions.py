@@ -118,12 +118,14 @@ def parse_distribution(
     """
 
     def one(item: str) -> float:
+        # a single value is named once: "energy 'x' is not ...", not "energy 'x': 'x' is not ..."
+        where = name if item.strip() == text.strip() else f"{name} {text!r}:"
         try:
             v = value(item.strip())
         except ValueError as exc:
-            raise ValueError(f"{name} {text!r}: {exc}") from None
+            raise ValueError(f"{where} {exc}") from None
         if not math.isfinite(v):
-            raise ValueError(f"{name} {text!r}: {item.strip()!r} is not a finite number")
+            raise ValueError(f"{where} {item.strip()!r} is not a finite number")
         return v
 
     head, sep, tail = text.partition(":")
@@ -154,7 +156,7 @@ def parse_quantity(text: str) -> float:
     m = _QUANTITY.match(text)
     if not m or m.group(2).lower() not in _UNITS:
         raise ValueError(
-            f"energy {text!r} is not a number with a unit (eV, keV, MeV, GeV, TeV), e.g. '10GeV'"
+            f"{text!r} is not a number with a unit (eV, keV, MeV, GeV, TeV), e.g. '10GeV'"
         )
     return float(m.group(1)) * _UNITS[m.group(2).lower()]
 
