@@ -195,3 +195,14 @@ def test_plots_of_the_section(det: Detector, tmp_path: Path) -> None:
     images = plot_conditional(m, tmp_path)
     assert len(images) == 3 and all(p.stat().st_size > 1000 for p in images.values())
     assert plot_conditional(None, tmp_path) == {}
+
+
+def test_each_axis_is_fitted_alone(det: Detector) -> None:
+    s, c = synthetic(det, 200, seed=9)
+    m = conditional_metrics(summarise_conditional(s, c, det), {})
+    assert m is not None
+    for row in m["samples"]["reference"]["centre_vs_impact"]:
+        assert row["slope_x"] == pytest.approx(1.0, abs=0.02)
+        assert row["slope_y"] == pytest.approx(1.0, abs=0.02)
+        assert row["rms_x"] < 1e-3 and row["rms_y"] < 1e-3
+

@@ -9,7 +9,7 @@ reference, for every sample side by side:
 * **centre vs impact**: per readout layer, the energy-weighted centre (x and y pooled)
   against the particle's straight-line trajectory at the layer's depth (the impact point
   at normal incidence): least-squares slope (1 = the shower follows its particle) and
-  residual RMS, mm;
+  residual RMS, mm; then each axis alone;
 * **direction**: the shower axis from a principal-axis fit of the energy-weighted cell
   positions (:func:`caloforge.evaluate.observables.principal_axis`, as in the DESY
   angular studies) against the true theta and phi: per bin of the true angle, the mean
@@ -164,30 +164,40 @@ def conditional_summary(
 
 # ---------------------------------------------------------------------------------------
 # statistics of one sample
+def _line_fit(t: Array, c: Array) -> tuple[float, float, float] | None:
+    """Least-squares slope, intercept and residual RMS of ``c`` against ``t`` (``None``
+    when ``t`` is not spread)."""
+    if np.ptp(t) <= SPREAD_MM:
+        return None
+    slope, intercept = np.polyfit(t, c, 1)
+    rms = np.sqrt(np.mean((c - (slope * t + intercept)) ** 2))
+    return float(slope), float(intercept), float(rms)
+
+
 def centre_vs_impact(s: ConditionalSummary) -> list[dict[str, float | int | None]]:
     """Per readout layer: slope, intercept and residual RMS (mm) of the layer centre
-    against the trajectory at that depth, x and y pooled; ``n`` showers with energy there."""
+    against the trajectory at that depth, x and y pooled, then slope and residual RMS of
+    each axis alone (``slope_x``, ``rms_x``, ``slope_y``, ``rms_y``); ``n`` showers with
+    energy there."""
     rows: list[dict[str, float | int | None]] = []
     for layer in range(s.centre_x.shape[1]):
         hit = s.layer_hit[:, layer]
-        t = np.concatenate([s.track_x[hit, layer], s.track_y[hit, layer]])
-        c = np.concatenate([s.centre_x[hit, layer], s.centre_y[hit, layer]])
-        if hit.sum() < 3 or np.ptp(t) <= SPREAD_MM:
-            rows.append(
-                {"layer": layer, "n": int(hit.sum()), "slope": None, "intercept": None, "rms": None}
-            )
-            continue
-        slope, intercept = np.polyfit(t, c, 1)
-        rms = float(np.sqrt(np.mean((c - (slope * t + intercept)) ** 2)))
-        rows.append(
-            {
-                "layer": layer,
-                "n": int(hit.sum()),
-                "slope": float(slope),
-                "intercept": float(intercept),
-                "rms": rms,
-            }
-        )
+        tx, ty = s.track_x[hit, layer], s.track_y[hit, layer]
+        cx, cy = s.centre_x[hit, layer], s.centre_y[hit, layer]
+        enough = hit.sum() >= 3
+        pooled = _line_fit(np.concatenate([tx, ty]), np.concatenate([cx, cy])) if enough else None
+        slope, intercept, rms = pooled if pooled else (None, None, None)
+        row: dict[str, float | int | None] = {
+            "layer": layer,
+            "n": int(hit.sum()),
+            "slope": slope,
+            "intercept": intercept,
+            "rms": rms,
+        }
+        for axis, t, c in (("x", tx, cx), ("y", ty, cy)):
+            fit = _line_fit(t, c) if enough else None
+            row[f"slope_{axis}"], row[f"rms_{axis}"] = (fit[0], fit[2]) if fit else (None, None)
+        rows.append(row)
     return rows
 
 
