@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.benchmark_scripts import run_benchmark
 
-import caloforge
 from caloforge.bench import machine_line
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "pareto_front.py"
 MACHINE = {"cpu": "Toy CPU", "cpus": 2, "isa": ["avx2", "avx512f"], "threads": 2}
 
 
@@ -110,15 +107,7 @@ def _speed(model: Path, ms: float, precision: str = "fp32", batch: int = 1024) -
 
 
 def _pareto(*args: str | Path, pythonpath: str | None = None) -> subprocess.CompletedProcess[str]:
-    paths = [p for p in (pythonpath, str(Path(caloforge.__file__).parents[1])) if p]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    return run_benchmark("pareto_front.py", *args, pythonpath=pythonpath)
 
 
 def _table(text: str) -> dict[tuple[str, str], dict[str, str]]:
