@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.benchmark_scripts import run_benchmark
 
 from caloforge.data import Conditions, ShowerFile, write_showers
 from caloforge.evaluate.conditional import (
@@ -206,3 +208,100 @@ def test_each_axis_is_fitted_alone(det: Detector) -> None:
         assert row["slope_y"] == pytest.approx(1.0, abs=0.02)
         assert row["rms_x"] < 1e-3 and row["rms_y"] < 1e-3
 
+
+# ---------------------------------------------------------------------------------------
+# the targets of a report (caloforge.evaluate.targets, benchmarks/condition_targets.py)
+def _classifier(auc: float) -> dict[str, object]:
+    return {"auc": auc, "auc_err": 0.004, "n_train_per_class": 2000, "n_test_per_class": 1000}
+
+
+def _targets_report(det: Detector) -> dict[str, object]:
+    """Metrics of a spread reference, a perfect candidate (the reference's own showers)
+    and the same showers told impact points scaled by 0.9 (their centres move 1 / 0.9 as
+    far as the impact point)."""
+    from caloforge.evaluate import FLOOR
+
+    s, c = synthetic(det, 400, seed=10)
+    scaled = Conditions(c.energy, c.particle, c.direction, c.impact * 0.9)
+    ref = summarise_conditional(s, c, det)
+    section = conditional_metrics(
+        ref, {"perfect": ref, "scaled": summarise_conditional(s, scaled, det)}
+    )
+    clf = {"voxel": _classifier(0.5), "high_level": _classifier(0.5)}
+    comparisons = {
+        FLOOR: {"classifier": clf},
+        "perfect": {"classifier": clf},
+        "scaled": {"classifier": {"voxel": _classifier(0.8), "high_level": _classifier(0.6)}},
+    }
+    return {"comparisons": comparisons, "conditional": section}
+
+
+def test_targets_of_a_perfect_and_a_shifted_candidate(det: Detector) -> None:
+    from caloforge.evaluate.targets import TargetError, condition_targets, report_models
+
+    m = _targets_report(det)
+    assert report_models(m) == ["perfect", "scaled"]
+    perfect = condition_targets(m, "perfect")
+    assert all(r.reached for r in perfect)
+    assert {r.target.split(":")[0] for r in perfect} >= {
+        "voxel classifier AUC ≤ 0.65",
+        "layer-1 centre vs impact",
+        "principal-axis theta",
+    }
+    wheres = [r.where for r in perfect]
+    assert wheres.count("x") == wheres.count("y") == 2  # slope and RMS per axis
+    assert sum(w.startswith("theta ") for w in wheres) == 2 * 4  # mean, resolution per bin
+    assert sum(w.startswith(("gamma ", "e- ")) for w in wheres) == 2 * 2 * 5
+    assert "2,000 train / 1,000 test" in perfect[0].note
+
+    rows = {(r.target, r.where): r for r in condition_targets(m, "scaled")}
+    slope = [r for (t, _), r in rows.items() if "slope" in t]
+    assert [r.where for r in slope] == ["x", "y"]
+    for r in slope:  # the centre moves 1 / 0.9 as far as the impact, 1 as the angle's part
+        assert not r.reached and r.deviation is not None and 5 < r.deviation < 100 / 9
+        assert r.geant4 == pytest.approx(1.0, abs=0.02) and r.floor_reached
+    assert not rows["voxel classifier AUC ≤ 0.65", "all showers"].reached
+    assert rows["high-level classifier AUC ≤ 0.65", "all showers"].reached
+    assert all(r.reached for (t, _), r in rows.items() if "theta" in t or "response" in t)
+
+    with pytest.raises(TargetError, match=r"no model 'nope'.*perfect, scaled"):
+        condition_targets(m, "nope")
+    with pytest.raises(TargetError, match=r"^conditional: "):
+        condition_targets({**m, "conditional": None}, "perfect")
+
+
+def _targets_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return run_benchmark("condition_targets.py", *args)
+
+
+def test_targets_script_tables_json_and_bad_input(det: Detector, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "metrics.json").write_text(json.dumps(_targets_report(det)))
+    proc = _targets_script(report, "--json", tmp_path / "targets.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "### perfect" in proc.stdout and "### scaled" in proc.stdout
+    n = len(json.loads((tmp_path / "targets.json").read_text())["models"]["perfect"]["rows"])
+    assert f"perfect: {n} of {n} targets reached" in proc.stdout
+    slope = [ln for ln in proc.stdout.splitlines() if "slope" in ln and ln.startswith("|")]
+    assert [ln.split("|")[-3].strip() for ln in slope] == ["yes", "yes", "no", "no"]
+    record = json.loads((tmp_path / "targets.json").read_text())["models"]["scaled"]
+    missed = {r["target"].split(":")[0] for r in record["rows"] if not r["reached"]}
+    assert missed == {"voxel classifier AUC ≤ 0.65", "layer-1 centre vs impact"}
+
+    only = _targets_script(report, "--model", "scaled")
+    assert only.returncode == 0 and "### perfect" not in only.stdout
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "metrics.json").write_text(json.dumps({"comparisons": {}, "conditional": None}))
+    for args, message in (
+        ((tmp_path / "empty",), "empty/metrics.json: no such file"),
+        ((flat,), "flat/metrics.json: conditional: no condition-by-condition section"),
+        ((report, "--model", "nope"), "report/metrics.json: conditional.samples: no model 'nope'"),
+        ((report, "--json", report / "metrics.json"), "metrics.json"),
+    ):
+        proc = _targets_script(*args)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
