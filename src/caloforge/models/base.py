@@ -108,6 +108,11 @@ class LayerStageConfig(ModelConfig):
         layer_lr: learning rate of the stage-1 flow (its own optimiser ``layers``; None:
             the training ``lr``).
         layer_transforms / layer_hidden / layer_bins: the stage-1 spline flow.
+        layer_passes: network passes to invert each stage-1 transform (None: fully
+            autoregressive, one per readout layer; 2: coupling, much cheaper to sample on
+            readouts with many layers); see
+            :class:`~caloforge.models.layer_stage.LayerFlowConfig`. Checkpoints written
+            without it are autoregressive.
     """
 
     layer_stage: bool = False
@@ -115,13 +120,21 @@ class LayerStageConfig(ModelConfig):
     layer_transforms: int = 4
     layer_hidden: tuple[int, ...] = (64, 64)
     layer_bins: int = 8
+    layer_passes: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _ = self.layer_flow  # LayerFlowConfig checks the stage-1 settings
 
     @property
     def layer_flow(self) -> LayerFlowConfig:
         """The stage-1 spline flow's settings (``layer_transforms``, ``layer_hidden``,
-        ``layer_bins``)."""
+        ``layer_bins``, ``layer_passes``)."""
         return LayerFlowConfig(
-            transforms=self.layer_transforms, hidden=tuple(self.layer_hidden), bins=self.layer_bins
+            transforms=self.layer_transforms,
+            hidden=tuple(self.layer_hidden),
+            bins=self.layer_bins,
+            passes=self.layer_passes,
         )
 
 

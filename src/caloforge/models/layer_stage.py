@@ -8,8 +8,11 @@ conditioned on the stage-1 energies and each generated layer rescaled to them, s
 response, resolution and longitudinal profile come from the flow.
 
 :class:`LayerEnergyFlow` is a zuko neural-spline flow over the coded layer energies given
-the condition features; it has as many dimensions as readout layers, so its
-autoregressive sampler is cheap. :class:`LayerEnergyStage` is what a family holds: the flow
+the condition features; it has as many dimensions as readout layers. Fully autoregressive
+(the default), sampling inverts it one layer at a time, a network pass per readout layer
+and transform: cheap for a few layers, the largest part of sampling on readouts of tens
+of layers, where coupling transforms (``passes=2``: two passes per transform) cost far
+less. :class:`LayerEnergyStage` is what a family holds: the flow
 plus the detector's voxel -> layer map. :class:`~caloforge.models.base.ShowerModel` owns
 it behind the ``layer_stage`` switch (:class:`~caloforge.models.base.LayerStageConfig`);
 the two-stage families (:mod:`caloforge.models.two_stage`) always have it.
@@ -68,11 +71,25 @@ class LayerFlowConfig:
         transforms: spline transforms of the flow.
         hidden: widths of each transform's hyper-network.
         bins: spline bins.
+        passes: network passes per transform to invert it (to sample). None: fully
+            autoregressive, one pass per readout layer; 2: coupling (each transform
+            conditions one half of the layers on the other half, in alternating order);
+            k: k groups of layers, each conditioned on the groups before it. The sampling
+            cost grows with the passes, so on readouts with many layers a small value is
+            much cheaper.
     """
 
     transforms: int = 4
     hidden: tuple[int, ...] = (64, 64)
     bins: int = 8
+    passes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.passes is not None and (isinstance(self.passes, bool) or self.passes < 1):
+            raise ValueError(
+                f"layer_passes must be a positive integer or None (fully autoregressive), "
+                f"got {self.passes!r}"
+            )
 
 
 class LayerEnergyFlow(nn.Module):
@@ -105,7 +122,12 @@ class LayerEnergyFlow(nn.Module):
         c = config or LayerFlowConfig()
         self.n_layers = n_layers
         self.flow = zuko.flows.NSF(
-            n_layers, n_cond, transforms=c.transforms, bins=c.bins, hidden_features=tuple(c.hidden)
+            n_layers,
+            n_cond,
+            transforms=c.transforms,
+            bins=c.bins,
+            hidden_features=tuple(c.hidden),
+            passes=c.passes,
         )
         self.register_buffer("mean", torch.zeros(n_layers))
         self.register_buffer("std", torch.ones(n_layers))
