@@ -4,7 +4,7 @@
 # time for showers of the same detector and energy, measured in the same `caloforge bench`
 # run; and the peak memory of a few training steps at batch 256 on calochallenge-ds3.
 #
-#   [SAMPLER=student] [BATCH=1,128,1024] [REPEATS=3] [OUT=dir] \
+#   [SAMPLER=student] [LAYER_PASSES=2] [BATCH=1,128,1024] [REPEATS=3] [OUT=dir] \
 #     bash benchmarks/patch_transformer_speed.sh SEED.h5
 #
 # Inputs:
@@ -13,6 +13,8 @@
 #               settings every untrained model takes, and the training-memory run
 #   SAMPLER     student (default: one pass of the distilled student) or ode (SAMPLE_STEPS
 #               midpoint steps, default 10: two velocity passes each)
+#   LAYER_PASSES  stage 1's layer_passes: 2 (default: coupling, as the calochallenge-ds2
+#               recipe) or none (fully autoregressive, one pass per readout layer)
 #   PRESETS     detectors (default: atlas-pblar calochallenge-ds2 lcd-cube ild-wsi
 #               calochallenge-ds3)
 #   BATCH       batch sizes (default 1,128,1024); REPEATS timed repeats (default 3)
@@ -24,12 +26,13 @@
 set -euo pipefail
 NICE=${NICE:-0}   # timings: not niced unless asked
 source "$(dirname "$0")/_common.sh"
-USAGE='[SAMPLER=student] [BATCH=1,128,1024] [REPEATS=3] [OUT=dir] bash benchmarks/patch_transformer_speed.sh SEED.h5'
+USAGE='[SAMPLER=student] [LAYER_PASSES=2] [BATCH=1,128,1024] [REPEATS=3] [OUT=dir] bash benchmarks/patch_transformer_speed.sh SEED.h5'
 need_files "$USAGE" "$@"
 SEED=$1
 OUT=${OUT:-artifacts/benchmarks/patch_transformer_speed}
 SAMPLER=${SAMPLER:-student}
 SAMPLE_STEPS=${SAMPLE_STEPS:-10}
+LAYER_PASSES=${LAYER_PASSES:-2}
 PRESETS=${PRESETS:-"atlas-pblar calochallenge-ds2 lcd-cube ild-wsi calochallenge-ds3"}
 BATCH=${BATCH:-1,128,1024}
 REPEATS=${REPEATS:-3}
@@ -44,7 +47,8 @@ uptime | tee "$OUT/uptime_start.txt"
 /usr/bin/time -f "peak_rss_kb %M wall_s %e" -o "$OUT/train_ds3.txt" \
   "${CF[@]}" train --model patch-transformer --data "$SEED" --out "$OUT/seed" --overwrite \
     --steps 3 --threads "$THREADS" --quiet train.batch_size=256 train.log_every=1 \
-    distill_start=2 distill_pool=256 sampler="$SAMPLER" sample_steps="$SAMPLE_STEPS"
+    distill_start=2 distill_pool=256 sampler="$SAMPLER" sample_steps="$SAMPLE_STEPS" \
+    layer_passes="$LAYER_PASSES"
 cat "$OUT/train_ds3.txt"
 
 for preset in $PRESETS; do
