@@ -141,6 +141,21 @@ def test_scoring_mode_enters_the_resume_key(tiny: Detector, tmp_path: Path) -> N
     assert _fingerprint(cfg, library, 5.0) != keys["replica"]
 
 
+def test_parallel_world_layout_enters_the_resume_key(
+    tiny: Detector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of another layout of the parallel world are other events: never resumed
+    into; the replica layout does not depend on it."""
+    from caloforge.simulate import engine
+
+    setup = G4DataSetup("offline", tmp_path)
+    parallel, replica = (SimulationConfig(tiny, scoring=m) for m in ("parallel", "replica"))
+    before = (_fingerprint(parallel, setup, 5.0), _fingerprint(replica, setup, 5.0))
+    monkeypatch.setattr(engine, "READOUT_WORLD_LAYOUT", engine.READOUT_WORLD_LAYOUT + 1)
+    assert _fingerprint(parallel, setup, 5.0) != before[0]
+    assert _fingerprint(replica, setup, 5.0) == before[1]
+
+
 def test_offline_tables_version_enters_the_resume_key(
     tiny: Detector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,7 +52,7 @@ class SimulationConfig:
         scoring_pitch: fine scoring grid pitch, mm (``None``: detector's or automatic).
         scoring: where the readout cells are scored: ``"replica"`` (replicas inside every
             active layer of the mass geometry) or ``"parallel"`` (a parallel world; the mass
-            geometry holds one volume per material block: no readout boundary, about 1.9x
+            geometry holds one volume per material block: no readout boundary, about 1.6-1.9x
             the CPU time); see
             :mod:`caloforge.simulate.geometry_builder`.
         chunk_size: events per chunk (the unit of work, of resumption and of memory).

@@ -35,6 +35,7 @@ from caloforge.data.hdf5 import ShowerWriter
 from caloforge.files import atomic_output, claim_output, clean_orphans, write_text
 from caloforge.simulate.config import EventBatch, SimulationConfig, event_batch
 from caloforge.simulate.g4data import GENERATOR_VERSION, G4DataSetup, resolve_g4data
+from caloforge.simulate.geometry_builder import READOUT_WORLD_LAYOUT
 from caloforge.simulate.scoring import choose_pitch
 from caloforge.simulate.worker import ChunkResult, WorkerSpec, init_worker, run_chunk
 
@@ -89,6 +90,8 @@ def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> 
         desc["photon_data"] = setup.photon_data
     if setup.mode == "offline":  # chunks of other offline tables are other physics
         desc["offline_tables"] = GENERATOR_VERSION
+    if config.scoring == "parallel":  # chunks of another parallel-world layout: other events
+        desc["readout_world"] = READOUT_WORLD_LAYOUT
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -255,6 +258,7 @@ def _simulate(
             "production_cut_mm": config.resolved_cut,
             "scoring_pitch_mm": pitch,
             "scoring": config.scoring,
+            **({"readout_world": READOUT_WORLD_LAYOUT} if config.scoring == "parallel" else {}),
             "g4data": setup.describe(),
             "approximate": setup.mode == "offline",
             "approximate_hadronic": setup.approximate_hadronic,
