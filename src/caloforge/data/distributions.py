@@ -114,7 +114,8 @@ def parse_distribution(
         kinds: the kinds accepted for this condition.
 
     Raises:
-        ValueError: ``"<name> '<text>': <reason>"``.
+        ValueError: ``"<name> '<text>': <reason>"``; a single value that does not parse
+            is named once, ``"<name> '<value>' is not ..."``.
     """
 
     def one(item: str) -> float:

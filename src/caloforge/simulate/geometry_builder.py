@@ -37,8 +37,9 @@ READOUT_WORLD = "caloforge_readout"
 
 READOUT_WORLD_LAYOUT = 2
 """Version of the ``parallel`` readout world: 2 = with the absorber plates as empty boxes
-(1, earlier: the gaps alone). The same showers up to rounding of the step points, so it
-enters the resume key and the files' ``generator`` record."""
+(1: the gaps alone). Layouts give the same showers only up to the rounding of the step
+points, not the same events bit for bit, so it enters the resume key and the files'
+``generator`` record."""
 
 ACTIVE_SD = "caloforge_active"
 ABSORBER_SD = "caloforge_absorber"
