@@ -13,11 +13,12 @@ network pass per readout layer; ``2``: coupling):
 * with ``--model``, an untrained ``patch-transformer`` with its one-pass student
   (``sampler=student``, the family's other defaults) samples ``--batch`` showers of
   10 GeV with ``ShowerModel.sample``: stage 1 and the rest of the model together;
-* with ``--fit-steps N``, the flow is fitted for N Adam steps (batch 256, lr 5e-4, the
-  family's ``layer_lr``) to TOY layer energies (a gamma-function longitudinal profile with
-  a fluctuating depth and per-layer fluctuations over 1-100 GeV, not physics) and its
-  negative log-likelihood on 4,000 held-out TOY showers is printed (nats per shower, in
-  the flow's standardised coordinates; lower is better).
+* with ``--fit-steps N``, the flow is fitted for N Adam steps (batch 256, lr 5e-4: the
+  ``layer_lr`` default of the one-stage families; ``patch-transformer``'s stage 1 trains at
+  its ``train.lr``, 3e-4 by default) to TOY layer energies (a gamma-function longitudinal
+  profile with a fluctuating depth and per-layer fluctuations over 1-100 GeV, not
+  physics) and its negative log-likelihood on 4,000 held-out TOY showers is printed (nats
+  per shower, in the flow's standardised coordinates; lower is better).
 
 Times are CPU time of this process (``time.process_time``), median of ``--repeats``
 calls after a warm-up call on 32 showers, in ms per shower, with ``--threads`` torch
