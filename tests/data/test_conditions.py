@@ -70,3 +70,20 @@ def test_check_ranges_counts_rows_outside_and_names_unknown_particles() -> None:
     assert "impact_x -5..5 mm (1 outside)" in text
     inside = check_ranges(cond.select(np.array([0])).select(slice(0, 0)), trained)
     assert inside.outside == {} and inside.n_outside == 0
+
+
+def test_an_azimuth_range_over_the_whole_circle_holds_every_azimuth() -> None:
+    """Azimuths spread over 0-360 degrees: no azimuth is outside, not even one beyond the
+    extremes of the training sample (the azimuth is periodic)."""
+    phi = np.linspace(-179.5, 179.5, 500)
+    trained = condition_ranges(
+        Conditions.create(np.full(500, 1e4), 22, _tilted([10.0] * 500, list(phi)))
+    )
+    cond = Conditions.create([1e4, 1e4], 22, _tilted([10.0, 10.0], [180.0, -179.9]))
+    assert check_ranges(cond, trained).outside == {}
+    # a half circle is still an arc with bounds
+    half = condition_ranges(Conditions.create([1e4, 1e4], 22, _tilted([10.0, 10.0], [0.0, 180.0])))
+    assert (
+        check_ranges(Conditions.create([1e4], 22, _tilted([10.0], [-90.0])), half).outside["phi"][0]
+        == 1
+    )

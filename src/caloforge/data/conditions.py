@@ -238,6 +238,12 @@ ENERGY_SLACK = 0.005
 fall short of its distribution's bounds (by about 0.02 % for 20,000 log-uniform showers over
 1-100 GeV, 0.5 % for 1,000), and a model is smooth over such a gap."""
 
+FULL_CIRCLE_SLACK = 0.005
+"""Relative slack of a recorded azimuth range against the full circle: a training sample of
+azimuths spread over 0-360 degrees spans 2 pi less its largest gap (about 0.4 degrees for
+1,000 showers); a range within this fraction of 2 pi covers every azimuth, since the
+azimuth is periodic."""
+
 _RANGE_TOLERANCE = {
     "energy": ENERGY_SLACK, "theta": 1e-6, "phi": 1e-6, "impact_x": 1e-3, "impact_y": 1e-3
 }
@@ -273,7 +279,8 @@ class RangeCheck:
 def check_ranges(cond: Conditions, ranges: dict[str, Any]) -> RangeCheck:
     """Compare conditions with a recorded range (e.g. a checkpoint's training conditions).
 
-    The azimuth is compared only for tilted directions, and only when the record has one.
+    The azimuth is compared only for tilted directions, only when the record has one, and
+    not at all when the record covers the whole circle (:data:`FULL_CIRCLE_SLACK`).
     """
     known = np.asarray(ranges["particles"], dtype=np.int64)
     unknown = tuple(
@@ -294,6 +301,8 @@ def check_ranges(cond: Conditions, ranges: dict[str, Any]) -> RangeCheck:
         if ranges.get(name) is None:
             continue
         lo, hi = (float(v) for v in ranges[name])
+        if name == "phi" and hi - lo >= 2 * math.pi * (1 - FULL_CIRCLE_SLACK):
+            continue  # the whole circle: no azimuth lies outside it
         tol = _RANGE_TOLERANCE[name]
         if name == "energy":
             bad = (x < lo * (1 - tol)) | (x > hi * (1 + tol))
