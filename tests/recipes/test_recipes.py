@@ -183,6 +183,21 @@ def test_spread_recipes_use_every_condition_and_the_track_frame(
     )
 
 
+def test_every_recipe_with_a_test_split_is_judged_last_by_its_test_stage() -> None:
+    """``benchmarks/judge_recipes.sh`` reads RUN/test of every recipe: the stage judged on
+    the test split is the last one, is named ``test`` and has five classifier seeds."""
+    for name in builtin_recipes():
+        recipe = load_recipe(name)
+        judged = [s for s in recipe.stages if s.settings.get("reference") == "test"]
+        if not judged:
+            continue
+        last = recipe.stages[-1]
+        assert judged == [last], name
+        assert (last.name, last.kind, last.settings["classifier_seeds"]) == (
+            "test", "evaluate", 5
+        ), name
+
+
 def test_recipes_of_different_data_never_share_a_simulation_seed() -> None:
     """Two recipes simulate the same events only when they ask for the same data."""
     seeds: dict[tuple[Any, ...], set[int]] = {}
