@@ -48,7 +48,7 @@ def row(name: str, m: dict[str, Any], cand: str) -> str:
     resp = np.max(np.abs(np.array(gen["mean"]) / np.array(ref["mean"]) - 1))
     ratio = np.array(gen["resolution"]) / np.array(ref["resolution"])
     sigma = m["cell_std_ratio"][cand]["weighted_mean"]
-    memo = m.get("memorisation", {}).get(cand)
+    memo = (m.get("memorisation") or {}).get(cand)
     flag = (
         f"{'yes' if memo['flagged'] else 'no'} ({memo['fraction_near_copies']:.0%})"
         if memo
