@@ -230,8 +230,12 @@ def test_a_signal_after_the_command_keeps_its_exit_code(sig: signal.Signals) -> 
     import subprocess
     import sys
 
+    # a shell's background job starts with SIGINT ignored (and exit_at_signal keeps an
+    # ignored signal ignored): the child takes Python's own handler first, as a
+    # foreground command has it
     code = (
-        "import os, time\n"
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from caloforge.cli._interrupt import exit_at_signal\n"
         "exit_at_signal(3)\n"
         f"os.kill(os.getpid(), {int(sig)})\n"
