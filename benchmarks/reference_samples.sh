@@ -7,16 +7,17 @@
 #      0-20 degrees, phi 0-360, impact point uniform over 40 x 40 mm: 30,000 training,
 #      5,000 validation and 5,000 test showers;
 #   3. atlas-pblar pi+, 1-100 GeV log-uniform, normal incidence, FTFP_BERT with the offline
-#      approximate hadronic data (marked in the files): 20,000 training, 5,000 validation;
+#      approximate hadronic data (marked in the files): 20,000 training, 5,000 validation
+#      and 5,000 test showers;
 #   4. calochallenge-ds2 electrons, 1-100 GeV log-uniform: 20,000 training, 5,000
 #      validation and 5,000 test showers.
 #
 #   [OUT=artifacts/sim] [WORKERS=2] [ONLY="1 2 3 4"] bash benchmarks/reference_samples.sh
 #
 # Cost at about 0.2-0.25 s of one core per 1-100 GeV shower (atlas-pblar and
-# calochallenge-ds2): 50,000 photons ~3.3 core-hours, the mixture ~2.6, the pions and the
-# dataset-2 electrons ~1.5-2 each. Jobs run at nice 19 (NICE=) so that other work keeps the
-# machine.
+# calochallenge-ds2): 50,000 photons ~3.3 core-hours, the mixture ~2.6, the dataset-2
+# electrons ~1.5-2; the pions, most of which leave the calorimeter, about 0.05 s each
+# (~0.4 core-hours). Jobs run at nice 19 (NICE=) so that other work keeps the machine.
 set -euo pipefail
 source "$(dirname "$0")/_common.sh"
 OUT=${OUT:-artifacts/sim}
@@ -43,7 +44,7 @@ for job in $ONLY; do
          sim "atlas-pblar_em-spread_$name.h5" "$n" "$seed" -d atlas-pblar -p gamma,e-,e+ \
              -e "$E" --theta uniform:0,20 --phi uniform:0,360 --impact uniform:-20,20
        done ;;
-    3) for split in train:20000:5201 val:5000:5202; do
+    3) for split in train:20000:5201 val:5000:5202 test:5000:5203; do
          IFS=: read -r name n seed <<< "$split"
          sim "atlas-pblar_pi+_$name.h5" "$n" "$seed" -d atlas-pblar -p pi+ -e "$E" \
              --physics FTFP_BERT --approximate-hadronic
