@@ -78,6 +78,12 @@ def finished_chunks(output: Path) -> int:
     return len(list(folder.glob("chunk-*.npz"))) if folder.is_dir() else 0
 
 
+def _readout_world(config: SimulationConfig) -> dict[str, int]:
+    """The parallel readout world's layout version, for the ``parallel`` scoring mode only
+    (``replica`` files and resume keys stay as they were before the layout was versioned)."""
+    return {"readout_world": READOUT_WORLD_LAYOUT} if config.scoring == "parallel" else {}
+
+
 def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> str:
     """Hash of everything that changes the events (not the number of workers)."""
     desc = config.to_dict()
@@ -90,8 +96,7 @@ def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> 
         desc["photon_data"] = setup.photon_data
     if setup.mode == "offline":  # chunks of other offline tables are other physics
         desc["offline_tables"] = GENERATOR_VERSION
-    if config.scoring == "parallel":  # chunks of another parallel-world layout: other events
-        desc["readout_world"] = READOUT_WORLD_LAYOUT
+    desc |= _readout_world(config)  # chunks of another parallel-world layout: other events
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -258,7 +263,7 @@ def _simulate(
             "production_cut_mm": config.resolved_cut,
             "scoring_pitch_mm": pitch,
             "scoring": config.scoring,
-            **({"readout_world": READOUT_WORLD_LAYOUT} if config.scoring == "parallel" else {}),
+            **_readout_world(config),
             "g4data": setup.describe(),
             "approximate": setup.mode == "offline",
             "approximate_hadronic": setup.approximate_hadronic,
