@@ -22,6 +22,10 @@ absorbers. Hits maps are read once per event. Two scoring modes (:data:`SCORING_
     The cells are replicas inside every active gap of the mass geometry (one volume per
     layer). Cheaper than ``parallel`` (docs/simulation.md, "Readout scoring: physics and
     cost"); no change of the shower observables between the two was measured.
+
+``scoring=None`` builds the mass geometry of ``parallel`` without the readout world: no
+readout cell anywhere, for a caller that scores the steps itself (a user stepping action;
+``benchmarks/core_energy.py``).
 """
 
 from __future__ import annotations
@@ -196,7 +200,11 @@ def make_readout_world(g4: Any, det: Detector, grid: FineGrid) -> Any:
 
 
 def make_detector_construction(
-    g4: Any, det: Detector, grid: FineGrid, margin_z: float, scoring: ScoringMode = "replica"
+    g4: Any,
+    det: Detector,
+    grid: FineGrid,
+    margin_z: float,
+    scoring: ScoringMode | None = "replica",
 ) -> Any:
     """A ``G4VUserDetectorConstruction`` building ``det`` with the fine grid ``grid``.
 
@@ -206,9 +214,10 @@ def make_detector_construction(
         grid: fine scoring grid (one per active gap).
         margin_z: room upstream of the front face for the gun, mm.
         scoring: where the fine cells live (:data:`SCORING_MODES`); with ``"parallel"``
-            the physics list must hold ``G4ParallelWorldPhysics(READOUT_WORLD)``.
+            the physics list must hold ``G4ParallelWorldPhysics(READOUT_WORLD)``;
+            ``None``: nowhere (the mass geometry of ``"parallel"``, no readout world).
     """
-    if scoring not in SCORING_MODES:
+    if scoring is not None and scoring not in SCORING_MODES:
         raise ValueError(f"scoring={scoring!r} is not one of {', '.join(SCORING_MODES)}")
 
     class DetectorConstruction(g4.G4VUserDetectorConstruction):
@@ -237,7 +246,7 @@ def make_detector_construction(
                     gaps.place(index, world_lv)
             self.cell_lvs = gaps.cell_lvs
             self.absorber_lvs = plates.lvs
-            if scoring == "parallel":
+            if scoring != "replica":
                 self._blocks(world_lv)
             return world_pv
 

@@ -70,6 +70,33 @@ class ChunkResult:
     time_deposit: NDArray[np.float64] | None = None
 
 
+def physics_list(g4: Any, name: str, cut: float) -> Any:
+    """The Geant4 physics list ``name`` (:data:`~caloforge.simulate.config.PHYSICS_LISTS`)
+    with the production cut ``cut`` (mm); ``g4`` is the ``geant4_pybind`` module."""
+    if name.startswith("FTFP_BERT"):
+        physics = g4.FTFP_BERT()
+        if name == "FTFP_BERT_EMZ":
+            physics.ReplacePhysics(g4.G4EmStandardPhysics_option4())
+    else:
+        physics = g4.G4VModularPhysicsList()
+        em = g4.G4EmStandardPhysics_option4() if name == "em_opt4" else g4.G4EmStandardPhysics()
+        physics.RegisterPhysics(em)
+    physics.SetDefaultCutValue(cut * g4.mm)
+    return physics
+
+
+def shoot(g4: Any, event: Any, gun: Any, definition: Any, batch: EventBatch, j: int) -> None:
+    """Seed Geant4 for event ``j`` of ``batch`` and shoot its particle (``definition``)
+    from its gun position into ``event`` (everything set per event: a mixture is shot
+    within one run)."""
+    g4.HepRandom.setTheSeed(int(batch.g4_seed[j]))
+    gun.SetParticleDefinition(definition)
+    gun.SetParticleEnergy(float(batch.energy[j]) * g4.MeV)
+    gun.SetParticleMomentumDirection(g4.G4ThreeVector(*map(float, batch.direction[j])))
+    gun.SetParticlePosition(g4.G4ThreeVector(*(float(v) * g4.mm for v in batch.position[j])))
+    gun.GeneratePrimaryVertex(event)
+
+
 class Geant4App:
     """One serial Geant4 run manager with the detector, physics and per-event readout."""
 
@@ -112,7 +139,7 @@ class Geant4App:
             g4, det, self.grid, cfg.start_distance, cfg.scoring
         )
         self.run_manager.SetUserInitialization(self.detector_construction)
-        self.physics = self._physics(cfg.resolved_physics, cfg.resolved_cut)
+        self.physics = physics_list(g4, cfg.resolved_physics, cfg.resolved_cut)
         if cfg.scoring == "parallel":  # the readout cells' world (steps see its boundaries)
             self.physics.RegisterPhysics(g4.G4ParallelWorldPhysics(READOUT_WORLD, False))
         self.run_manager.SetUserInitialization(self.physics)
@@ -130,19 +157,6 @@ class Geant4App:
         )
 
     # ---- construction ---------------------------------------------------------------------
-    def _physics(self, name: str, cut: float) -> Any:
-        g4 = self.g4
-        if name.startswith("FTFP_BERT"):
-            physics = g4.FTFP_BERT()
-            if name == "FTFP_BERT_EMZ":
-                physics.ReplacePhysics(g4.G4EmStandardPhysics_option4())
-        else:
-            physics = g4.G4VModularPhysicsList()
-            em = g4.G4EmStandardPhysics_option4() if name == "em_opt4" else g4.G4EmStandardPhysics()
-            physics.RegisterPhysics(em)
-        physics.SetDefaultCutValue(cut * g4.mm)
-        return physics
-
     def _actions(self) -> Any:
         g4: Any = self.g4
         app = self
@@ -182,21 +196,14 @@ class Geant4App:
     def begin_event(self, event: Any, gun: Any) -> None:
         """Seed Geant4 for this event and shoot its particle (set per event: a mixture
         is shot within one run)."""
-        g4 = self.g4
         assert self.batch is not None
         j = event.GetEventID()
         self._t0 = time.process_time()
         self._escaped = 0.0
-        g4.HepRandom.setTheSeed(int(self.batch.g4_seed[j]))
         if self.fastsim is not None:
             self.fastsim.begin_event(int(self.batch.index[j]))
-        gun.SetParticleDefinition(self._definition(int(self.batch.particle[j])))
-        gun.SetParticleEnergy(float(self.batch.energy[j]) * g4.MeV)
-        d = self.batch.direction[j]
-        p = self.batch.position[j]
-        gun.SetParticleMomentumDirection(g4.G4ThreeVector(*map(float, d)))
-        gun.SetParticlePosition(g4.G4ThreeVector(*(float(v) * g4.mm for v in p)))
-        gun.GeneratePrimaryVertex(event)
+        definition = self._definition(int(self.batch.particle[j]))
+        shoot(self.g4, event, gun, definition, self.batch, j)
         self._t_primary = time.process_time() - self._t0
 
     def _definition(self, pdg: int) -> Any:
