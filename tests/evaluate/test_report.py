@@ -98,15 +98,32 @@ def test_metrics_json(report: tuple[Path, dict]) -> None:
     assert not m["memorisation"]["good"]["flagged"]
     assert m["response"]["reference"]["mean"][0] == pytest.approx(0.19, abs=0.02)
     assert "weighted_mean" in m["cell_std_ratio"]["good"]
+    # the layer energies' correlations: every sample and the floor, 3 x 3, symmetric
+    corr = on_disk["layer_correlations"]
+    assert corr["layers"] == 3 and set(corr["samples"]) == {"reference", "good", "scaled"}
+    for matrix in (*corr["samples"].values(), *corr["floor"].values()):
+        r = np.array(matrix, dtype=float)
+        assert r.shape == (3, 3) and np.allclose(r, r.T) and np.allclose(np.diag(r), 1)
+    differences = corr["max_abs_difference"]
+    assert set(differences["candidates"]) == {"good", "scaled"}
+    assert differences["candidates"]["good"]["pairs"] == differences["floor"]["pairs"] == 3
+    # the toy reference varies only its energy: the conditional section holds the
+    # per-particle statistics alone
+    assert set(on_disk["conditional"]["samples"]["reference"]) == {"n", "per_particle"}
 
 
 def test_html_is_self_contained(report: tuple[Path, dict]) -> None:
     out, _ = report
     parser = _Collector()
     parser.feed((out / "report.html").read_text())
-    assert {"summary", "observables", "classifiers", "response", "memorisation"} <= set(
-        parser.tables
-    )
+    assert {
+        "summary",
+        "observables",
+        "classifiers",
+        "response",
+        "layer_correlations",
+        "memorisation",
+    } <= set(parser.tables)
     assert len(parser.images) >= 10
     assert all(src.startswith("data:image/png;base64,") for src in parser.images)
     text = " ".join(parser.text)

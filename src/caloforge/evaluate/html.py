@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from caloforge.evaluate.conditional import conditional_html
+from caloforge.evaluate.correlations import correlation_html
 from caloforge.files import write_text
 
 CSS = """
@@ -242,8 +243,9 @@ def _image(title: str, path: Path) -> str:
 
 
 def write_html(metrics: dict[str, Any], images: dict[str, Path], path: str | Path) -> Path:
-    """Write the report: summary, classifier, observable, response and memorisation tables,
-    then every image (base64-embedded, so the file is self-contained)."""
+    """Write the report: summary, classifier, observable, response, layer-correlation,
+    condition-by-condition and memorisation tables, then every image (base64-embedded, so
+    the file is self-contained)."""
     ref = metrics["reference"]
     cands = ", ".join(
         f"{html.escape(k)} ({v['n']} showers, {html.escape(v['path'])})"
@@ -289,6 +291,7 @@ def write_html(metrics: dict[str, Any], images: dict[str, Path], path: str | Pat
         _observable_table(metrics),
         "<h2>Energy response and resolution</h2>",
         _response_table(metrics),
+        correlation_html(metrics.get("layer_correlations")),
         conditional_html(metrics.get("conditional")),
         "<h2>Memorisation</h2>",
         _memorisation_table(metrics),

@@ -29,6 +29,7 @@ from caloforge.evaluate.classifier import (
     voxel_inputs,
 )
 from caloforge.evaluate.conditional import evaluate_conditional, plot_conditional
+from caloforge.evaluate.correlations import correlation_section, summary_layer_energies
 from caloforge.evaluate.independence import require_independent
 from caloforge.evaluate.memorisation import (
     memorisation_check,
@@ -369,6 +370,10 @@ def evaluate(
         "response": responses,
         "memorisation": memo["results"] if memo else None,
         "cell_std_ratio": {k: _std_ratio(ref_sum, s) for k, s in cand_sum.items()},
+        "layer_correlations": correlation_section(
+            summary_layer_energies(ref_sum),
+            {k: summary_layer_energies(s) for k, s in cand_sum.items()},
+        ),
         "conditional": evaluate_conditional(
             ref_data, cand_data, max_showers=cfg.max_showers, chunk_size=cfg.chunk_size
         ),
