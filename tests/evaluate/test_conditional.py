@@ -105,7 +105,12 @@ def test_showers_that_follow_their_conditions(det: Detector) -> None:
     s, c = synthetic(det, 400, seed=1)
     m = conditional_metrics(summarise_conditional(s, c, det), {})
     assert m is not None
-    assert m["spread"] == {"impact": True, "angles": True, "particles": ["e-", "gamma"]}
+    assert m["spread"] == {
+        "energy": True,
+        "impact": True,
+        "angles": True,
+        "particles": ["e-", "gamma"],
+    }
     ref = m["samples"]["reference"]
     for row in ref["centre_vs_impact"]:
         assert row["slope"] == pytest.approx(1.0, abs=0.02)
@@ -149,12 +154,25 @@ def test_showers_that_ignore_position_and_angle_are_caught(det: Detector) -> Non
         assert abs(ref_bin["bias"]) < abs(b["bias"])
 
 
-def test_only_spread_conditions_are_validated(det: Detector, tmp_path: Path) -> None:
+def test_only_varying_conditions_are_validated(det: Detector, tmp_path: Path) -> None:
     s, c = synthetic(det, 50, seed=3, spread=False)
-    assert conditional_metrics(summarise_conditional(s, c, det), {}) is None
-    flat = write_showers(tmp_path / "flat.h5", s, c, det)
+    one = Conditions(np.full(50, 1e4), c.particle, c.direction, c.impact)  # one energy
+    assert conditional_metrics(summarise_conditional(s, one, det), {}) is None
+    flat = write_showers(tmp_path / "flat.h5", s, one, det)
     assert evaluate_conditional(ShowerFile(flat), {"x": ShowerFile(flat)}) is None
     assert conditional_html(None) == ""
+
+    # only the energy varies (one particle at normal incidence, one impact point): the
+    # per-particle statistics, no centre (the track does not move) and no direction
+    m = conditional_metrics(summarise_conditional(s, c, det), {})
+    assert m is not None
+    assert m["spread"] == {"energy": True, "impact": False, "angles": False, "particles": ["gamma"]}
+    for stats in (m["samples"]["reference"], *m["floor"].values()):
+        assert set(stats) == {"n", "per_particle"}
+    response = m["samples"]["reference"]["per_particle"]["gamma"]["response"]
+    assert response["mean"] == pytest.approx([0.2] * 5, rel=1e-4)
+    page = conditional_html(m)
+    assert "Per particle" in page and "Layer centre" not in page and "Principal-axis" not in page
 
     s, c = synthetic(det, 60, seed=4)
     ref = write_showers(tmp_path / "ref.h5", s, c, det)
@@ -197,6 +215,11 @@ def test_plots_of_the_section(det: Detector, tmp_path: Path) -> None:
     images = plot_conditional(m, tmp_path)
     assert len(images) == 3 and all(p.stat().st_size > 1000 for p in images.values())
     assert plot_conditional(None, tmp_path) == {}
+    s, c = synthetic(det, 60, seed=8, spread=False)  # only the energy varies
+    m = conditional_metrics(summarise_conditional(s, c, det), {})
+    assert list(plot_conditional(m, tmp_path / "energy")) == [
+        "condition by condition: response per particle"
+    ]
 
 
 def test_each_axis_is_fitted_alone(det: Detector) -> None:
@@ -305,3 +328,103 @@ def test_targets_script_tables_json_and_bad_input(det: Detector, tmp_path: Path)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+# ---------------------------------------------------------------------------------------
+# the pion targets: one particle at normal incidence, only the energy varies
+def _pion_report(det: Detector) -> dict[str, object]:
+    """Metrics of a reference whose energy alone varies and of four candidates: its own
+    showers (``perfect``), the same 3 % high (``high``: within the pion tolerance, beyond
+    the EM one), layer 0 taken from other showers (``shuffled``: the layers decorrelated)
+    and the last layer always empty (``empty``: its correlations undefined)."""
+    from caloforge.evaluate import FLOOR
+    from caloforge.evaluate.correlations import correlation_section
+    from caloforge.evaluate.observables import layer_energies
+
+    s, c = synthetic(det, 400, seed=12, spread=False)
+    rng = np.random.default_rng(13)
+    s *= (1 + 0.05 * rng.standard_normal(len(s)))[:, None].astype(np.float32)  # a resolution
+    shuffled, empty = s.copy(), s.copy()
+    first, last = det.layer_slices[0], det.layer_slices[N_LAYERS - 1]
+    shuffled[:, first] = s[rng.permutation(len(s)), first]
+    empty[:, last] = 0.0
+    models = {"perfect": s, "high": s * 1.03, "shuffled": shuffled, "empty": empty}
+    clf = {"voxel": _classifier(0.5), "high_level": _classifier(0.5)}
+    comparisons = {FLOOR: {"classifier": clf}, **{k: {"classifier": clf} for k in models}}
+    comparisons["high"] = {
+        "classifier": {"voxel": _classifier(0.7), "high_level": _classifier(0.6)}
+    }
+    return {
+        "comparisons": comparisons,
+        "conditional": conditional_metrics(
+            summarise_conditional(s, c, det),
+            {k: summarise_conditional(v, c, det) for k, v in models.items()},
+        ),
+        "layer_correlations": correlation_section(
+            layer_energies(s, det), {k: layer_energies(v, det) for k, v in models.items()}
+        ),
+    }
+
+
+def test_pion_targets_skip_what_does_not_apply(det: Detector) -> None:
+    from caloforge.evaluate.targets import TARGET_SETS, TargetError, condition_targets
+
+    m = _pion_report(det)
+    pion, em = TARGET_SETS["pion"], TARGET_SETS["em"]
+    assert (pion.auc, pion.response, pion.energy_resolution, pion.correlation) == (
+        0.75,
+        5.0,
+        15.0,
+        0.05,
+    )
+    assert em == type(em)() and em.correlation is None  # the EM default is unchanged
+    perfect = condition_targets(m, "perfect", pion)
+    # 2 AUCs, response and resolution in 5 energy bins, one correlation row; no centre and
+    # no angle rows: the sample neither moves nor tilts its particles
+    assert len(perfect) == 2 + 2 * 5 + 1 and all(r.reached for r in perfect)
+    assert all(r.floor_reached for r in perfect if "resolution" not in r.target)
+    assert not any("centre" in r.target or "theta" in r.target for r in perfect)
+    corr = perfect[-1]
+    assert corr.target == "layer-energy correlations: largest |Δρ| over layer pairs ≤ 0.05"
+    assert corr.where.endswith("(worst of 15 pairs)") and corr.deviation == pytest.approx(0)
+    assert corr.note.startswith("15 of 15 pairs within 0.05")
+    assert len(condition_targets(m, "perfect", em)) == 2 + 2 * 5  # no correlation row
+
+    high = {r.target: r for r in condition_targets(m, "high", pion)}
+    assert all(r.reached for r in condition_targets(m, "high", pion))
+    assert high["voxel classifier AUC ≤ 0.75"].model == 0.7
+    em_high = condition_targets(m, "high", em)
+    assert not any(r.reached for r in em_high if "response" in r.target)
+    assert not next(r for r in em_high if r.target.startswith("voxel")).reached
+
+    shuffled = condition_targets(m, "shuffled", pion)[-1]
+    assert not shuffled.reached and shuffled.floor_reached
+    assert shuffled.deviation is not None and shuffled.deviation > 0.5
+    assert shuffled.where.startswith("layers 0–") and shuffled.geant4 == pytest.approx(1.0)
+    assert shuffled.note.startswith("10 of 15 pairs within 0.05")  # the pairs without layer 0
+
+    empty = condition_targets(m, "empty", pion)[-1]
+    assert not empty.reached and empty.deviation is None
+    assert "5 pairs undefined in the model" in empty.note
+
+    with pytest.raises(TargetError, match=r"^layer_correlations: "):
+        condition_targets({**m, "layer_correlations": None}, "perfect", pion)
+
+
+def test_targets_script_pion_set(det: Detector, tmp_path: Path) -> None:
+    from caloforge.evaluate.report import _clean
+
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "metrics.json").write_text(json.dumps(_clean(_pion_report(det))))
+    proc = _targets_script(report, "--targets", "pion", "--json", tmp_path / "t.json")
+    assert proc.returncode == 0, proc.stderr
+    corr = [ln for ln in proc.stdout.splitlines() if ln.startswith("| layer-energy")]
+    assert len(corr) == 4 and corr[0].split("|")[-3].strip() == "yes"  # perfect
+    assert "perfect: 13 of 13 targets reached" in proc.stdout
+    record = json.loads((tmp_path / "t.json").read_text())
+    assert record["targets"] == "pion" and not record["models"]["shuffled"]["rows"][-1]["reached"]
+    em = _targets_script(report)
+    assert em.returncode == 0 and "perfect: 12 of 12 targets reached" in em.stdout
+    bad = _targets_script(report, "--targets", "hadron")
+    assert bad.returncode == 2 and "invalid choice: 'hadron'" in bad.stderr

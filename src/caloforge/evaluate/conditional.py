@@ -1,12 +1,13 @@
 """Validation condition by condition: does a sample place, tilt and scale its showers as
 its conditions say?
 
-For samples whose conditions are spread (impact points, incidence angles, several
-particles), each file is summarised once (:func:`conditional_summary`) into per-shower
-quantities, and :func:`conditional_metrics` computes, with bins fixed from the
+For samples whose conditions vary (incident energies, impact points, incidence angles,
+several particles), each file is summarised once (:func:`conditional_summary`) into
+per-shower quantities, and :func:`conditional_metrics` computes, with bins fixed from the
 reference, for every sample side by side:
 
-* **centre vs impact**: per readout layer, the energy-weighted centre (x and y pooled)
+* **centre vs impact** (when the impact point or the angle moves the track): per readout
+  layer, the energy-weighted centre (x and y pooled)
   against the particle's straight-line trajectory at the layer's depth (the impact point
   at normal incidence): least-squares slope (1 = the shower follows its particle) and
   residual RMS, mm; then each axis alone;
@@ -111,9 +112,18 @@ class ConditionalSummary:
         return sorted(int(p) for p in np.unique(self.particle))
 
     @property
+    def energy_spread(self) -> bool:
+        return bool(np.ptp(self.energy) > 0) if len(self) else False
+
+    @property
     def spread(self) -> bool:
         """Whether any condition besides the energy varies."""
         return self.impact_spread or self.angle_spread or len(self.particles) > 1
+
+    @property
+    def varies(self) -> bool:
+        """Whether any condition varies, the energy included."""
+        return self.spread or self.energy_spread
 
 
 def summarise_conditional(showers: NDArray[Any], cond: Any, det: Detector) -> ConditionalSummary:
@@ -274,6 +284,7 @@ class _Bins:
     theta: Array | None
     phi: Array | None
     energy: Array | None
+    track: bool = True  # the impact point or the angle moves the track: centre vs impact
 
 
 def _bins(ref: ConditionalSummary) -> _Bins:
@@ -284,7 +295,7 @@ def _bins(ref: ConditionalSummary) -> _Bins:
     energy = None  # energy_response: one bin per discrete energy
     if len(np.unique(ref.energy)) > 20:
         energy = np.geomspace(ref.energy.min(), ref.energy.max() * (1 + 1e-9), ENERGY_BINS + 1)
-    return _Bins(theta, phi, energy)
+    return _Bins(theta, phi, energy, ref.impact_spread or ref.angle_spread)
 
 
 def sample_statistics(s: ConditionalSummary, bins: _Bins) -> dict[str, Any]:
@@ -296,7 +307,8 @@ def sample_statistics(s: ConditionalSummary, bins: _Bins) -> dict[str, Any]:
             "theta": angle_bins(s.theta, s.reco_theta, bins.theta),
             "phi": angle_bins(s.phi[tilted], s.reco_phi[tilted], bins.phi, periodic=True),
         }
-    out["centre_vs_impact"] = centre_vs_impact(s)
+    if bins.track:
+        out["centre_vs_impact"] = centre_vs_impact(s)
     out["per_particle"] = per_particle(s, bins.energy)
     return out
 
@@ -304,11 +316,11 @@ def sample_statistics(s: ConditionalSummary, bins: _Bins) -> dict[str, Any]:
 def conditional_metrics(
     reference: ConditionalSummary, candidates: Mapping[str, ConditionalSummary]
 ) -> dict[str, Any] | None:
-    """The conditional validation of candidates against a reference (``None`` when the
-    reference's conditions are not spread): the statistics of each sample, side by side,
+    """The conditional validation of candidates against a reference (``None`` when none
+    of the reference's conditions varies): the statistics of each sample, side by side,
     in bins fixed from the reference, and those of the reference's even and odd rows
     (the floor)."""
-    if not reference.spread:
+    if not reference.varies:
         return None
     bins = _bins(reference)
     samples = {"reference": sample_statistics(reference, bins)}
@@ -320,6 +332,7 @@ def conditional_metrics(
     }
     return {
         "spread": {
+            "energy": reference.energy_spread,
             "impact": reference.impact_spread,
             "angles": reference.angle_spread,
             "particles": [PARTICLE_NAMES.get(p, str(p)) for p in reference.particles],
@@ -342,11 +355,11 @@ def evaluate_conditional(
     max_showers: int | None = None,
     chunk_size: int = 10_000,
 ) -> dict[str, Any] | None:
-    """:func:`conditional_metrics` of shower files; the candidates are read only when the
-    reference's conditions are spread."""
+    """:func:`conditional_metrics` of shower files; the candidates are read only when one
+    of the reference's conditions varies."""
     kw = {"max_showers": max_showers, "chunk_size": chunk_size}
     ref = conditional_summary(reference, **kw)  # type: ignore[arg-type]
-    if not ref.spread:
+    if not ref.varies:
         return None
     cands = {k: conditional_summary(d, **kw) for k, d in candidates.items()}  # type: ignore[arg-type]
     return conditional_metrics(ref, cands)
@@ -369,26 +382,27 @@ def plot_conditional(
     style = {k: ("k", "o") if k == "reference" else (None, "s") for k in samples}
     images: dict[str, Path] = {}
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, st in samples.items():
-        rows = [r for r in st["centre_vs_impact"] if r["slope"] is not None]
-        layers = [r["layer"] for r in rows]
-        for ax, key in zip(axes, ("slope", "rms"), strict=True):
-            ax.plot(
-                layers,
-                [r[key] for r in rows],
-                marker=style[name][1],
-                color=style[name][0],
-                label=name,
-                alpha=0.8,
-            )
-    axes[0].set(xlabel="readout layer", ylabel="layer centre vs impact: slope")
-    axes[1].set(xlabel="readout layer", ylabel="residual RMS [mm]")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    images["condition by condition: centre vs impact"] = save_figure(
-        fig, out_dir, "conditional_centre", formats=formats
-    )
+    if "centre_vs_impact" in section["samples"]["reference"]:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for name, st in samples.items():
+            rows = [r for r in st["centre_vs_impact"] if r["slope"] is not None]
+            layers = [r["layer"] for r in rows]
+            for ax, key in zip(axes, ("slope", "rms"), strict=True):
+                ax.plot(
+                    layers,
+                    [r[key] for r in rows],
+                    marker=style[name][1],
+                    color=style[name][0],
+                    label=name,
+                    alpha=0.8,
+                )
+        axes[0].set(xlabel="readout layer", ylabel="layer centre vs impact: slope")
+        axes[1].set(xlabel="readout layer", ylabel="residual RMS [mm]")
+        axes[0].legend(fontsize=7)
+        fig.tight_layout()
+        images["condition by condition: centre vs impact"] = save_figure(
+            fig, out_dir, "conditional_centre", formats=formats
+        )
 
     if "direction" in section["samples"]["reference"]:
         fig, axes = plt.subplots(2, 2, figsize=(11, 7))
@@ -453,21 +467,23 @@ def conditional_html(section: dict[str, Any] | None) -> str:
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     parts = [
         "<h2>Condition by condition</h2><p class='note'>Conditions spread in the reference: "
+        f"energy {section['spread'].get('energy', '–')}, "
         f"impact {section['spread']['impact']}, angles {section['spread']['angles']}, "
         f"particles {html.escape(', '.join(section['spread']['particles']))}. "
         "Floor: the reference's even and odd rows.</p>"
     ]
-    rows = []
-    for layer, _ in enumerate(stats["reference"]["centre_vs_impact"]):
-        cells = (
-            f"{_num(st['centre_vs_impact'][layer]['slope'])} / "
-            f"{_num(st['centre_vs_impact'][layer]['rms'], '.2f')}"
-            for st in stats.values()
+    if "centre_vs_impact" in stats["reference"]:
+        rows = []
+        for layer, _ in enumerate(stats["reference"]["centre_vs_impact"]):
+            cells = (
+                f"{_num(st['centre_vs_impact'][layer]['slope'])} / "
+                f"{_num(st['centre_vs_impact'][layer]['rms'], '.2f')}"
+                for st in stats.values()
+            )
+            rows.append(_row(f"layer {layer}", cells))
+        parts.append(
+            _table("Layer centre vs impact point: slope / residual RMS (mm)", "layer", head, rows)
         )
-        rows.append(_row(f"layer {layer}", cells))
-    parts.append(
-        _table("Layer centre vs impact point: slope / residual RMS (mm)", "layer", head, rows)
-    )
     if "direction" in stats["reference"]:
         for angle in ("theta", "phi"):
             rows = []

@@ -1,10 +1,13 @@
 """The condition-by-condition targets of an evaluation, one row per figure and bin.
 
-A model of a sample whose conditions are spread (impact point, angles, particle mixture)
-is held to these targets against the report's reference (Geant4), read from the report's
-``metrics.json`` (:func:`caloforge.evaluate.evaluate`): its ``comparisons`` (classifier
-test) and its ``conditional`` section (:func:`caloforge.evaluate.conditional.conditional_metrics`).
-The tolerances are the fields of :class:`Targets`:
+A model is held to these targets against the report's reference (Geant4), read from the
+report's ``metrics.json`` (:func:`caloforge.evaluate.evaluate`): its ``comparisons``
+(classifier test), its ``conditional`` section
+(:func:`caloforge.evaluate.conditional.conditional_metrics`) and its
+``layer_correlations`` (:func:`caloforge.evaluate.correlations.correlation_section`).
+The tolerances are the fields of :class:`Targets`; :data:`TARGET_SETS` names two sets.
+
+``em`` (the default; a model of the spread-condition EM mixture):
 
 * voxel and high-level classifier AUC at most 0.65 each;
 * in readout layer 1 (index 1: the second layer), the slope of the energy-weighted
@@ -15,14 +18,27 @@ The tolerances are the fields of :class:`Targets`:
 * per particle and energy bin, the response (mean E_vis / E_inc) within 1 % and the
   relative resolution within 10 % of Geant4's.
 
-Every row also judges the floor, the same figure of Geant4 against Geant4: for the
-classifier the report's floor comparison, for the rest the reference's odd rows against
-its even rows (``conditional.floor``), so that a reader sees whether Geant4 itself would
-reach the target at the report's statistics.
+``pion`` (a model of charged pions, most of whose energy leaves the calorimeter):
+
+* voxel and high-level classifier AUC at most 0.75 each;
+* per particle and energy bin, the response within 5 % and the relative resolution
+  within 15 % of Geant4's;
+* the layer energies' correlations: the largest |model - Geant4| of the Pearson
+  coefficients over the pairs of readout layers at most 0.05 (one row: the worst pair,
+  with the number of pairs within the tolerance);
+* the centre and angle targets of ``em`` where the sample moves or tilts its particles.
+
+Targets that do not apply to the report are left out: the centre rows when neither the
+impact point nor the angle moves the track (no ``centre_vs_impact``), the angle rows when
+the angles are not spread. Every row also judges the floor, the same figure of Geant4
+against Geant4: for the classifier the report's floor comparison, for the rest the
+reference's odd rows against its even rows (``conditional.floor``,
+``layer_correlations.floor``), so that a reader sees whether Geant4 itself would reach
+the target at the report's statistics.
 
 Example:
     >>> m = json.loads(Path("report/metrics.json").read_text())  # doctest: +SKIP
-    >>> rows = condition_targets(m, "flow")
+    >>> rows = condition_targets(m, "flow", TARGET_SETS["pion"])
     >>> sum(r.reached for r in rows), len(rows)
 """
 
@@ -33,6 +49,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
+from caloforge.evaluate.correlations import correlation_deviation, correlation_difference
 from caloforge.evaluate.report import FLOOR
 
 REFERENCE = "reference"
@@ -57,6 +76,8 @@ class Targets:
         angle_resolution: reconstructed theta's resolution, % of Geant4's.
         response, energy_resolution: mean E_vis / E_inc and its relative resolution,
             % of Geant4's.
+        correlation: largest |model - Geant4| of the layer energies' Pearson coefficients
+            over the pairs of readout layers; ``None``: no correlation target.
     """
 
     auc: float = 0.65
@@ -67,6 +88,15 @@ class Targets:
     angle_resolution: float = 15.0
     response: float = 1.0
     energy_resolution: float = 10.0
+    correlation: float | None = None
+
+
+TARGET_SETS: dict[str, Targets] = {
+    "em": Targets(),
+    "pion": Targets(auc=0.75, response=5.0, energy_resolution=15.0, correlation=0.05),
+}
+"""The named target sets (``benchmarks/condition_targets.py --targets NAME``): ``em``, the
+default, for the spread-condition EM mixture; ``pion`` for charged pions."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +149,9 @@ def condition_targets(
     metrics: Mapping[str, Any], model: str, targets: Targets | None = None
 ) -> list[TargetRow]:
     """Every target row of candidate ``model`` in a report's metrics: classifier AUCs,
-    centre vs impact in layer ``targets.layer`` (x, y), principal-axis theta per bin,
-    response and resolution per particle and energy bin."""
+    centre vs impact in layer ``targets.layer`` (x, y; when the track moves), principal-axis
+    theta per bin (when the angles are spread), response and resolution per particle and
+    energy bin, and the layer energies' correlations (when ``targets.correlation`` is set)."""
     t = targets or Targets()
     section = _section(metrics)
     if model == REFERENCE or model not in section["samples"]:
@@ -133,6 +164,7 @@ def condition_targets(
         *centre_rows(four, t),
         *theta_rows(four, t),
         *response_rows(four, t),
+        *correlation_rows(metrics, model, t),
     ]
 
 
@@ -221,7 +253,10 @@ def _judged(
 
 def centre_rows(samples: Four, t: Targets) -> list[TargetRow]:
     """Slope and residual RMS of the layer centre against the impact point, x and y (x and
-    y pooled for a report made before the axes were fitted alone)."""
+    y pooled for a report made before the axes were fitted alone); none when the report
+    has no centre statistics (neither the impact point nor the angle moves the track)."""
+    if "centre_vs_impact" not in samples[0]:
+        return []
     per_layer = samples[0]["centre_vs_impact"]
     if t.layer >= len(per_layer):
         raise TargetError(
@@ -320,13 +355,67 @@ def response_rows(samples: Four, t: Targets) -> list[TargetRow]:
     return rows
 
 
+def correlation_rows(metrics: Mapping[str, Any], model: str, t: Targets) -> list[TargetRow]:
+    """One row (none when ``t.correlation`` is ``None``): the largest |model - Geant4| of
+    the layer energies' Pearson coefficients over the pairs of readout layers, at the worst
+    pair; the floor is the largest |odd - even| of the reference's halves, at its own worst
+    pair. A pair that Geant4 defines and the model does not (a layer whose energy does not
+    vary) leaves the model's deviation undefined: the target is not reached."""
+    if t.correlation is None:
+        return []
+    section = metrics.get("layer_correlations")
+    if not section:
+        raise TargetError(
+            "layer_correlations: no layer-energy correlations (the report predates them)"
+        )
+    samples, floor = section["samples"], section["floor"]
+    if model not in samples:
+        raise TargetError(f"layer_correlations.samples: no model {model!r}")
+    ref, cand = samples[REFERENCE], samples[model]
+    even, odd = floor[FLOOR_GEANT4], floor[FLOOR_MODEL]
+    worst, floor_worst = correlation_difference(ref, cand), correlation_difference(even, odd)
+    upper = np.triu_indices(section["layers"], k=1)
+    within = int((correlation_deviation(ref, cand)[upper] <= t.correlation).sum())
+    notes = [f"{within} of {worst.pairs} pairs within {t.correlation:g}"]
+    if floor_worst.pair is not None:
+        notes.append("floor's worst pair: layers {}–{}".format(*floor_worst.pair))
+    if worst.undefined:
+        notes.append(f"{worst.undefined} pairs undefined in the model (a layer without variance)")
+
+    def at(matrix: Any, pair: tuple[int, int] | None) -> float | None:
+        return None if pair is None else matrix[pair[0]][pair[1]]
+
+    where = (
+        "no pair of layers whose energies vary"
+        if worst.pair is None
+        else "layers {}–{} (worst of {} pairs)".format(*worst.pair, worst.pairs)
+    )
+    return [
+        TargetRow(
+            target=f"layer-energy correlations: largest |Δρ| over layer pairs ≤ {t.correlation:g}",
+            where=where,
+            value_unit="",
+            unit="|Δρ|",
+            limit=t.correlation,
+            geant4=at(ref, worst.pair),
+            model=at(cand, worst.pair),
+            floor=at(odd, floor_worst.pair),
+            deviation=None if worst.undefined else worst.value,
+            floor_deviation=None if floor_worst.undefined else floor_worst.value,
+            note="; ".join(notes),
+        )
+    ]
+
+
 __all__ = [
+    "TARGET_SETS",
     "TargetError",
     "TargetRow",
     "Targets",
     "centre_rows",
     "classifier_rows",
     "condition_targets",
+    "correlation_rows",
     "report_models",
     "response_rows",
     "theta_rows",
