@@ -217,6 +217,61 @@ def test_recipes_of_different_data_never_share_a_simulation_seed() -> None:
             assert not seeds[a] & seeds[b], (a, b)
 
 
+SAMPLES_SCRIPT = Path(__file__).parents[2] / "benchmarks" / "reference_samples.sh"
+SHORT = {"-d": "--detector", "-p": "--particle", "-e": "--energy", "-q": "--quiet"}
+
+
+def _arguments(tokens: list[str]) -> dict[str, str | bool]:
+    """Command-line options as a dict: ``--key value``, or ``--flag``: True."""
+    out: dict[str, str | bool] = {}
+    i = 0
+    while i < len(tokens):
+        key = SHORT.get(tokens[i], tokens[i])
+        if i + 1 < len(tokens) and not tokens[i + 1].startswith("-"):
+            out[key], i = tokens[i + 1], i + 2
+        else:
+            out[key], i = True, i + 1
+    return out
+
+
+def test_pion_recipe_simulates_reference_samples_job_3(tmp_path: Path) -> None:
+    """atlas-pblar-pion's [data.simulate] is benchmarks/reference_samples.sh job 3, option
+    for option and split by split (the same seeds: the same events); a boolean option is a
+    bare flag."""
+    script = SAMPLES_SCRIPT.read_text()
+
+    def find(pattern: str, text: str = script) -> str:
+        match = re.search(pattern, text, flags=re.MULTILINE | re.DOTALL)
+        assert match, pattern
+        return match.group(1)
+
+    job = script.split("\n    3) ")[1].split(";;")[0]
+    splits = find(r"for split in ([^;]+);", job).split()
+    command = find(r'simulate (-n "\$n" .*?) -o "\$OUT/\$out"') + " "
+    command += find(r'"\$seed" (.*?)\n\s*done', job)
+    job_args = _arguments(command.replace("\\", " ").split())
+    job_args["--energy"] = find(r"^E=(\S+)$")
+    job_args["--workers"] = find(r"^WORKERS=\$\{WORKERS:-(\d+)\}$")
+
+    import typer
+
+    from caloforge.cli import app
+
+    simulate = typer.main.get_command(app).commands["simulate"]  # type: ignore[attr-defined]
+    recipe = load_recipe("atlas-pblar-pion")
+    plans = simulate_commands(recipe, tmp_path)
+    assert set(plans) == {s.split(":")[0] for s in splits}
+    for split in splits:
+        name, n, seed = split.split(":")
+        argv = plans[name].commands[0]
+        assert argv[0] == "simulate" and "--approximate-hadronic" in argv
+        args = _arguments(list(argv[1:]))
+        del args["-o"]  # the output paths differ, and so does nothing else
+        assert args == job_args | {"-n": n, "--seed": seed}, name
+        params = simulate.make_context("simulate", list(argv[1:])).params  # parses, no run
+        assert (params["approximate_hadronic"], params["physics"]) == (True, "FTFP_BERT")
+
+
 def _script_defaults(text: str) -> dict[str, str]:
     return dict(re.findall(r"^(\w+)=\$\{\1:-([^}]*)\}$", text, flags=re.MULTILINE))
 

@@ -139,7 +139,8 @@ class SimulateSpec:
         seed: run seed of the training split; the validation split uses ``seed + 1`` and the
             test split ``seed + 2``, so that no two splits share an event.
         workers: worker processes (``--workers``).
-        options: further ``simulate`` options, e.g. ``{"theta": "uniform:0,20"}``.
+        options: further ``simulate`` options, e.g. ``{"theta": "uniform:0,20"}``; a
+            boolean is a flag given when true (``{"approximate_hadronic": true}``).
     """
 
     particle: str

@@ -195,6 +195,15 @@ def _plan_training(
     )
 
 
+def _simulate_option(key: str, value: Any) -> list[str]:
+    """A ``[data.simulate]`` option as ``simulate`` arguments: ``--key value``; a boolean
+    is a flag, given when true (``approximate_hadronic = true``: ``--approximate-hadronic``)."""
+    option = f"--{key.replace('_', '-')}"
+    if isinstance(value, bool):
+        return [option] if value else []
+    return [option, str(value)]
+
+
 def simulate_commands(recipe: Recipe, run: Path, quiet: bool = True) -> dict[str, StagePlan]:
     """One ``caloforge simulate`` per split the recipe simulates (none when files are given)."""
     sim = recipe.data.simulate
@@ -205,7 +214,7 @@ def simulate_commands(recipe: Recipe, run: Path, quiet: bool = True) -> dict[str
         if n <= 0 or split in recipe.data.files:
             continue
         out = run / "data" / f"{split}.h5"
-        extra = [a for k, v in sim.options.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+        extra = [a for k, v in sim.options.items() for a in _simulate_option(k, v)]
         argv = ("simulate", "--detector", recipe.detector, "--particle", sim.particle,
                 "--energy", sim.energy, "-n", str(n), "--seed", str(sim.split_seed(split)),
                 "--workers", str(sim.workers), "-o", str(out), *extra,
