@@ -16,8 +16,9 @@ RMS within 20 %, x and y; per true-theta bin, the principal-axis theta's mean wi
 of Geant4's resolution and its resolution within 15 %; per particle and energy bin, the
 response within 1 % and the relative resolution within 10 % of Geant4's.
 
-``pion``: classifier AUCs at most 0.75; per particle and energy bin, the response within
-5 % and the relative resolution within 15 % of Geant4's; the layer energies' Pearson
+``pion``: classifier AUCs at most 0.75; per particle and energy bin, the response (mean
+E_vis / E_inc of every shower) within 5 % and the relative resolution (standard deviation
+over mean) within 15 % of Geant4's; the layer energies' Pearson
 correlations within 0.05 of Geant4's at the worst pair of readout layers (the row says how
 many pairs are within). Centre and angle rows only where the sample moves or tilts its
 particles (at normal incidence and a fixed impact point they are left out).

@@ -173,6 +173,7 @@ def test_only_varying_conditions_are_validated(det: Detector, tmp_path: Path) ->
     assert response["mean"] == pytest.approx([0.2] * 5, rel=1e-4)
     page = conditional_html(m)
     assert "Per particle" in page and "Layer centre" not in page and "Principal-axis" not in page
+    assert "standard deviation over mean, every shower" in page  # the moments' table
 
     s, c = synthetic(det, 60, seed=4)
     ref = write_showers(tmp_path / "ref.h5", s, c, det)
@@ -377,6 +378,7 @@ def test_pion_targets_skip_what_does_not_apply(det: Detector) -> None:
         15.0,
         0.05,
     )
+    assert (pion.response_estimate, em.response_estimate) == ("moments", "core")
     assert em == type(em)() and em.correlation is None  # the EM default is unchanged
     perfect = condition_targets(m, "perfect", pion)
     # 2 AUCs, response and resolution in 5 energy bins, one correlation row; no centre and
@@ -389,6 +391,14 @@ def test_pion_targets_skip_what_does_not_apply(det: Detector) -> None:
     assert corr.where.endswith("(worst of 15 pairs)") and corr.deviation == pytest.approx(0)
     assert corr.note.startswith("15 of 15 pairs within 0.05")
     assert len(condition_targets(m, "perfect", em)) == 2 + 2 * 5  # no correlation row
+    # the pion set reads the mean and std / mean of every shower, the EM set the core fit
+    gamma = m["conditional"]["samples"]["reference"]["per_particle"]["gamma"]  # type: ignore[index]
+    response, resolution = perfect[2], perfect[3]
+    assert response.target == "response, mean E_vis / E_inc within 5 % of Geant4"
+    assert resolution.target == "relative resolution, std / mean within 15 % of Geant4"
+    assert response.geant4 == gamma["moments"]["mean"][0]
+    assert resolution.geant4 == gamma["moments"]["resolution"][0]
+    assert condition_targets(m, "perfect", em)[2].geant4 == gamma["response"]["mean"][0]
 
     high = {r.target: r for r in condition_targets(m, "high", pion)}
     assert all(r.reached for r in condition_targets(m, "high", pion))
@@ -409,6 +419,11 @@ def test_pion_targets_skip_what_does_not_apply(det: Detector) -> None:
 
     with pytest.raises(TargetError, match=r"^layer_correlations: "):
         condition_targets({**m, "layer_correlations": None}, "perfect", pion)
+    del gamma["moments"]  # a report made before the moments
+    with pytest.raises(TargetError, match=r"per_particle\.gamma\.moments: absent"):
+        condition_targets(m, "perfect", pion)
+    with pytest.raises(ValueError, match="response_estimate 'median'"):
+        type(pion)(response_estimate="median")
 
 
 def test_targets_script_pion_set(det: Detector, tmp_path: Path) -> None:

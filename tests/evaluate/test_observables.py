@@ -177,6 +177,27 @@ def test_gaussian_core_and_response() -> None:
     assert len(binned.energy) == 4 and binned.n.sum() == 2000
 
 
+def test_energy_moments_count_every_shower() -> None:
+    """A MIP peak and a shower peak: the moments are the plain mean and std / mean of every
+    shower, in the bins of energy_response."""
+    e = np.repeat([1e3, 1e4], 4)
+    r = np.array([0.01, 0.01, 0.3, 0.3, 0.02, 0.2, 0.2, 0.2])
+    m = ob.energy_moments(e, r)
+    assert (m["energy_lo"], m["energy_hi"], m["n"]) == ([1e3, 1e4], [1e3, 1e4], [4, 4])
+    np.testing.assert_allclose(m["mean"], [0.155, 0.155])
+    np.testing.assert_allclose(m["std"], [np.std(r[:4], ddof=1), np.std(r[4:], ddof=1)])
+    np.testing.assert_allclose(np.array(m["resolution"]) * m["mean"], m["std"])
+    np.testing.assert_allclose(m["mean_err"], np.array(m["std"]) / 2)
+    edges = np.array([500.0, 2e3, 5e3, 2e4])  # an empty bin and binned energies
+    binned = ob.energy_moments(e, r, edges)
+    resp = ob.energy_response(e, r, edges)
+    np.testing.assert_allclose(binned["energy_lo"], resp.energy_lo)
+    assert binned["n"] == resp.n.tolist() == [4, 0, 4]
+    assert np.isnan(binned["mean"][1]) and np.isnan(binned["resolution"][1])
+    one = ob.energy_moments(np.array([1e3]), np.array([0.2]))
+    assert one["mean"] == [0.2] and np.isnan(one["resolution"][0])
+
+
 def test_summarise_streams_in_chunks(toy_showers, write_toy, atlas) -> None:  # type: ignore[no-untyped-def]
     from caloforge.data import ShowerFile
 

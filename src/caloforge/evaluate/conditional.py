@@ -16,8 +16,10 @@ reference, for every sample side by side:
   angular studies) against the true theta and phi: per bin of the true angle, the mean
   reconstructed angle, the bias (mean of reconstructed - true) and the resolution (its
   standard deviation); phi only for showers with theta above :data:`PHI_MIN_THETA`;
-* **per particle**: response and resolution of E_vis / E_inc per energy bin
-  (:func:`caloforge.evaluate.observables.energy_response`), the shower start (first layer
+* **per particle**: response and resolution of E_vis / E_inc per energy bin, from a
+  Gaussian-core fit (:func:`caloforge.evaluate.observables.energy_response`) and as the
+  plain mean and standard deviation over mean of every shower
+  (:func:`caloforge.evaluate.observables.energy_moments`), the shower start (first layer
   above 1 % of the energy) and the layer-0 fraction, mean and standard deviation.
 
 The floor is the same quantities on the two halves (even and odd rows) of the reference.
@@ -43,6 +45,7 @@ from caloforge.data import ShowerFile
 from caloforge.data.conditions import PARTICLE_NAMES
 from caloforge.evaluate.observables import (
     cell_geometry,
+    energy_moments,
     energy_response,
     layer_centroids,
     layer_energies,
@@ -247,8 +250,9 @@ def angle_bins(
 
 
 def per_particle(s: ConditionalSummary, energy_edges: Array | None) -> dict[str, Any]:
-    """Per PDG code: response and resolution per energy bin, shower start and layer-0
-    fraction (mean, standard deviation)."""
+    """Per PDG code: response and resolution per energy bin (``response``: Gaussian core;
+    ``moments``: mean and standard deviation over mean of every shower), shower start and
+    layer-0 fraction (mean, standard deviation)."""
     out: dict[str, Any] = {}
     for pdg in s.particles:
         sel = s.particle == pdg
@@ -271,6 +275,7 @@ def per_particle(s: ConditionalSummary, energy_edges: Array | None) -> dict[str,
                     "resolution_err",
                 )
             },
+            "moments": energy_moments(s.energy[sel], s.e_ratio[sel], bins=energy_edges),
             "start_mean": float(s.start[sel].mean()),
             "start_std": float(s.start[sel].std()),
             "frac0_mean": float(s.frac0[sel].mean()),
@@ -509,8 +514,24 @@ def conditional_html(section: dict[str, Any] | None) -> str:
         )
         rows.append(_row(f"{html.escape(particle)} shower start, layer-0 fraction", cells))
     parts.append(
-        _table("Per particle: response / resolution per energy bin", "particle, energy", head, rows)
+        _table(
+            "Per particle: response / resolution per energy bin (Gaussian core)",
+            "particle, energy",
+            head,
+            rows,
+        )
     )
+    rows = []
+    for particle, ref_p in stats["reference"]["per_particle"].items():
+        if "moments" not in ref_p:  # a report made before the moments
+            continue
+        for b, lo in enumerate(ref_p["moments"]["energy_lo"]):
+            cells = (_response_cell(st, particle, b, "moments") for st in stats.values())
+            hi = ref_p["moments"]["energy_hi"][b]
+            rows.append(_row(f"{html.escape(particle)} {lo / 1e3:.3g}–{hi / 1e3:.3g} GeV", cells))
+    if rows:
+        title = "Per particle: mean E_vis / E_inc / standard deviation over mean, every shower"
+        parts.append(_table(title, "particle, energy", head, rows))
     return "\n".join(parts)
 
 
@@ -522,8 +543,8 @@ def _get(st: dict[str, Any], particle: str, key: str) -> Any:
     return st["per_particle"].get(particle, {}).get(key)
 
 
-def _response_cell(st: dict[str, Any], particle: str, b: int) -> str:
-    r = st["per_particle"].get(particle, {}).get("response")
+def _response_cell(st: dict[str, Any], particle: str, b: int, key: str = "response") -> str:
+    r = st["per_particle"].get(particle, {}).get(key)
     if r is None or b >= len(r["mean"]):
         return "–"
     return f"{_num(r['mean'][b], '.4f')} / {_num(r['resolution'][b], '.4f')}"
