@@ -8,155 +8,70 @@ worker processes; the runs are sized to take about a minute on one core in total
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from caloforge.data.hdf5 import ShowerFile
-from caloforge.geometry import Detector, detector_from_dict, detector_to_dict, load_detector
-from caloforge.simulate import SimulationConfig, offline_tables, simulate
+from caloforge.geometry import Detector, detector_from_dict, load_detector
+from caloforge.simulate import offline_tables, physics_checks
 from caloforge.simulate.em_tables import em_tables
 
 from .conftest import needs_geant4
 
 pytestmark = [pytest.mark.slow, needs_geant4]
 
-ATLAS = load_detector("atlas-pblar")
+ATLAS = load_detector(physics_checks.DETECTOR)
 SHARED = Path(
     os.environ.get("CALOFORGE_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
 )
 
 
-def _with_readout(det: Detector, readout: list[dict[str, Any]], pitch: float) -> Detector:
-    data = detector_to_dict(det)
-    data.update(name=f"{det.name}-test", readout=readout, physics={"scoring_pitch": pitch})
-    return detector_from_dict(data)
-
-
-def _run(tmp: Path, name: str, **kwargs: Any) -> dict[str, np.ndarray]:
-    cfg = SimulationConfig(workers=1, chunk_size=50, **kwargs)
-    f = ShowerFile(simulate(cfg, tmp / f"{name}.h5"))
-    return {k: f.read(k) for k in f.keys()}
-
-
 @pytest.fixture(scope="module")
-def scan(tmp_path_factory: pytest.TempPathFactory) -> dict[float, dict[str, np.ndarray]]:
+def scan(tmp_path_factory: pytest.TempPathFactory) -> physics_checks.EnergyScan:
     """atlas-pblar, electrons at 1, 10 and 100 GeV."""
-    tmp = tmp_path_factory.mktemp("scan")
-    counts = {1e3: 150, 1e4: 50, 1e5: 10}
-    return {
-        e: _run(tmp, f"e{int(e)}", detector=ATLAS, particle="e-", energy=e, n=n, seed=11)
-        for e, n in counts.items()
-    }
+    return physics_checks.energy_scan(tmp_path_factory.mktemp("scan"))
 
 
-def test_sampling_fraction_is_constant(scan: dict[float, dict[str, np.ndarray]]) -> None:
-    fractions = {e: float(np.mean(d["energy_active"]) / e) for e, d in scan.items()}
+def test_sampling_fraction_is_constant(scan: physics_checks.EnergyScan) -> None:
+    fractions = scan.sampling_fractions()
     ref = fractions[1e4]
     assert 0.15 < ref < 0.22, fractions
     for f in fractions.values():
         assert f == pytest.approx(ref, rel=0.03), fractions
 
 
-def test_stochastic_term(scan: dict[float, dict[str, np.ndarray]]) -> None:
+def test_stochastic_term(scan: physics_checks.EnergyScan) -> None:
     """sigma/E * sqrt(E/GeV): 5-15% for 2 mm Pb / 4 mm LAr (sampling-fluctuation estimate
     2.7% sqrt(d_active/f_mip) ~ 10%; ATLAS-like stacks measure ~10%)."""
-    terms = []
-    for e in (1e3, 1e4):
-        vis = scan[e]["energy_active"]
-        terms.append(float(np.std(vis) / np.mean(vis) * math.sqrt(e / 1e3)))
+    stochastic = scan.stochastic_terms()
+    terms = [stochastic[1e3], stochastic[1e4]]
     assert all(0.05 < a < 0.15 for a in terms), terms
     assert terms[0] == pytest.approx(terms[1], rel=0.3), terms
 
 
 def test_energy_is_conserved(tmp_path: Path) -> None:
     """Deposited (active + absorber) plus the energy escaping the world = incident, 1%."""
-    d = _run(
-        tmp_path,
-        "leak",
-        detector=ATLAS,
-        particle="e-",
-        energy="10GeV",
-        n=8,
-        seed=3,
-        measure_leakage=True,
-    )
-    total = d["energy_active"] + d["energy_absorber"] + d["energy_escaped"]
-    assert total == pytest.approx(1e4, rel=0.01)
-    assert np.all(d["energy_escaped"] > 0)
+    balance = physics_checks.energy_balance(tmp_path)
+    assert balance.total == pytest.approx(1.0, rel=0.01)
+    assert np.all(balance.escaped > 0)
 
 
-def _depth_x0(det: Detector) -> np.ndarray:
-    """Depth of the centre of each active gap, in radiation lengths."""
-    t = [(m.x0, th) for la in det.layers for m, th in la.materials()]
-    edges = np.concatenate([[0.0], np.cumsum([th / x0 for x0, th in t])])
-    n = len(det.layers)
-    per_layer = len(t) // n
-    return np.array(
-        [
-            0.5 * (edges[per_layer * i + per_layer - 1] + edges[per_layer * (i + 1)])
-            for i in range(n)
-        ]
-    )
-
-
-def _shower_max(profile: np.ndarray, depth: np.ndarray) -> float:
-    """Depth of the maximum of a profile: vertex of a parabola through 5 points."""
-    i = int(np.clip(np.argmax(profile), 2, len(profile) - 3))
-    a, b, _ = np.polyfit(depth[i - 2 : i + 3], profile[i - 2 : i + 3], 2)
-    return float(-b / (2 * a))
-
-
-def test_longitudinal_maximum(tmp_path: Path) -> None:
-    det = _with_readout(
-        ATLAS,
-        [
-            {
-                "group": 1,
-                "repeat": 58,
-                "segmentation": "cartesian",
-                "nx": 1,
-                "ny": 1,
-                "cell_x": 480.0,
-                "cell_y": 480.0,
-            }
-        ],
-        480.0,
-    )
-    depth = _depth_x0(det)
-    ec = ATLAS.critical_energy
-    for particle, shift in (("e-", -0.5), ("gamma", 0.5)):
-        maxima = []
-        for e, n in ((1e3, 100), (1e4, 30), (1e5, 20)):  # 5 at 100 GeV: t_max off by 1.8 X0
-            d = _run(
-                tmp_path,
-                f"long-{particle}-{int(e)}",
-                detector=det,
-                particle=particle,
-                energy=e,
-                n=n,
-                seed=5,
-            )
-            t_max = _shower_max(d["showers"].mean(0), depth)
-            expected = math.log(e / ec) + shift
-            assert t_max == pytest.approx(expected, abs=1.5), (particle, e, t_max, expected)
-            maxima.append(t_max)
-        assert maxima[0] < maxima[1] < maxima[2], (particle, maxima)
+@pytest.mark.parametrize("particle", ["e-", "gamma"])
+def test_longitudinal_maximum(tmp_path: Path, particle: str) -> None:
+    maxima = physics_checks.shower_maxima(tmp_path, particle)
+    for m in maxima:
+        assert m.depth == pytest.approx(m.expected, abs=1.5), m
+    depths = [m.depth for m in maxima]
+    assert all(a < b for a, b in itertools.pairwise(depths)), (particle, depths)
 
 
 def test_moliere_containment(tmp_path: Path) -> None:
-    rm = ATLAS.moliere_radius
-    edges = [0.0, 0.5 * rm, rm, 2 * rm, 3 * rm, 240.0]
-    det = _with_readout(
-        ATLAS, [{"group": 58, "segmentation": "cylindrical", "n_alpha": 1, "r_edges": edges}], 1.0
-    )
-    d = _run(tmp_path, "radial", detector=det, particle="e-", energy="10GeV", n=10, seed=9)
-    radial = d["showers"].sum(0)
-    inside = radial[:2].sum() / d["energy_active"].sum()
+    inside, _ = physics_checks.moliere_containment(tmp_path)
     assert 0.85 < inside < 0.97, inside
 
 
@@ -192,7 +107,7 @@ def test_atlas_reference_sampling_fraction(tmp_path: Path) -> None:
     for (lo, hi), n in (((1e3, 2e3), 200), ((5e3, 2e4), 60)):
         sel = (e_ref >= lo) & (e_ref < hi)
         f_ref = float(np.mean(vis_ref[sel] / e_ref[sel]))
-        d = _run(
+        d = physics_checks.run(
             tmp_path,
             f"ref{int(lo)}",
             detector=ATLAS,
@@ -234,7 +149,7 @@ def test_readout_slices_do_not_change_the_shower(tmp_path: Path) -> None:
     (1 GeV e-, 100 each)."""
     results = {}
     for slices in (1, 10):
-        d = _run(
+        d = physics_checks.run(
             tmp_path,
             f"block{slices}",
             detector=_block(slices),
