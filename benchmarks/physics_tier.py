@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import resource
 import sys
@@ -119,8 +120,8 @@ def main() -> None:
             s, leak = scan.stochastic_terms(), scan.leakage()
             rows.append(
                 f"| stochastic term σ/E·√E at 1 / 10 GeV | 5–15% | {s[1e3]:.1%} / {s[1e4]:.1%} "
-                f"(at 100 GeV, {s[1e5]:.1%}, with {leak[1e5]:.1%} of the energy leaking "
-                "out of the stack) |"
+                f"(at 100 GeV σ/E = {s[1e5] / math.sqrt(1e5 / 1e3):.2%}, σ/E·√E {s[1e5]:.1%}; "
+                f"{leak[1e5]:.1%} of the energy leaks out of the stack) |"
             )
         tables = _tables(folder)
     wall = time.perf_counter() - start
