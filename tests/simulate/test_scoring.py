@@ -7,7 +7,7 @@ import pytest
 
 from caloforge.geometry import Detector, detector_from_dict, load_detector
 from caloforge.simulate.geometry_builder import Block, active_blocks
-from caloforge.simulate.scoring import VoxelMapper, choose_pitch, make_grid
+from caloforge.simulate.scoring import StepBinner, VoxelMapper, choose_pitch, make_grid
 
 
 @pytest.mark.parametrize(
@@ -91,3 +91,49 @@ def test_sampling_layers_and_material_changes_stay_separate() -> None:
         }
     )
     assert active_blocks(two) == [Block("PbWO4", 0.0, 30.0), Block("LAr", 30.0, 10.0)]
+
+
+def test_a_point_goes_to_the_fine_cell_holding_it(tiny: Detector) -> None:
+    """FineGrid.index inverts FineGrid.centres, cell by cell: points anywhere inside a
+    cell (up to its lower edges) get its index; points beyond the detector's edge go to
+    the edge cell, as the replicas' last copy would hold them."""
+    grid = make_grid(tiny, 5.0)
+    flat = np.arange(grid.n_cells)
+    gap, x, y = grid.centres(flat)
+    assert np.array_equal(grid.index(gap, x, y), flat)
+    low = 0.5 - 1e-9  # just inside the lower edges, and just below the upper ones
+    assert np.array_equal(grid.index(gap, x - low * grid.pitch_x, y - low * grid.pitch_y), flat)
+    assert np.array_equal(grid.index(gap, x + low * grid.pitch_x, y + low * grid.pitch_y), flat)
+    # x slabs first (ix = 0 at x = -50 mm), then y: the replicas' copy numbers
+    assert grid.index(np.array([2]), np.array([-49.0]), np.array([48.0])).tolist() == [
+        2 * 400 + 0 * 20 + 19
+    ]
+    edge = grid.index(np.array([0, 0]), np.array([-50.001, 50.001]), np.array([0.0, 0.0]))
+    assert edge.tolist() == [0 * 20 + 10, 19 * 20 + 10]
+
+
+def test_steps_are_binned_into_the_gap_and_cell_holding_them(tiny: Detector) -> None:
+    """A point in layer l's active gap goes to gap l, also a hair outside its faces (step
+    points on a boundary); the energies of one cell are summed, cells listed once."""
+    grid = make_grid(tiny, 5.0)
+    binner = StepBinner(tiny, grid)
+    gap_front = tiny.layer_z[:, 1]  # 2, 8, 14, ...: each gap 4 mm behind a 2 mm plate
+    z = np.concatenate([gap_front + 2.0, gap_front - 1e-9, gap_front + 4.0 + 1e-9])
+    x = np.full(len(z), 12.0)
+    y = np.full(len(z), -3.0)
+    cells, energy = binner.cells(np.ones(len(z)), np.stack([x, y, z], axis=1))
+    one = grid.index(np.zeros(1, np.int64), x[:1], y[:1])[0]  # the cell in gap 0
+    assert cells.tolist() == [one + layer * grid.nx * grid.ny for layer in range(6)]
+    assert energy.tolist() == [3.0] * 6
+
+
+def test_steps_in_a_homogeneous_block_follow_its_layers() -> None:
+    """One mass volume holding three layers: the layer of a point is where its z lies."""
+    det = load_detector("cms-pbwo4")
+    grid = make_grid(det, choose_pitch(det))
+    binner = StepBinner(det, grid)
+    z = np.array([0.5, 22.9, 23.1, 229.9])
+    cells, energy = binner.cells(np.arange(1.0, 5.0), np.stack([0 * z, 0 * z, z], axis=1))
+    gap, _, _ = grid.centres(cells)
+    assert gap.tolist() == [0, 1, len(det.layers) - 1]
+    assert energy.tolist() == [3.0, 3.0, 4.0]

@@ -1,7 +1,8 @@
 """The fine scoring grid in the active gaps and its mapping to readout voxels (numpy only).
 
 Geant4 scores the visible energy on one Cartesian grid of ``nx x ny`` cells per active
-gap (a replica of cells in every gap, read from the hits map once per event); the
+gap (a replica of cells in every gap, read from the hits map once per event; or, in the
+``steps`` mode, the steps' points binned into the same cells by :class:`StepBinner`); the
 fine cells are then summed into the detector's readout voxels here. A fine cell is given
 to the readout cell that contains its centre, so the fine pitch must be small against the
 readout cells (exact for Cartesian readouts aligned with the grid).
@@ -21,11 +22,13 @@ from caloforge.geometry import CartesianSegmentation, CylindricalSegmentation, D
 
 logger = logging.getLogger(__name__)
 
-ScoringMode = Literal["parallel", "replica"]
-SCORING_MODES: tuple[ScoringMode, ...] = ("parallel", "replica")
+ScoringMode = Literal["parallel", "replica", "steps"]
+SCORING_MODES: tuple[ScoringMode, ...] = ("parallel", "replica", "steps")
 """Where Geant4 scores the fine cells: in a parallel world, the mass geometry holding one
-volume per material block (``parallel``), or as replicas inside every active layer of the
-mass geometry (``replica``); see :mod:`caloforge.simulate.geometry_builder`."""
+volume per material block (``parallel``); as replicas inside every active layer of the
+mass geometry (``replica``); or nowhere: the mass geometry holds one volume per material
+block and no readout volume, and each step's deposit is binned into the fine cells by the
+position of its midpoint (``steps``); see :mod:`caloforge.simulate.geometry_builder`."""
 
 MAX_PITCH = 5.0
 """Largest automatic fine pitch, mm."""
@@ -54,6 +57,17 @@ class FineGrid:
         x = (ix + 0.5) * self.pitch_x - self.nx * self.pitch_x / 2
         y = (iy + 0.5) * self.pitch_y - self.ny * self.pitch_y / 2
         return gap, x, y
+
+    def index(
+        self, gap: NDArray[np.int64], x: NDArray[np.float64], y: NDArray[np.float64]
+    ) -> NDArray[np.int64]:
+        """Flat index ``gap*nx*ny + ix*ny + iy`` of the fine cells holding the points
+        ``(x, y)`` (mm) of the gaps ``gap``: the cells a replica of the grid puts them in
+        (copy ``ix`` of ``nx`` slabs of ``pitch_x`` from ``-nx*pitch_x/2``, then ``iy``
+        alike); points beyond an edge go to the edge cell. The inverse of :meth:`centres`."""
+        ix = np.clip(np.floor(x / self.pitch_x + self.nx / 2).astype(np.int64), 0, self.nx - 1)
+        iy = np.clip(np.floor(y / self.pitch_y + self.ny / 2).astype(np.int64), 0, self.ny - 1)
+        return (gap * self.nx + ix) * self.ny + iy
 
 
 def _aligned(value: float, pitch: float) -> bool:
@@ -105,6 +119,32 @@ def make_grid(det: Detector, pitch: float) -> FineGrid:
             f"scoring_pitch={pitch!r} mm gives too many fine cells; use a larger pitch"
         )
     return FineGrid(nx, ny, px, py, len(det.layers))
+
+
+class StepBinner:
+    """Bins energy deposits at points into the fine cells (the ``steps`` scoring mode).
+
+    A point belongs to the active gap of the sampling layer whose extent, from the middle
+    of its absorber (its front face without one) to the middle of the next layer's
+    absorber, holds its z; within the gap, to the cell :meth:`FineGrid.index` gives. A
+    point inside a gap thus lands in the cell that holds it in the ``replica`` geometry,
+    also where rounding puts it a hair beyond the gap's faces.
+    """
+
+    def __init__(self, det: Detector, grid: FineGrid) -> None:
+        self.grid = grid
+        self.bounds = det.layer_z.mean(axis=1)[1:]  # between layer l-1 and layer l
+
+    def cells(
+        self, energy: NDArray[np.float64], points: NDArray[np.float64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """(fine cells, energy per cell) of the deposits ``energy`` (n,) at ``points``
+        (n, 3), mm: each cell once, in increasing order, as a hits map gives them."""
+        gap = np.searchsorted(self.bounds, points[:, 2], side="right").astype(np.int64)
+        flat = self.grid.index(gap, points[:, 0], points[:, 1])
+        cells, inverse = np.unique(flat, return_inverse=True)
+        summed = np.bincount(inverse, weights=energy, minlength=len(cells))
+        return cells, summed.astype(np.float64, copy=False)  # (float64 already: for the stubs)
 
 
 class VoxelMapper:
