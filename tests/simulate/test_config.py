@@ -128,14 +128,14 @@ def test_shards_partition_the_events(tiny: Detector) -> None:
 
 
 def test_scoring_mode_enters_the_resume_key(tiny: Detector, tmp_path: Path) -> None:
-    """The two layouts are different runs; the former layout keeps its former key."""
+    """The three layouts are different runs; the former layout keeps its former key."""
     setup = G4DataSetup("offline", tmp_path)
     keys = {}
-    for mode in ("parallel", "replica"):
+    for mode in ("parallel", "replica", "steps"):
         cfg = SimulationConfig(tiny, scoring=mode)  # type: ignore[arg-type]
         keys[mode] = _fingerprint(cfg, setup, 5.0)
-        assert ("scoring" in cfg.to_dict()) == (mode == "parallel")
-    assert keys["parallel"] != keys["replica"]
+        assert ("scoring" in cfg.to_dict()) == (mode != "replica")
+    assert len(set(keys.values())) == 3
     library = G4DataSetup("offline", tmp_path, photon_data="xraydb-elam 4.5.8")
     cfg = SimulationConfig(tiny, scoring="replica")
     assert _fingerprint(cfg, library, 5.0) != keys["replica"]
@@ -153,6 +153,21 @@ def test_parallel_world_layout_enters_the_resume_key(
     before = (_fingerprint(parallel, setup, 5.0), _fingerprint(replica, setup, 5.0))
     monkeypatch.setattr(engine, "READOUT_WORLD_LAYOUT", engine.READOUT_WORLD_LAYOUT + 1)
     assert _fingerprint(parallel, setup, 5.0) != before[0]
+    assert _fingerprint(replica, setup, 5.0) == before[1]
+
+
+def test_step_point_enters_the_resume_key(
+    tiny: Detector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks scored at another point of the step are other showers: never resumed into;
+    the other modes do not depend on it."""
+    from caloforge.simulate import engine
+
+    setup = G4DataSetup("offline", tmp_path)
+    steps, replica = (SimulationConfig(tiny, scoring=m) for m in ("steps", "replica"))
+    before = (_fingerprint(steps, setup, 5.0), _fingerprint(replica, setup, 5.0))
+    monkeypatch.setattr(engine, "STEP_POINT", "random")
+    assert _fingerprint(steps, setup, 5.0) != before[0]
     assert _fingerprint(replica, setup, 5.0) == before[1]
 
 

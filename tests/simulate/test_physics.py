@@ -143,10 +143,11 @@ def _block(slices: int) -> Detector:
     )
 
 
-def test_readout_slices_do_not_change_the_shower(tmp_path: Path) -> None:
-    """A homogeneous block read out in 1 or 10 slices (cells in a parallel world): same
-    visible energy and same energy within 0.1 X0 of the axis, within 3 standard errors
-    (1 GeV e-, 100 each)."""
+@pytest.mark.parametrize("scoring", ["parallel", "steps"])
+def test_readout_slices_do_not_change_the_shower(tmp_path: Path, scoring: str) -> None:
+    """A homogeneous block read out in 1 or 10 slices (cells in a parallel world, or no
+    readout volume and the steps binned by position): same visible energy and same energy
+    within 0.1 X0 of the axis, within 3 standard errors (1 GeV e-, 100 each)."""
     results = {}
     for slices in (1, 10):
         d = physics_checks.run(
@@ -157,7 +158,7 @@ def test_readout_slices_do_not_change_the_shower(tmp_path: Path) -> None:
             n=100,
             seed=3,
             impact="0.05,0.03",
-            scoring="parallel",  # the block is one mass volume whatever the slices
+            scoring=scoring,  # the block is one mass volume whatever the slices
         )
         e0 = d["incident_energies"][:, 0]
         results[slices] = (d["energy_active"] / e0, d["showers"][:, 0] / e0)

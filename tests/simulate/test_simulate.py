@@ -53,13 +53,14 @@ def test_smoke(tiny: Detector, tmp_path: Path) -> None:
         simulate(cfg, out)
 
 
-def test_both_scoring_modes_score_every_cell_and_are_recorded(
+def test_every_scoring_mode_scores_every_cell_and_is_recorded(
     tiny: Detector, tmp_path: Path
 ) -> None:
-    """Cells in the mass geometry (replica) or in a parallel world: every cell scored,
-    the mode recorded; the two are different runs (not resumed from one another)."""
+    """Cells in the mass geometry (replica), in a parallel world, or steps binned into
+    them: every cell scored, the mode recorded; the three are different runs (not resumed
+    from one another)."""
     runs = {}
-    for mode in ("replica", "parallel"):
+    for mode in ("replica", "parallel", "steps"):
         cfg = SimulationConfig(tiny, energy="1GeV", n=3, seed=2, scoring=mode)  # type: ignore[arg-type]
         out = simulate(cfg, tmp_path / f"{mode}.h5")
         runs[mode] = _read(out)
@@ -69,13 +70,14 @@ def test_both_scoring_modes_score_every_cell_and_are_recorded(
         assert data["showers"].sum(1) == pytest.approx(data["energy_active"], rel=1e-4)
         assert np.all(data["energy_active"] > 0)
     assert not np.array_equal(runs["replica"]["showers"], runs["parallel"]["showers"])
+    assert not np.array_equal(runs["replica"]["showers"], runs["steps"]["showers"])
 
 
-def test_every_deposit_is_scored_in_both_modes(tiny: Detector, tmp_path: Path) -> None:
+def test_every_deposit_is_scored_in_every_mode(tiny: Detector, tmp_path: Path) -> None:
     """Active, absorber and escaping energy add up to the incident energy to float32
-    rounding in both modes (photons' own deposits included: 4e-6 of it here); the
-    parallel mode records the layout of its readout world."""
-    for mode in ("replica", "parallel"):
+    rounding in every mode (photons' own deposits included: 4e-6 of it here); the
+    parallel mode records the layout of its readout world, the steps mode its step point."""
+    for mode in ("replica", "parallel", "steps"):
         cfg = SimulationConfig(
             tiny,
             particle="gamma",
@@ -91,6 +93,60 @@ def test_every_deposit_is_scored_in_both_modes(tiny: Detector, tmp_path: Path) -
         with h5py.File(tmp_path / f"{mode}.h5") as f:
             gen = json.loads(f.attrs["generator"])
         assert ("readout_world" in gen) == (mode == "parallel")
+        assert gen.get("step_point") == ("midpoint" if mode == "steps" else None)
+        assert data["showers"].sum(1) == pytest.approx(data["energy_active"], rel=1e-4)
+
+
+def test_steps_and_replica_give_the_same_showers_within_errors(
+    tiny: Detector, tmp_path: Path
+) -> None:
+    """Steps binned by position and replica cells: the same visible energy and the same
+    mean energy in every voxel within their statistical errors (the shower off the cell
+    corners, so that a cell mapped wrongly shows), 1 GeV e-, 100 each."""
+    runs = {}
+    for mode in ("replica", "steps"):
+        cfg = SimulationConfig(
+            tiny,
+            energy="1GeV",
+            n=100,
+            seed=6,
+            impact="18,-4",
+            scoring=mode,  # type: ignore[arg-type]
+        )
+        runs[mode] = _read(simulate(cfg, tmp_path / f"{mode}.h5"))
+    for key in ("energy_active", "showers"):
+        a, b = runs["replica"][key].astype(np.float64), runs["steps"][key].astype(np.float64)
+        error = np.hypot(a.std(0), b.std(0)) / np.sqrt(len(a))
+        pull = np.abs(a.mean(0) - b.mean(0)) / np.maximum(error, 1e-9)
+        assert np.all(pull < 4), (key, pull.max())
+    first = runs["steps"]["showers"].mean(0)[: tiny.layer_sizes[0]]
+    assert first.argmax() == 2 * 4 + 1  # cell ix = 2 (x in 0..25 mm), iy = 1 (y in -25..0 mm)
+    assert first[2 * 4 + 1] > 3 * first[1 * 4 + 2]  # its x/y mirror image holds little
+
+
+def test_steps_mode_gives_the_same_events_for_any_workers_chunks_and_resume(
+    tiny: Detector, tmp_path: Path
+) -> None:
+    base = dict(energy="list:1GeV,2GeV", n=6, seed=5, impact_spread=10.0, scoring="steps")
+    ref = _read(simulate(SimulationConfig(tiny, chunk_size=6, **base), tmp_path / "ref.h5"))
+    two = _read(
+        simulate(SimulationConfig(tiny, workers=2, chunk_size=2, **base), tmp_path / "two.h5")
+    )
+    for key in ("showers", "energy_active", "energy_absorber"):
+        assert np.array_equal(ref[key], two[key]), key
+    cfg = SimulationConfig(tiny, chunk_size=3, **base)
+
+    def stop(done: int, total: int) -> None:
+        if done >= 3:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "resumed.h5"
+    with pytest.raises(KeyboardInterrupt):
+        simulate(cfg, out, progress=stop)
+    seen: list[int] = []
+    resumed = _read(simulate(cfg, out, progress=lambda d, t: seen.append(d)))
+    assert seen[0] >= 3  # the finished chunk was reused
+    assert np.array_equal(resumed["showers"], ref["showers"])
 
 
 def test_workers_chunks_resume_and_shards_give_the_same_events(

@@ -126,8 +126,9 @@ def simulate(
     scoring: str = typer.Option(
         "replica",
         "--scoring",
-        help="Readout cells scored as replicas inside the active layers (replica) or in a "
-        "parallel world that adds no boundary to the mass geometry (parallel, slower).",
+        help="Readout cells scored as replicas inside the active layers (replica), in a "
+        "parallel world that adds no boundary to the mass geometry (parallel, slower), or "
+        "without any readout volume, each step's deposit binned by its midpoint (steps).",
     ),
     approximate_hadronic: bool = typer.Option(
         False,

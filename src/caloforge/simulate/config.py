@@ -51,9 +51,11 @@ class SimulationConfig:
         production_cut: range cut, mm (``None``: the detector's).
         scoring_pitch: fine scoring grid pitch, mm (``None``: detector's or automatic).
         scoring: where the readout cells are scored: ``"replica"`` (replicas inside every
-            active layer of the mass geometry) or ``"parallel"`` (a parallel world; the mass
+            active layer of the mass geometry), ``"parallel"`` (a parallel world; the mass
             geometry holds one volume per material block: no readout boundary, about 1.6-1.9x
-            the CPU time); see
+            the CPU time) or ``"steps"`` (no readout volume anywhere: the mass geometry of
+            ``"parallel"``, each step's deposit binned into the same fine cells by its
+            midpoint, a Python call per step in the active material); see
             :mod:`caloforge.simulate.geometry_builder`.
         chunk_size: events per chunk (the unit of work, of resumption and of memory).
         g4_data: directory with the official Geant4 data sets (``None``: automatic).

@@ -37,6 +37,7 @@ from caloforge.simulate.config import EventBatch, SimulationConfig, event_batch
 from caloforge.simulate.g4data import GENERATOR_VERSION, G4DataSetup, resolve_g4data
 from caloforge.simulate.geometry_builder import READOUT_WORLD_LAYOUT
 from caloforge.simulate.scoring import choose_pitch
+from caloforge.simulate.step_scoring import STEP_POINT
 from caloforge.simulate.worker import ChunkResult, WorkerSpec, init_worker, run_chunk
 
 logger = logging.getLogger(__name__)
@@ -78,10 +79,15 @@ def finished_chunks(output: Path) -> int:
     return len(list(folder.glob("chunk-*.npz"))) if folder.is_dir() else 0
 
 
-def _readout_world(config: SimulationConfig) -> dict[str, int]:
-    """The parallel readout world's layout version, for the ``parallel`` scoring mode only
-    (``replica`` files and resume keys stay as they were before the layout was versioned)."""
-    return {"readout_world": READOUT_WORLD_LAYOUT} if config.scoring == "parallel" else {}
+def _readout_layout(config: SimulationConfig) -> dict[str, int | str]:
+    """What else defines the scoring mode's events: the parallel readout world's layout
+    version (``parallel``), where a step's deposit is put (``steps``); nothing for
+    ``replica`` (its files and resume keys stay as they were before these were recorded)."""
+    if config.scoring == "parallel":
+        return {"readout_world": READOUT_WORLD_LAYOUT}
+    if config.scoring == "steps":
+        return {"step_point": STEP_POINT}
+    return {}
 
 
 def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> str:
@@ -96,7 +102,7 @@ def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> 
         desc["photon_data"] = setup.photon_data
     if setup.mode == "offline":  # chunks of other offline tables are other physics
         desc["offline_tables"] = GENERATOR_VERSION
-    desc |= _readout_world(config)  # chunks of another parallel-world layout: other events
+    desc |= _readout_layout(config)  # chunks of another readout layout: other events
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -263,7 +269,7 @@ def _simulate(
             "production_cut_mm": config.resolved_cut,
             "scoring_pitch_mm": pitch,
             "scoring": config.scoring,
-            **_readout_world(config),
+            **_readout_layout(config),
             "g4data": setup.describe(),
             "approximate": setup.mode == "offline",
             "approximate_hadronic": setup.approximate_hadronic,

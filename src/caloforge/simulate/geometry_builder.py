@@ -8,7 +8,7 @@ Mass geometry: a vacuum world; sampling layer ``l`` is an absorber plate (copy n
 Readout: the fine scoring grid (``nx x ny`` cells in every active gap, indices: gap copy,
 x copy, y copy) is scored by one :class:`G4MultiFunctionalDetector` with a
 ``G4PSEnergyDeposit3D`` scorer; one with a ``G4PSEnergyDeposit`` scorer is attached to the
-absorbers. Hits maps are read once per event. Two scoring modes (:data:`SCORING_MODES`):
+absorbers. Hits maps are read once per event. Three scoring modes (:data:`SCORING_MODES`):
 
 ``parallel``
     The cells live in a parallel world (``G4ParallelWorldPhysics``) and the mass geometry
@@ -22,6 +22,13 @@ absorbers. Hits maps are read once per event. Two scoring modes (:data:`SCORING_
     The cells are replicas inside every active gap of the mass geometry (one volume per
     layer). Cheaper than ``parallel`` (docs/simulation.md, "Readout scoring: physics and
     cost"); no change of the shower observables between the two was measured.
+``steps``
+    No readout volume at all: the mass geometry of ``parallel`` (one volume per material
+    block), with a Python sensitive detector on the active blocks that records each step's
+    deposit at its midpoint (:mod:`caloforge.simulate.step_scoring`, read from
+    :attr:`step_record` once per event); the points are binned into the fine cells of
+    ``replica`` afterwards (:class:`~caloforge.simulate.scoring.StepBinner`). Nothing but
+    physics and the material faces ends a step.
 
 ``scoring=None`` builds the mass geometry of ``parallel`` without the readout world: no
 readout cell anywhere, for a caller that scores the steps itself (a user stepping action;
@@ -35,6 +42,7 @@ from typing import Any
 
 from caloforge.geometry import Detector, get_material
 from caloforge.simulate.scoring import SCORING_MODES, FineGrid, ScoringMode
+from caloforge.simulate.step_scoring import StepRecord, make_step_detector
 
 READOUT_WORLD = "caloforge_readout"
 """Name of the parallel world holding the readout cells (and of its process)."""
@@ -215,7 +223,9 @@ def make_detector_construction(
         margin_z: room upstream of the front face for the gun, mm.
         scoring: where the fine cells live (:data:`SCORING_MODES`); with ``"parallel"``
             the physics list must hold ``G4ParallelWorldPhysics(READOUT_WORLD)``;
-            ``None``: nowhere (the mass geometry of ``"parallel"``, no readout world).
+            ``"steps"``: nowhere, the active blocks record their steps into the
+            construction's ``step_record``; ``None``: nowhere and nothing recorded (the
+            mass geometry of ``"parallel"``, no readout world).
     """
     if scoring is not None and scoring not in SCORING_MODES:
         raise ValueError(f"scoring={scoring!r} is not one of {', '.join(SCORING_MODES)}")
@@ -226,6 +236,8 @@ def make_detector_construction(
             self.keep: list[Any] = []  # Geant4 objects must outlive the run
             self.cell_lvs: list[Any] = []
             self.absorber_lvs: list[Any] = []
+            self.block_lvs: list[Any] = []
+            self.step_record = StepRecord()  # filled in the steps mode only
             if scoring == "parallel":
                 self.readout_world = make_readout_world(g4, det, grid)
                 self.RegisterParallelWorld(self.readout_world)
@@ -259,12 +271,19 @@ def make_detector_construction(
                 lv = g4.G4LogicalVolume(s, _material(g4, block.material), f"Active_{n}")
                 pos = g4.G4ThreeVector(0, 0, (block.z_front + block.thickness / 2) * mm)
                 self.keep += [s, lv, g4.G4PVPlacement(None, pos, lv, "Active", world_lv, False, n)]
+                self.block_lvs.append(lv)
 
         def ConstructSDandField(self) -> None:
             if self.cell_lvs:
                 active = _active_scorer(g4, grid, self.keep)
                 for lv in self.cell_lvs:
                     self.SetSensitiveDetector(lv, active)
+            if scoring == "steps":
+                steps = make_step_detector(g4, self.step_record)
+                g4.G4SDManager.GetSDMpointer().AddNewDetector(steps)
+                for lv in self.block_lvs:
+                    self.SetSensitiveDetector(lv, steps)
+                self.keep.append(steps)
             if self.absorber_lvs:
                 sdm = g4.G4SDManager.GetSDMpointer()
                 absorber = g4.G4MultiFunctionalDetector(ABSORBER_SD)

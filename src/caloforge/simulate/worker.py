@@ -3,8 +3,10 @@
 Geant4 allows one run manager per process, so each worker process builds one
 application (:func:`init_worker`) and then simulates chunks of events
 (:func:`run_chunk`). The process that calls :func:`caloforge.simulate.simulate` never
-imports Geant4. Python is called once per event (primary generation and end of event),
-never per step: the energy is scored by Geant4's own scorers.
+imports Geant4. Python is called once per event (primary generation and end of event);
+the energy is scored by Geant4's own scorers, except in the ``steps`` scoring mode, whose
+sensitive detector is a Python call per step in the active material
+(:mod:`caloforge.simulate.step_scoring`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from caloforge.simulate.geometry_builder import (
     READOUT_WORLD,
     make_detector_construction,
 )
-from caloforge.simulate.scoring import FineGrid, VoxelMapper, make_grid
+from caloforge.simulate.scoring import FineGrid, StepBinner, VoxelMapper, make_grid
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class Geant4App:
         self.det = det
         self.grid: FineGrid = make_grid(det, spec.pitch)
         self.mapper = VoxelMapper(det, self.grid)
+        self.binner = StepBinner(det, self.grid) if cfg.scoring == "steps" else None
         self.batch: EventBatch | None = None
         self.rows: list[list[Any]] = []  # voxels, e_active, e_absorber, cpu, escaped
         self._t0 = 0.0
@@ -149,7 +152,7 @@ class Geant4App:
             ui.ApplyCommand(cmd)
         self.run_manager.Initialize()
         sdm = g4.G4SDManager.GetSDMpointer()
-        self.active_id = sdm.GetCollectionID(ACTIVE_HC)
+        self.active_id = sdm.GetCollectionID(ACTIVE_HC) if self.binner is None else -1
         self.absorber_id = (
             sdm.GetCollectionID(ABSORBER_HC)
             if any(la.absorber_thickness > 0 for la in det.layers)
@@ -200,6 +203,7 @@ class Geant4App:
         j = event.GetEventID()
         self._t0 = time.process_time()
         self._escaped = 0.0
+        self.detector_construction.step_record.clear()
         if self.fastsim is not None:
             self.fastsim.begin_event(int(self.batch.index[j]))
         definition = self._definition(int(self.batch.particle[j]))
@@ -214,18 +218,25 @@ class Geant4App:
             self._definitions[pdg] = found
         return self._definitions[pdg]
 
+    def _active_cells(self, hce: Any) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """(fine cells, energy per cell) of the event: its hits map, or its steps binned."""
+        if self.binner is not None:
+            return self.binner.cells(*self.detector_construction.step_record.take())
+        pairs = list(hce.GetHC(self.active_id))
+        if not pairs:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        cells = np.fromiter((k for k, _ in pairs), dtype=np.int64, count=len(pairs))
+        edep = np.fromiter((v for _, v in pairs), dtype=np.float64, count=len(pairs))
+        return cells, edep
+
     def end_event(self, event: Any) -> None:
-        """Read the hits maps once and sum the fine cells into readout voxels."""
+        """Read the hits maps (or the recorded steps) once and sum the fine cells into
+        readout voxels."""
         assert self.batch is not None
         j = event.GetEventID()
         t_read = time.process_time()
         hce = event.GetHCofThisEvent()
-        pairs = list(hce.GetHC(self.active_id))
-        if pairs:
-            cells = np.fromiter((k for k, _ in pairs), dtype=np.int64, count=len(pairs))
-            edep = np.fromiter((v for _, v in pairs), dtype=np.float64, count=len(pairs))
-        else:
-            cells, edep = np.zeros(0, dtype=np.int64), np.zeros(0)
+        cells, edep = self._active_cells(hce)
         e_abs = 0.0
         if self.absorber_id >= 0:
             e_abs = float(sum(v for _, v in hce.GetHC(self.absorber_id)))
