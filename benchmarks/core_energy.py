@@ -4,7 +4,7 @@ The block of docs/simulation.md, "Readout scoring: physics and cost": 230 mm of 
 (26 X0), 60 x 60 mm, e- at normal incidence at (0.05, 0.03) mm, the detector's physics
 (EM option 0, 0.7 mm cut), offline tables, seed 3. For each run ``ENERGY:N`` it reports
 the visible fraction of E0 and the fraction within r < 0.1 X0 (0.89 mm) of the axis,
-mean ± standard error, in up to four modes, all of the same events (same conditions and
+mean ± standard error, in up to five modes, all of the same events (same conditions and
 Geant4 seeds):
 
 ``gridless``
@@ -17,17 +17,19 @@ Geant4 seeds):
     with the particle's axis). Also reported from the same steps: the deposit at the
     step midpoint, and the random point under the fine grid's rule (the point counts for
     the ring holding the centre of its 0.089 mm fine cell, as ``parallel`` and
-    ``replica`` assign their cells). A Python call per step: a measurement, not a
-    production mode.
+    ``replica`` assign their cells). A Python call per step of every volume: a
+    measurement; the production mode of this is ``steps``.
 ``replica-steps``
     The same per-step scorer with the readout cells of ``replica`` in the mass geometry
     (the 0.089 mm cells end the steps; their hits are not read): tells whether a
     difference between ``gridless`` and ``replica`` comes from the steps or from the
     scoring of the hits.
-``parallel``, ``replica``
+``parallel``, ``replica``, ``steps``
     caloforge's own simulation (:func:`caloforge.simulate.simulate`, one worker) with the
-    readout rings [0, 0.1 X0, 30 mm] on the 0.089 mm fine grid, in a parallel world or
-    as replicas in the block.
+    readout rings [0, 0.1 X0, 30 mm] on the 0.089 mm fine grid, in a parallel world, as
+    replicas in the block, or without any readout volume (the block one volume, each
+    step's deposit binned into the fine cells by its midpoint: ``gridless`` with the
+    midpoint under the fine grid's rule).
 
 ``--photon-data sandia`` (the default, as in the documented table) generates the offline
 tables without the photon library (Sandia photo-effect, Rayleigh off), hiding the
@@ -41,7 +43,8 @@ Wall clock on a shared 2-core machine (load average 7-9), one process: ``gridles
 
 Usage:
     python benchmarks/core_energy.py [--runs 1GeV:100,5GeV:150]
-        [--modes gridless,replica-steps,parallel,replica] [--photon-data sandia|installed]
+        [--modes gridless,replica-steps,parallel,replica,steps]
+        [--photon-data sandia|installed]
         [--seed 3] [--out FILE.json]
 """
 
@@ -121,9 +124,7 @@ def _cores(det: Detector, steps: np.ndarray, axis: np.ndarray, u: np.ndarray) ->
     e, a, b, mid, u = e[inside], a[inside], b[inside], mid[inside], u[inside]
     point = a + u[:, None] * (b - a)
     grid = make_grid(det, PITCH)
-    ix = np.clip(((point[:, 0] + det.size_x / 2) // grid.pitch_x).astype(np.int64), 0, grid.nx - 1)
-    iy = np.clip(((point[:, 1] + det.size_y / 2) // grid.pitch_y).astype(np.int64), 0, grid.ny - 1)
-    _, cx, cy = grid.centres(ix * grid.ny + iy)
+    _, cx, cy = grid.centres(grid.index(np.zeros(len(point), np.int64), point[:, 0], point[:, 1]))
     out = [float(e.sum())]
     for x, y in ((point[:, 0], point[:, 1]), (mid[:, 0], mid[:, 1]), (cx, cy)):
         out.append(float(e[det.voxel_index(0, x, y, axis) == 0].sum()))
