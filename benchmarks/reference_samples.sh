@@ -19,8 +19,8 @@
 # Cost at about 0.2-0.25 s of one core per 1-100 GeV shower (atlas-pblar and
 # calochallenge-ds2 with replica scoring): 50,000 photons ~3.3 core-hours, the mixture ~2.6,
 # the dataset-2 electrons ~3.5 with steps scoring (1.6x replica); the pions, most of which
-# leave the calorimeter, about 0.05 s each
-# (~0.4 core-hours). Jobs run at nice 19 (NICE=) so that other work keeps the machine.
+# leave the calorimeter, about 0.05 s each (~0.4 core-hours). Jobs run at nice 19 (NICE=)
+# so that other work keeps the machine.
 set -euo pipefail
 source "$(dirname "$0")/_common.sh"
 OUT=${OUT:-artifacts/sim}
