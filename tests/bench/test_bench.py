@@ -273,3 +273,52 @@ def test_one_model_per_resolved_precision_the_previous_freed(
     native = cpu_facts().native_bf16
     assert [r.precision for r in rows] == (["fp32", "bf16"] if native else ["fp32"])
     assert len(alive_at_load) == len(rows)
+
+
+def test_the_geant4_baseline_repeats_the_training_files_physics(
+    tiny_wgan: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import h5py
+
+    import caloforge.train.checkpoint as checkpoint_module
+    from caloforge.bench import Geant4Timing
+    from caloforge.bench.conditions import simulation_settings
+
+    data = tmp_path / "pions.h5"
+    config = {"physics": "FTFP_BERT", "approximate_hadronic": True, "scoring_pitch": None}
+    with h5py.File(data, "w") as f:
+        f.attrs["config"] = json.dumps({**config, "seed": 5, "scoring": "steps"})
+    fake = {"info": {"data": [str(data)]}}
+    monkeypatch.setattr(checkpoint_module, "load_checkpoint", lambda path: fake)
+    assert simulation_settings(tmp_path / "m.pt") == {
+        "physics": "FTFP_BERT",
+        "scoring": "steps",
+        "approximate_hadronic": True,
+    }
+    fake["info"]["data"] = [str(tmp_path / "gone.h5")]
+    assert simulation_settings(tmp_path / "m.pt") == {}
+    monkeypatch.undo()
+
+    # run_bench hands the settings to the Geant4 timing, which records them in the report
+    seen: dict[str, object] = {}
+
+    def timing(det, energies, **kw):  # type: ignore[no-untyped-def]
+        seen.update(kw)
+        return Geant4Timing(
+            det.name,
+            "pi+",
+            len(energies),
+            "e",
+            1.0,
+            1.0,
+            1e4,
+            (0, 0, 0),
+            0.1,
+            settings=dict(kw["settings"]),
+        )
+
+    monkeypatch.setattr(run_module, "simulation_settings", lambda p: {"physics": "FTFP_BERT"})
+    monkeypatch.setattr(run_module, "geant4_timing", timing)
+    report = run_bench([tiny_wgan], [2], repeats=1, warmup=0, min_showers=2, geant4_showers=2)
+    assert seen["settings"] == {"physics": "FTFP_BERT"}
+    assert "physics=FTFP_BERT" in report.markdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,43 @@ def bench_conditions(
 
 def take(c: Conditions, n: int) -> Conditions:
     return Conditions(c.energy[:n], c.particle[:n], c.direction[:n], c.impact[:n])
+
+
+SIMULATION_SETTINGS = (
+    "physics",
+    "production_cut",
+    "scoring_pitch",
+    "scoring",
+    "approximate_hadronic",
+)
+"""The :class:`~caloforge.simulate.SimulationConfig` fields of a training file's ``config``
+record that the Geant4 baseline repeats, so that it times the physics the model learned
+(a hadronic physics list, its offline approximation, the scoring mode)."""
+
+
+def simulation_settings(path: Path) -> dict[str, Any]:
+    """The Geant4 settings (:data:`SIMULATION_SETTINGS`) of the training file of a model
+    file (``.pt`` checkpoint or ``.onnx`` export) when that file is readable and was made by
+    ``caloforge simulate``; else none (the detector's defaults)."""
+    if path.suffix == ".onnx":
+        from caloforge.deploy.runtime import read_metadata
+
+        src = read_metadata(path).trained_range.source
+        data = [src[5:].split(",")[0]] if src.startswith("data:") else []
+    else:
+        from caloforge.train.checkpoint import load_checkpoint
+
+        data = load_checkpoint(path).get("info", {}).get("data", [])
+    if not data or not Path(data[0]).is_file():
+        return {}
+    import h5py
+
+    with h5py.File(data[0], "r") as f:
+        raw = f.attrs.get("config")
+    if raw is None:
+        return {}
+    config = json.loads(raw)
+    return {k: config[k] for k in SIMULATION_SETTINGS if config.get(k) is not None}
 
 
 def energy_of(ckpt: dict[str, Any], *, as_range: bool = False) -> str:
@@ -74,4 +112,12 @@ def detector_and_energy(path: Path, untrained: str | None) -> tuple[Detector, st
     return det, energy_of(ckpt, as_range=untrained is not None)
 
 
-__all__ = ["bench_conditions", "detector_and_energy", "energy_of", "onnx_energy", "take"]
+__all__ = [
+    "SIMULATION_SETTINGS",
+    "bench_conditions",
+    "detector_and_energy",
+    "energy_of",
+    "onnx_energy",
+    "simulation_settings",
+    "take",
+]

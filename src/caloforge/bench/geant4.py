@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,13 +23,16 @@ def geant4_timing(
     *,
     particle: str | None = None,
     seed: int = 1,
+    settings: Mapping[str, Any] | None = None,
     workdir: str | Path | None = None,
 ) -> Geant4Timing:
     """Geant4 CPU time per shower for the given energies (one worker, offline EM physics
-    unless official data are configured), in a worker process.
+    unless official data are configured or ``settings`` say otherwise), in a worker process.
 
     Arguments:
         detector: a detector or preset name. energies: MeV, one event each (1 GeV-1 TeV).
+        settings: further :class:`~caloforge.simulate.SimulationConfig` fields, e.g. those
+            of the model's training file (:func:`caloforge.bench.conditions.simulation_settings`).
     """
     from caloforge.simulate import SimulationConfig, simulate
 
@@ -40,6 +45,7 @@ def geant4_timing(
         seed=seed,
         workers=1,
         chunk_size=max(1, len(energies)),
+        **dict(settings or {}),
     )
     load = os.getloadavg()
     t0 = time.perf_counter()
@@ -57,6 +63,7 @@ def geant4_timing(
         energy_mean_mev=float(np.mean(energies)),
         load=load,
         wall_s=time.perf_counter() - t0,
+        settings=dict(settings or {}),
     )
 
 

@@ -51,6 +51,13 @@ class Geant4Timing:
     energy_mean_mev: float
     load: tuple[float, float, float]
     wall_s: float
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Simulation settings beyond the detector's defaults (those of the model's training
+    file: physics list, approximate hadronic data, scoring mode)."""
+
+
+def _settings(settings: dict[str, Any]) -> str:
+    return "".join(f", {k}={v}" for k, v in settings.items())
 
 
 @dataclass
@@ -95,7 +102,8 @@ class BenchReport:
             lines.append("")
             lines.append(
                 f"Geant4 ({g.detector}, {g.particle}, {g.n} showers, energies {g.energy}, "
-                f"mean {g.energy_mean_mev / 1000:.1f} GeV): {g.ms_mean:.4g} ms/shower on average "
+                f"mean {g.energy_mean_mev / 1000:.1f} GeV{_settings(g.settings)}): "
+                f"{g.ms_mean:.4g} ms/shower on average "
                 f"(CPU time; median {g.ms_median:.4g}), load {g.load[0]:.2f}. Speed-up = "
                 "Geant4 mean / model median."
             )

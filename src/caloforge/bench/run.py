@@ -9,7 +9,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from caloforge.bench.conditions import bench_conditions, detector_and_energy
+from caloforge.bench.conditions import (
+    bench_conditions,
+    detector_and_energy,
+    simulation_settings,
+)
 from caloforge.bench.geant4 import geant4_timing
 from caloforge.bench.machine import machine_info
 from caloforge.bench.onnx_backend import bench_onnx
@@ -83,7 +87,7 @@ def run_bench(
         elif precisions == ("bf16",):
             raise ValueError(f"{p}: --precision applies to .pt checkpoints, not ONNX exports")
     report = BenchReport(rows=[], machine=machine_info(threads))
-    dets: dict[str, tuple[Detector, Conditions]] = {}
+    dets: dict[str, tuple[Detector, Conditions, dict[str, Any]]] = {}
     for m in models:
         p = Path(m)
         kw: dict[str, Any] = dict(
@@ -109,15 +113,18 @@ def run_bench(
         if rows and rows[0].detector not in dets:
             det, spec = detector_and_energy(p, untrained_detector)
             spec = energy or spec
-            dets[det.name] = (det, bench_conditions(det, geant4_showers, spec, seed=seed + 1))
+            cond = bench_conditions(det, geant4_showers, spec, seed=seed + 1)
+            dets[det.name] = (det, cond, simulation_settings(p))
     if geant4:
-        for name, (det, cond) in dets.items():
+        for name, (det, cond, settings) in dets.items():
             from caloforge.data.conditions import PDG_CODES
 
             names = {v: k for k, v in PDG_CODES.items()}
             particle = names.get(int(cond.particle[0]))
             log.info("Geant4: %d showers of %s", len(cond), name)
-            report.geant4[name] = geant4_timing(det, cond.energy, particle=particle, seed=seed + 1)
+            report.geant4[name] = geant4_timing(
+                det, cond.energy, particle=particle, seed=seed + 1, settings=settings
+            )
         rows = []
         for r in report.rows:
             g = report.geant4.get(r.detector)

@@ -121,8 +121,18 @@ def bench_torch(
             model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed)
         model.set_precision(p)
         rows += _time_model(
-            model, label, ckpt["family"], p, batches, spec, dev, seed,
-            threads=threads, repeats=repeats, warmup=warmup, min_showers=min_showers,
+            model,
+            label,
+            ckpt["family"],
+            p,
+            batches,
+            spec,
+            dev,
+            seed,
+            threads=threads,
+            repeats=repeats,
+            warmup=warmup,
+            min_showers=min_showers,
         )
     return rows
 
