@@ -66,10 +66,10 @@ import numpy as np
 
 from caloforge.data.hdf5 import ShowerFile
 from caloforge.files import write_text
-from caloforge.geometry import Detector, detector_from_dict
+from caloforge.geometry import SCORING_MODES, Detector, ScoringMode, detector_from_dict
 from caloforge.simulate import SimulationConfig, g4data, simulate
 from caloforge.simulate.config import event_batch
-from caloforge.simulate.scoring import SCORING_MODES, ScoringMode, make_grid
+from caloforge.simulate.scoring import make_grid
 
 X0 = 8.903
 """PbWO4 radiation length, mm (PDG)."""

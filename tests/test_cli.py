@@ -35,7 +35,11 @@ def test_detector_list_and_show(tmp_path: Path) -> None:
     out = run("detector", "show", "atlas-pblar", "--plot", str(png))
     assert out.returncode == 0, out.stderr
     assert "Moliere radius 35.48 mm" in out.stdout and "voxels 504" in out.stdout
+    assert "physics em_opt0, cut 0.7 mm, scoring replica" in out.stdout
     assert png.stat().st_size > 10_000
+    out = run("detector", "show", "calochallenge-ds2")
+    assert out.returncode == 0, out.stderr
+    assert "physics em_opt0, cut 0.7 mm, scoring steps" in out.stdout
 
 
 def test_info_summarises_and_plots(tmp_path: Path) -> None:

@@ -74,6 +74,11 @@ def test_yaml_and_json_equivalent(tmp_path: Path) -> None:
         ("nx = 4", 'nx = "four"', r"nx: expected a positive integer"),
         ("cell_x = 10.0", "cell_y2 = 1.0\ncell_x = 10.0", r"unknown field\(s\) cell_y2"),
         ('name = "tiny"', "", r"name: missing"),
+        (
+            "cell_y = 10.0\n",
+            'cell_y = 10.0\n\n[physics]\nscoring = "mesh"\n',
+            r"physics\.scoring: 'mesh' not in parallel, replica, steps",
+        ),
     ],
 )
 def test_bad_field_is_named(tmp_path: Path, old: str, new: str, message: str) -> None:

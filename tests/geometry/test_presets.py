@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from caloforge.geometry import load_detector, preset_names
+from caloforge.geometry import (
+    detector_from_dict,
+    detector_to_dict,
+    load_detector,
+    preset_names,
+    same_detector,
+)
 from caloforge.geometry.loader import detector_from_json, detector_to_json
 
 # PDG constants used for the hand computations below
@@ -38,6 +44,36 @@ def test_presets_with_expected_voxel_counts() -> None:
 def test_json_round_trip(name: str) -> None:
     det = load_detector(name)
     assert detector_from_json(detector_to_json(det)) == det
+
+
+STEPS_PRESETS = {"calochallenge-ds2", "calochallenge-ds3", "hgcal-hex", "lhcb-pbsci"}
+"""The presets scored per step by default (docs/simulation.md, "Which presets score per
+step"); every other one scores replicas."""
+
+
+def test_presets_name_their_scoring_mode() -> None:
+    modes = {name: load_detector(name).physics.scoring for name in preset_names()}
+    assert {name for name, mode in modes.items() if mode == "steps"} == STEPS_PRESETS
+    assert set(modes.values()) == {"replica", "steps"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_VOXELS))
+def test_scoring_mode_in_the_description(name: str) -> None:
+    """A replica preset's description is the one written before presets named a mode;
+    a preset's mode does not make it another detector."""
+    det = load_detector(name)
+    physics = detector_to_dict(det)["physics"]
+    assert physics.get("scoring", "replica") == det.physics.scoring
+    assert ("scoring" in physics) == (name in STEPS_PRESETS)
+    assert "scoring" not in detector_to_dict(det, scoring=False)["physics"]
+    data = detector_to_dict(det)
+    for mode in ("parallel", "replica", "steps"):
+        data["physics"]["scoring"] = mode
+        other = detector_from_dict(data)
+        assert other.physics.scoring == mode
+        assert same_detector(other, det) and same_detector(det, other)
+    data["physics"]["scoring_pitch"] = 0.25
+    assert not same_detector(detector_from_dict(data), det)
 
 
 def _two_material(a: str, ta: float, b: str, tb: float) -> tuple[float, float]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from caloforge.data import write_showers
+from caloforge.data import ShowerFile, write_showers
 from caloforge.generate import generate_file
 from caloforge.models import UnknownFamilyError, get_family
 from caloforge.testing import TOY_DETECTOR_TOML, toy_detector, toy_showers
@@ -82,6 +82,14 @@ def test_detector_mismatch(tmp_path: Path, library_run: Path, toy_files: tuple[P
     data2 = write_showers(tmp_path / "changed.h5", s2, c2, det2)
     with pytest.raises(DetectorMismatchError, match="different description"):
         generate_file(library_run, tmp_path / "gen.h5", conditions_from=data2)
+    # the same detector naming a scoring mode (data simulated per step): the same detector
+    steps = tmp_path / "steps.toml"
+    steps.write_text(TOY_DETECTOR_TOML + '\n[physics]\nscoring = "steps"\n')
+    det3 = load_detector(steps)
+    assert det3.physics.scoring == "steps"
+    data3 = write_showers(tmp_path / "steps.h5", *toy_showers(det3, 5), det3)
+    generate_file(library_run, tmp_path / "gen.h5", conditions_from=data3)
+    assert ShowerFile(tmp_path / "gen.h5").detector.n_voxels == det3.n_voxels
     # resuming on data of another detector
     with pytest.raises((DetectorMismatchError, ValueError)):
         train("library", data, out=library_run.parent, resume=True)

@@ -184,3 +184,73 @@ def test_offline_tables_version_enters_the_resume_key(
     monkeypatch.setattr(engine, "GENERATOR_VERSION", engine.GENERATOR_VERSION + 1)
     assert _fingerprint(cfg, offline, 5.0) != before[0]
     assert _fingerprint(cfg, official, 5.0) == before[1]
+
+
+KEYS = {
+    "atlas-pblar": "ac8795d1cb86e418",
+    "calochallenge-ds2": "66c00eb93a6dfc15",
+    "calochallenge-ds3": "a17db8017f397db1",
+    "cms-pbwo4": "e315be76275ac6bc",
+    "hgcal-hex": "88cd2c0deb3adf9e",
+    "ild-wsi": "3c60c8cad14c34ce",
+    "lcd-cube": "19f4683b27ec2b1f",
+    "lhcb-pbsci": "cbf11315917543cc",
+}
+"""Resume keys of every preset's default run (official data) in its own scoring mode, as
+the same run gave them when the mode was named with ``scoring=`` (``--scoring``): the
+chunks of runs made then are resumed now."""
+REPLICA_KEYS = {
+    "calochallenge-ds2": "593e2637b2c7dbaf",
+    "calochallenge-ds3": "e271fb507561f862",
+    "hgcal-hex": "4749487cce41391b",
+    "lhcb-pbsci": "08a96a327a5d2bdc",
+}
+"""The replica runs of the presets that score per step, named explicitly: unchanged."""
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_preset_scoring_mode_keeps_the_resume_key(name: str, tmp_path: Path) -> None:
+    """A run that takes its preset's scoring mode is the run that named the mode: the same
+    resume key, configuration and ``generator`` record."""
+    from caloforge.simulate.engine import _generator
+    from caloforge.simulate.scoring import choose_pitch
+
+    setup = G4DataSetup("official", tmp_path)
+    default = SimulationConfig(name)
+    mode = default.det.physics.scoring
+    named = SimulationConfig(name, scoring=mode)
+    assert default.scoring is None and default.resolved_scoring == named.resolved_scoring == mode
+    pitch = choose_pitch(default.det, None)
+    assert _fingerprint(default, setup, pitch) == _fingerprint(named, setup, pitch) == KEYS[name]
+    assert default.to_dict() == named.to_dict()
+    assert _generator(default, setup, pitch) == _generator(named, setup, pitch)
+    if name in REPLICA_KEYS:
+        replica = SimulationConfig(name, scoring="replica")
+        assert _fingerprint(replica, setup, pitch) == REPLICA_KEYS[name]
+
+
+def test_named_scoring_mode_wins_over_the_detector(tmp_path: Path) -> None:
+    from caloforge.simulate.engine import _generator
+
+    setup = G4DataSetup("official", tmp_path, geant4_version="11.2.2")
+    steps = SimulationConfig("calochallenge-ds2", n=10)
+    assert steps.resolved_scoring == "steps" and steps.to_dict()["scoring"] == "steps"
+    assert _generator(steps, setup, 0.5) == {  # the record of the named mode's files
+        "backend": "geant4",
+        "geant4_version": "11.2.2",
+        "physics_list": "em_opt0",
+        "production_cut_mm": 0.7,
+        "scoring_pitch_mm": 0.5,
+        "scoring": "steps",
+        "step_point": "midpoint",
+        "g4data": setup.describe(),
+        "approximate": False,
+        "approximate_hadronic": False,
+        "shard": None,
+        "fastsim": None,
+    }
+    for mode in ("parallel", "replica"):
+        cfg = SimulationConfig("calochallenge-ds2", n=10, scoring=mode)  # type: ignore[arg-type]
+        assert cfg.resolved_scoring == mode == _generator(cfg, setup, 0.5)["scoring"]
+        assert "step_point" not in _generator(cfg, setup, 0.5)
+    assert "scoring" not in SimulationConfig("calochallenge-ds2", scoring="replica").to_dict()

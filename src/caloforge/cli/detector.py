@@ -81,8 +81,9 @@ def show(
         f"= {d.depth_lambda:.2f} λI\n"
         f"stack X0 {d.x0:.2f} mm, Moliere radius {d.moliere_radius:.2f} mm, critical energy "
         f"{d.critical_energy:.2f} MeV, voxels {d.n_voxels}\n"
-        f"default gun: {d.gun.particle} from {d.gun.position} along {d.gun.direction}; "
-        f"physics {d.physics.physics_list}, cut {d.physics.production_cut:g} mm"
+        f"default gun: {d.gun.particle} from {d.gun.position} along {d.gun.direction}\n"
+        f"physics {d.physics.physics_list}, cut {d.physics.production_cut:g} mm, "
+        f"scoring {d.physics.scoring}"
     )
     if plot is not None:
         from caloforge.geometry.draw import draw_detector

@@ -123,12 +123,13 @@ def simulate(
     g4_data: Path | None = typer.Option(
         None, "--g4-data", help="Directory with the official Geant4 data sets."
     ),
-    scoring: str = typer.Option(
-        "replica",
+    scoring: str | None = typer.Option(
+        None,
         "--scoring",
         help="Readout cells scored as replicas inside the active layers (replica), in a "
         "parallel world that adds no boundary to the mass geometry (parallel, slower), or "
-        "without any readout volume, each step's deposit binned by its midpoint (steps).",
+        "without any readout volume, each step's deposit binned by its midpoint (steps) "
+        "(default: the detector's, shown by caloforge detector show).",
     ),
     approximate_hadronic: bool = typer.Option(
         False,

@@ -1,12 +1,14 @@
 """Detector descriptions: materials, layer stacks, readout segmentations and presets."""
 
 from caloforge.geometry.detector import (
+    SCORING_MODES,
     Detector,
     DetectorError,
     Gun,
     PhysicsSettings,
     ReadoutLayer,
     SamplingLayer,
+    ScoringMode,
 )
 from caloforge.geometry.loader import (
     detector_from_dict,
@@ -15,6 +17,7 @@ from caloforge.geometry.loader import (
     detector_to_json,
     load_detector,
     preset_names,
+    same_detector,
 )
 from caloforge.geometry.materials import MATERIALS, Material, get_material
 from caloforge.geometry.segmentation import (
@@ -26,6 +29,7 @@ from caloforge.geometry.segmentation import (
 
 __all__ = [
     "MATERIALS",
+    "SCORING_MODES",
     "CartesianSegmentation",
     "CylindricalSegmentation",
     "Detector",
@@ -36,6 +40,7 @@ __all__ = [
     "PhysicsSettings",
     "ReadoutLayer",
     "SamplingLayer",
+    "ScoringMode",
     "Segmentation",
     "detector_from_dict",
     "detector_from_json",
@@ -44,4 +49,5 @@ __all__ = [
     "get_material",
     "load_detector",
     "preset_names",
+    "same_detector",
 ]

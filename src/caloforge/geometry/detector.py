@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from caloforge.geometry.materials import Material, get_material
 from caloforge.geometry.segmentation import Segmentation
+
+ScoringMode = Literal["parallel", "replica", "steps"]
+SCORING_MODES: tuple[ScoringMode, ...] = ("parallel", "replica", "steps")
+"""Where Geant4 scores the fine cells: in a parallel world, the mass geometry holding one
+volume per material block (``parallel``); as replicas inside every active layer of the
+mass geometry (``replica``); or nowhere: the mass geometry holds one volume per material
+block and no readout volume, and each step's deposit is binned into the fine cells by the
+position of its midpoint (``steps``); see :mod:`caloforge.simulate.geometry_builder`."""
 
 
 class DetectorError(ValueError):
@@ -77,11 +86,15 @@ class PhysicsSettings:
         production_cut: Geant4 range cut, mm.
         scoring_pitch: pitch of the fine scoring grid in the active gaps, mm
             (``None``: chosen by the simulation from the readout cells).
+        scoring: the scoring mode a simulation uses unless told otherwise
+            (:data:`SCORING_MODES`): ``"steps"`` where the replica cells' walls change
+            the showers (thin active layers under fine cells), else ``"replica"``.
     """
 
     physics_list: str = "em_opt0"
     production_cut: float = 0.7
     scoring_pitch: float | None = None
+    scoring: ScoringMode = "replica"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from caloforge.geometry.challenge import detector_from_challenge_binning
 from caloforge.geometry.detector import (
+    SCORING_MODES,
     Detector,
     DetectorError,
     Gun,
@@ -283,6 +284,9 @@ def detector_from_dict(data: dict[str, Any], source: str = "detector") -> Detect
         )
     cut = p.number("production_cut", 0.7)
     pitch = p.number("scoring_pitch", math.inf)
+    scoring = p.string("scoring", "replica")
+    if scoring not in SCORING_MODES:
+        raise DetectorError(f"{p.where}.scoring: {scoring!r} not in {', '.join(SCORING_MODES)}")
     p.done()
     f.done()
     return Detector(
@@ -293,15 +297,28 @@ def detector_from_dict(data: dict[str, Any], source: str = "detector") -> Detect
         size_y=size_y,
         readout=readout,
         gun=Gun(particle, position, tuple(d / norm for d in direction)),  # type: ignore[arg-type]
-        physics=PhysicsSettings(physics_list, cut, None if math.isinf(pitch) else pitch),
+        physics=PhysicsSettings(
+            physics_list,
+            cut,
+            None if math.isinf(pitch) else pitch,
+            scoring,
+        ),
     )
 
 
-def detector_to_dict(det: Detector) -> dict[str, Any]:
+def detector_to_dict(det: Detector, *, scoring: bool = True) -> dict[str, Any]:
     """Serialise a detector to the file format (readable back by :func:`detector_from_dict`).
 
     Layers and readout layers are written one entry each (no ``repeat``), so the result is
     explicit; it is what output files store in their ``detector`` attribute (as JSON).
+
+    Arguments:
+        det: the detector.
+        scoring: write its scoring mode (``physics.scoring``, only when it is not
+            ``"replica"``, so that the descriptions of replica detectors are those written
+            before the field existed); ``False``: the description without it, the same
+            for every scoring mode (:func:`same_detector`; a simulation's configuration
+            records the mode it resolved beside it).
     """
     layers = []
     for la in det.layers:
@@ -322,6 +339,8 @@ def detector_to_dict(det: Detector) -> dict[str, Any]:
     }
     if det.physics.scoring_pitch is not None:
         physics["scoring_pitch"] = det.physics.scoring_pitch
+    if scoring and det.physics.scoring != "replica":
+        physics["scoring"] = det.physics.scoring
     return {
         "name": det.name,
         "description": det.description,
@@ -336,6 +355,14 @@ def detector_to_dict(det: Detector) -> dict[str, Any]:
         },
         "physics": physics,
     }
+
+
+def same_detector(a: Detector, b: Detector) -> bool:
+    """Whether ``a`` and ``b`` describe one detector: the same description whatever their
+    scoring modes. The mode is a default of the simulation, and a file records the mode it
+    was simulated with (attribute ``generator``), so data of one detector simulated in
+    different modes, or before the detector named its mode, are data of one detector."""
+    return detector_to_dict(a, scoring=False) == detector_to_dict(b, scoring=False)
 
 
 def detector_to_json(det: Detector) -> str:

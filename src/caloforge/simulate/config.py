@@ -16,8 +16,7 @@ from numpy.typing import NDArray
 
 from caloforge.data.distributions import ConditionSpec, EnergySpec, condition_spec
 from caloforge.deploy.fastsim.hook import DEFAULT_BATCH
-from caloforge.geometry import Detector, detector_to_dict, load_detector
-from caloforge.simulate.scoring import SCORING_MODES, ScoringMode
+from caloforge.geometry import SCORING_MODES, Detector, ScoringMode, detector_to_dict, load_detector
 
 PARTICLES = ("e-", "e+", "gamma", "pi+", "pi-")
 """Particles the Geant4 backend can shoot."""
@@ -56,7 +55,8 @@ class SimulationConfig:
             the CPU time) or ``"steps"`` (no readout volume anywhere: the mass geometry of
             ``"parallel"``, each step's deposit binned into the same fine cells by its
             midpoint, a Python call per step in the active material); see
-            :mod:`caloforge.simulate.geometry_builder`.
+            :mod:`caloforge.simulate.geometry_builder`. ``None``: the detector's
+            (``physics.scoring``).
         chunk_size: events per chunk (the unit of work, of resumption and of memory).
         g4_data: directory with the official Geant4 data sets (``None``: automatic).
         approximate_hadronic: allow hadrons in offline mode with placeholder data.
@@ -82,7 +82,7 @@ class SimulationConfig:
     physics: str | None = None
     production_cut: float | None = None
     scoring_pitch: float | None = None
-    scoring: ScoringMode = "replica"
+    scoring: ScoringMode | None = None
     chunk_size: int = 100
     g4_data: str | Path | None = None
     approximate_hadronic: bool = False
@@ -117,7 +117,7 @@ class SimulationConfig:
             raise ValueError(f"production_cut={self.production_cut!r} must be > 0 mm")
         if self.scoring_pitch is not None and self.scoring_pitch <= 0:
             raise ValueError(f"scoring_pitch={self.scoring_pitch!r} must be > 0 mm")
-        if self.scoring not in SCORING_MODES:
+        if self.scoring is not None and self.scoring not in SCORING_MODES:
             raise ValueError(f"scoring={self.scoring!r} is not one of {', '.join(SCORING_MODES)}")
         if self.shard is not None:
             k, m = self.shard
@@ -181,6 +181,11 @@ class SimulationConfig:
         )
 
     @property
+    def resolved_scoring(self) -> ScoringMode:
+        """The scoring mode: the one given, else the detector's."""
+        return self.scoring if self.scoring is not None else self.det.physics.scoring
+
+    @property
     def start_distance(self) -> float:
         """Distance from the gun to the impact point along the track, mm: the gun starts
         inside the world (upstream of the front face, at most this far off the axis)
@@ -198,7 +203,9 @@ class SimulationConfig:
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration (JSON-friendly), written into output files."""
         out = {k: v for k, v in asdict(self).items() if not k.startswith("_") and k != "detector"}
-        out["detector"] = detector_to_dict(self.det)
+        # the run's mode is `scoring` (resolved below), the detector's default left out: a
+        # run has one description (and resume key) whether it names its mode or not
+        out["detector"] = detector_to_dict(self.det, scoring=False)
         out["particle"] = self.particle_name
         out["physics"] = self.resolved_physics
         out["production_cut"] = self.resolved_cut
@@ -207,7 +214,8 @@ class SimulationConfig:
         if self.fastsim is None:
             del out["fastsim"]  # full simulation: same description (and resume key) as before
             del out["fastsim_batch"]
-        if self.scoring == "replica":
+        out["scoring"] = self.resolved_scoring
+        if out["scoring"] == "replica":
             del out["scoring"]  # the former layout: same description (and resume key) as before
         return out
 

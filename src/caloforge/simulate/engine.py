@@ -83,9 +83,9 @@ def _readout_layout(config: SimulationConfig) -> dict[str, int | str]:
     """What else defines the scoring mode's events: the parallel readout world's layout
     version (``parallel``), where a step's deposit is put (``steps``); nothing for
     ``replica`` (its files and resume keys stay as they were before these were recorded)."""
-    if config.scoring == "parallel":
+    if config.resolved_scoring == "parallel":
         return {"readout_world": READOUT_WORLD_LAYOUT}
-    if config.scoring == "steps":
+    if config.resolved_scoring == "steps":
         return {"step_point": STEP_POINT}
     return {}
 
@@ -104,6 +104,24 @@ def _fingerprint(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> 
         desc["offline_tables"] = GENERATOR_VERSION
     desc |= _readout_layout(config)  # chunks of another readout layout: other events
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _generator(config: SimulationConfig, setup: G4DataSetup, pitch: float) -> dict[str, Any]:
+    """The output's ``generator`` record: how its showers were simulated."""
+    return {
+        "backend": "geant4",
+        "geant4_version": setup.geant4_version,
+        "physics_list": config.resolved_physics,
+        "production_cut_mm": config.resolved_cut,
+        "scoring_pitch_mm": pitch,
+        "scoring": config.resolved_scoring,
+        **_readout_layout(config),
+        "g4data": setup.describe(),
+        "approximate": setup.mode == "offline",
+        "approximate_hadronic": setup.approximate_hadronic,
+        "shard": list(config.shard) if config.shard else None,
+        "fastsim": config.fastsim,
+    }
 
 
 def _chunks(indices: NDArray[np.int64], size: int) -> list[NDArray[np.int64]]:
@@ -262,20 +280,7 @@ def _simulate(
     attrs = {
         "config": config.to_dict(),
         "seed": config.seed,
-        "generator": {
-            "backend": "geant4",
-            "geant4_version": setup.geant4_version,
-            "physics_list": config.resolved_physics,
-            "production_cut_mm": config.resolved_cut,
-            "scoring_pitch_mm": pitch,
-            "scoring": config.scoring,
-            **_readout_layout(config),
-            "g4data": setup.describe(),
-            "approximate": setup.mode == "offline",
-            "approximate_hadronic": setup.approximate_hadronic,
-            "shard": list(config.shard) if config.shard else None,
-            "fastsim": config.fastsim,
-        },
+        "generator": _generator(config, setup, pitch),
     }
     with ShowerWriter(
         output, config.det, attrs=attrs, overwrite=overwrite, chunk_rows=config.chunk_size

@@ -40,8 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from caloforge.geometry import Detector, get_material
-from caloforge.simulate.scoring import SCORING_MODES, FineGrid, ScoringMode
+from caloforge.geometry import SCORING_MODES, Detector, ScoringMode, get_material
+from caloforge.simulate.scoring import FineGrid
 from caloforge.simulate.step_scoring import StepRecord, make_step_detector
 
 READOUT_WORLD = "caloforge_readout"

@@ -23,8 +23,7 @@ from numpy.typing import NDArray
 
 from caloforge.data import Conditions, ShowerFile, ShowerWriter
 from caloforge.files import claim_output
-from caloforge.geometry import Detector
-from caloforge.geometry.loader import detector_to_json
+from caloforge.geometry import Detector, same_detector
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +145,9 @@ def _merge(
     """:func:`merge_showers` holding the output's lock."""
     files = [ShowerFile(p, detector) for p in paths]
     det = files[0].detector
-    ref_det, ref_cols = detector_to_json(det), _extras(files[0])
+    ref_cols = _extras(files[0])
     for p, f in zip(paths, files, strict=True):
-        if detector_to_json(f.detector) != ref_det:
+        if not same_detector(f.detector, det):
             raise MergeError(
                 f"{p}: is for detector {f.detector.name!r}, not {det.name!r} like {paths[0]}"
             )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,14 +20,6 @@ from numpy.typing import NDArray
 from caloforge.geometry import CartesianSegmentation, CylindricalSegmentation, Detector
 
 logger = logging.getLogger(__name__)
-
-ScoringMode = Literal["parallel", "replica", "steps"]
-SCORING_MODES: tuple[ScoringMode, ...] = ("parallel", "replica", "steps")
-"""Where Geant4 scores the fine cells: in a parallel world, the mass geometry holding one
-volume per material block (``parallel``); as replicas inside every active layer of the
-mass geometry (``replica``); or nowhere: the mass geometry holds one volume per material
-block and no readout volume, and each step's deposit is binned into the fine cells by the
-position of its midpoint (``steps``); see :mod:`caloforge.simulate.geometry_builder`."""
 
 MAX_PITCH = 5.0
 """Largest automatic fine pitch, mm."""

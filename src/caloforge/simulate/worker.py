@@ -112,7 +112,7 @@ class Geant4App:
         self.det = det
         self.grid: FineGrid = make_grid(det, spec.pitch)
         self.mapper = VoxelMapper(det, self.grid)
-        self.binner = StepBinner(det, self.grid) if cfg.scoring == "steps" else None
+        self.binner = StepBinner(det, self.grid) if cfg.resolved_scoring == "steps" else None
         self.batch: EventBatch | None = None
         self.rows: list[list[Any]] = []  # voxels, e_active, e_absorber, cpu, escaped
         self._t0 = 0.0
@@ -139,11 +139,11 @@ class Geant4App:
             ui.ApplyCommand(cmd)
         self.run_manager = g4.G4RunManagerFactory.CreateRunManager(g4.G4RunManagerType.Serial)
         self.detector_construction = make_detector_construction(
-            g4, det, self.grid, cfg.start_distance, cfg.scoring
+            g4, det, self.grid, cfg.start_distance, cfg.resolved_scoring
         )
         self.run_manager.SetUserInitialization(self.detector_construction)
         self.physics = physics_list(g4, cfg.resolved_physics, cfg.resolved_cut)
-        if cfg.scoring == "parallel":  # the readout cells' world (steps see its boundaries)
+        if cfg.resolved_scoring == "parallel":  # the readout cells' world (its walls end steps)
             self.physics.RegisterPhysics(g4.G4ParallelWorldPhysics(READOUT_WORLD, False))
         self.run_manager.SetUserInitialization(self.physics)
         self.actions = self._actions()

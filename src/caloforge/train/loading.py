@@ -16,8 +16,7 @@ from torch import nn
 
 from caloforge.config import ConfigError, config_from_dict
 from caloforge.data import ShowerFile, ShowerFileError
-from caloforge.geometry import Detector, detector_from_json
-from caloforge.geometry.loader import detector_to_dict
+from caloforge.geometry import Detector, detector_from_json, same_detector
 from caloforge.models import ModelConfig, ShowerModel, get_family
 from caloforge.pretrained.registry import resolve_checkpoint
 from caloforge.train.checkpoint import CheckpointError, load_checkpoint
@@ -134,7 +133,7 @@ def check_detector(ckpt: dict[str, Any], detector: Detector, *, checkpoint: str,
         DetectorMismatchError: naming both detectors and files.
     """
     mine = checkpoint_detector(ckpt, checkpoint)
-    if detector_to_dict(mine) != detector_to_dict(detector):
+    if not same_detector(mine, detector):
         what = (
             "a different description"
             if mine.name == detector.name

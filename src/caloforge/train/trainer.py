@@ -39,8 +39,7 @@ from caloforge.config import ConfigError, config_to_dict, save_config
 from caloforge.data import Conditions, ShowerFile
 from caloforge.data.conditions import condition_ranges
 from caloforge.files import write_text, writes_output
-from caloforge.geometry import Detector
-from caloforge.geometry.loader import detector_to_json
+from caloforge.geometry import Detector, same_detector
 from caloforge.models import Batch, ModelConfig, StepContext
 from caloforge.train import ddp
 from caloforge.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -136,7 +135,7 @@ def _read_validation(
     val: str | Path | Sequence[str | Path] | ShowerFile, detector: Detector, limit: int
 ) -> tuple[NDArray[np.float32], Conditions]:
     showers, conditions, det, paths = _read(val, detector, limit)
-    if detector_to_json(det) != detector_to_json(detector):
+    if not same_detector(det, detector):
         raise ValueError(
             f"{', '.join(paths)}: validation data is for detector {det.name!r}, "
             f"not {detector.name!r}"

@@ -20,7 +20,7 @@ from caloforge.data import PDG_CODES
 from caloforge.data.distributions import ConditionSpec
 from caloforge.deploy.fastsim.selection import Candidate, Selector, event_showers, front_face_impact
 from caloforge.deploy.runtime import ExportMetadata, OnnxGenerator, RuntimeModelError
-from caloforge.geometry import Detector, detector_to_dict
+from caloforge.geometry import Detector, same_detector
 
 
 class FastSimModelError(ValueError):
@@ -51,7 +51,7 @@ def check_model(
     except RuntimeModelError as exc:
         raise FastSimModelError(f"--fastsim {exc}") from None
     mine = meta.detector
-    if detector_to_dict(mine) != detector_to_dict(detector):
+    if not same_detector(mine, detector):
         raise FastSimModelError(
             f"--fastsim {p}: the model is for detector {mine.name!r} ({mine.n_voxels} voxels), "
             f"the simulation for {detector.name!r} ({detector.n_voxels} voxels)"
