@@ -272,6 +272,26 @@ def test_pion_recipe_simulates_reference_samples_job_3(tmp_path: Path) -> None:
         assert (params["approximate_hadronic"], params["physics"]) == (True, "FTFP_BERT")
 
 
+def test_ds2_data_are_scored_per_step(tmp_path: Path) -> None:
+    """The calochallenge-ds2 recipe and benchmarks/reference_samples.sh job 4 simulate in
+    the preset's scoring mode, steps, and name it (the recipe's data stage key with it)."""
+    import typer
+
+    from caloforge.cli import app
+    from caloforge.geometry import load_detector
+
+    simulate = typer.main.get_command(app).commands["simulate"]  # type: ignore[attr-defined]
+    recipe = load_recipe("calochallenge-ds2-patch-transformer")
+    assert load_detector(recipe.detector).physics.scoring == "steps"
+    plans = simulate_commands(recipe, tmp_path)
+    assert set(plans) == {"train", "val", "test"}
+    for plan in plans.values():
+        params = simulate.make_context("simulate", list(plan.commands[0][1:])).params
+        assert params["scoring"] == "steps"
+    job = SAMPLES_SCRIPT.read_text().split("\n    4) ")[1].split(";;")[0]
+    assert "-d calochallenge-ds2" in job and "--scoring steps" in job
+
+
 def _script_defaults(text: str) -> dict[str, str]:
     return dict(re.findall(r"^(\w+)=\$\{\1:-([^}]*)\}$", text, flags=re.MULTILINE))
 
