@@ -11,6 +11,7 @@ import pytest
 import caloforge.bench.run as run_module
 import caloforge.bench.torch_backend as torch_module
 from caloforge.bench import DEFAULT_PRECISIONS, BenchRow, PeakRSS, bench_torch, run_bench
+from caloforge.geometry import load_detector
 from caloforge.hardware import cpu_facts
 from fastsim.conftest import needs_geant4
 
@@ -295,6 +296,12 @@ def test_the_geant4_baseline_repeats_the_training_files_physics(
         "scoring": "steps",
         "approximate_hadronic": True,
     }
+    # a file scored with replicas (left out of its record) of a detector scoring per step
+    with h5py.File(data, "w") as f:
+        f.attrs["config"] = json.dumps({**config, "seed": 5})
+    ds2 = load_detector("calochallenge-ds2")
+    assert simulation_settings(tmp_path / "m.pt", ds2)["scoring"] == "replica"
+    assert "scoring" not in simulation_settings(tmp_path / "m.pt", load_detector("atlas-pblar"))
     fake["info"]["data"] = [str(tmp_path / "gone.h5")]
     assert simulation_settings(tmp_path / "m.pt") == {}
     monkeypatch.undo()
@@ -317,7 +324,9 @@ def test_the_geant4_baseline_repeats_the_training_files_physics(
             settings=dict(kw["settings"]),
         )
 
-    monkeypatch.setattr(run_module, "simulation_settings", lambda p: {"physics": "FTFP_BERT"})
+    monkeypatch.setattr(
+        run_module, "simulation_settings", lambda p, det: {"physics": "FTFP_BERT"}
+    )
     monkeypatch.setattr(run_module, "geant4_timing", timing)
     report = run_bench([tiny_wgan], [2], repeats=1, warmup=0, min_showers=2, geant4_showers=2)
     assert seen["settings"] == {"physics": "FTFP_BERT"}

@@ -49,10 +49,11 @@ record that the Geant4 baseline repeats, so that it times the physics the model 
 (a hadronic physics list, its offline approximation, the scoring mode)."""
 
 
-def simulation_settings(path: Path) -> dict[str, Any]:
+def simulation_settings(path: Path, detector: Detector | None = None) -> dict[str, Any]:
     """The Geant4 settings (:data:`SIMULATION_SETTINGS`) of the training file of a model
     file (``.pt`` checkpoint or ``.onnx`` export) when that file is readable and was made by
-    ``caloforge simulate``; else none (the detector's defaults)."""
+    ``caloforge simulate``; else none (the detector's defaults). A file's record leaves the
+    ``replica`` scoring mode out: it is named when ``detector``'s own mode is another."""
     if path.suffix == ".onnx":
         from caloforge.deploy.runtime import read_metadata
 
@@ -71,7 +72,10 @@ def simulation_settings(path: Path) -> dict[str, Any]:
     if raw is None:
         return {}
     config = json.loads(raw)
-    return {k: config[k] for k in SIMULATION_SETTINGS if config.get(k) is not None}
+    settings = {k: config[k] for k in SIMULATION_SETTINGS if config.get(k) is not None}
+    if "scoring" not in settings and detector is not None and detector.physics.scoring != "replica":
+        settings["scoring"] = "replica"
+    return settings
 
 
 def energy_of(ckpt: dict[str, Any], *, as_range: bool = False) -> str:

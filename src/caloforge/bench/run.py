@@ -114,7 +114,7 @@ def run_bench(
             det, spec = detector_and_energy(p, untrained_detector)
             spec = energy or spec
             cond = bench_conditions(det, geant4_showers, spec, seed=seed + 1)
-            dets[det.name] = (det, cond, simulation_settings(p))
+            dets[det.name] = (det, cond, simulation_settings(p, det))
     if geant4:
         for name, (det, cond, settings) in dets.items():
             from caloforge.data.conditions import PDG_CODES
