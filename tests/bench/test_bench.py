@@ -277,7 +277,10 @@ def test_one_model_per_resolved_precision_the_previous_freed(
 
 
 def test_the_geant4_baseline_repeats_the_training_files_physics(
-    tiny_wgan: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_wgan: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import h5py
 
@@ -286,24 +289,43 @@ def test_the_geant4_baseline_repeats_the_training_files_physics(
     from caloforge.bench.conditions import simulation_settings
 
     data = tmp_path / "pions.h5"
-    config = {"physics": "FTFP_BERT", "approximate_hadronic": True, "scoring_pitch": None}
-    with h5py.File(data, "w") as f:
-        f.attrs["config"] = json.dumps({**config, "seed": 5, "scoring": "steps"})
+    atlas, ds2 = load_detector("atlas-pblar"), load_detector("calochallenge-ds2")
+
+    def record(**config: object) -> None:
+        with h5py.File(data, "w") as f:
+            f.attrs["config"] = json.dumps({"seed": 5, "scoring_pitch": None, **config})
+
     fake = {"info": {"data": [str(data)]}}
     monkeypatch.setattr(checkpoint_module, "load_checkpoint", lambda path: fake)
-    assert simulation_settings(tmp_path / "m.pt") == {
+    # only what differs from the defaults of that particle's simulation in that detector
+    pions = dict(physics="FTFP_BERT", production_cut=0.7, approximate_hadronic=True)
+    record(**pions, scoring="steps")
+    assert simulation_settings(tmp_path / "m.pt", atlas) == {
         "physics": "FTFP_BERT",
         "scoring": "steps",
         "approximate_hadronic": True,
     }
+    assert simulation_settings(tmp_path / "m.pt", atlas, "pi+") == {
+        "scoring": "steps",
+        "approximate_hadronic": True,
+    }
+    # an EM file simulated with the detector's defaults names nothing
+    record(physics="em_opt0", production_cut=0.7, approximate_hadronic=False, scoring_pitch=5.0)
+    assert simulation_settings(tmp_path / "m.pt", atlas, "gamma") == {}
     # a file scored with replicas (left out of its record) of a detector scoring per step
-    with h5py.File(data, "w") as f:
-        f.attrs["config"] = json.dumps({**config, "seed": 5})
-    ds2 = load_detector("calochallenge-ds2")
+    record(**pions)
     assert simulation_settings(tmp_path / "m.pt", ds2)["scoring"] == "replica"
-    assert "scoring" not in simulation_settings(tmp_path / "m.pt", load_detector("atlas-pblar"))
+    assert "scoring" not in simulation_settings(tmp_path / "m.pt", atlas)
+    # a corrupt file or config record: the defaults, with a warning naming the file
+    with h5py.File(data, "w") as f:
+        f.attrs["config"] = "{not json"
+    assert simulation_settings(tmp_path / "m.pt", atlas) == {}
+    data.write_bytes(b"not an HDF5 file")
+    assert simulation_settings(tmp_path / "m.pt", atlas) == {}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and all(str(data) in w for w in warnings)
     fake["info"]["data"] = [str(tmp_path / "gone.h5")]
-    assert simulation_settings(tmp_path / "m.pt") == {}
+    assert simulation_settings(tmp_path / "m.pt", atlas) == {}
     monkeypatch.undo()
 
     # run_bench hands the settings to the Geant4 timing, which records them in the report
@@ -325,9 +347,14 @@ def test_the_geant4_baseline_repeats_the_training_files_physics(
         )
 
     monkeypatch.setattr(
-        run_module, "simulation_settings", lambda p, det: {"physics": "FTFP_BERT"}
+        run_module, "simulation_settings", lambda p, det, particle: {"physics": "FTFP_BERT"}
     )
     monkeypatch.setattr(run_module, "geant4_timing", timing)
-    report = run_bench([tiny_wgan], [2], repeats=1, warmup=0, min_showers=2, geant4_showers=2)
+    kw = dict(repeats=1, warmup=0, min_showers=2, geant4_showers=2)
+    report = run_bench([tiny_wgan], [2], **kw)  # type: ignore[arg-type]
     assert seen["settings"] == {"physics": "FTFP_BERT"}
     assert "physics=FTFP_BERT" in report.markdown()
+    # an untrained model on another detector: that detector's defaults
+    report = run_bench([tiny_wgan], [2], untrained_detector="atlas-pblar", **kw)  # type: ignore[arg-type]
+    assert seen["settings"] == {} and list(report.geant4) == ["atlas-pblar"]
+    assert "physics=" not in report.markdown()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import numpy as np
 
 from caloforge.data import Conditions, ShowerFile
 from caloforge.geometry import Detector
+
+log = logging.getLogger(__name__)
 
 
 def bench_conditions(
@@ -45,59 +49,109 @@ SIMULATION_SETTINGS = (
     "approximate_hadronic",
 )
 """The :class:`~caloforge.simulate.SimulationConfig` fields of a training file's ``config``
-record that the Geant4 baseline repeats, so that it times the physics the model learned
-(a hadronic physics list, its offline approximation, the scoring mode)."""
+record that the Geant4 baseline repeats where they differ from the detector's defaults, so
+that it times the physics the model learned (a hadronic physics list, its offline
+approximation, the scoring mode)."""
 
 
-def simulation_settings(path: Path, detector: Detector | None = None) -> dict[str, Any]:
-    """The Geant4 settings (:data:`SIMULATION_SETTINGS`) of the training file of a model
-    file (``.pt`` checkpoint or ``.onnx`` export) when that file is readable and was made by
-    ``caloforge simulate``; else none (the detector's defaults). A file's record leaves the
-    ``replica`` scoring mode out: it is named when ``detector``'s own mode is another."""
+def training_files(path: Path, ckpt: Mapping[str, Any] | None = None) -> list[Path]:
+    """The training files a model file names: a checkpoint's ``info.data`` (``ckpt``: the
+    checkpoint at ``path`` when already loaded), an ONNX export's ``data:`` source; none
+    when it names none."""
     if path.suffix == ".onnx":
         from caloforge.deploy.runtime import read_metadata
 
         src = read_metadata(path).trained_range.source
-        data = [src[5:].split(",")[0]] if src.startswith("data:") else []
-    else:
+        return [Path(p) for p in src[5:].split(",")] if src.startswith("data:") else []
+    if ckpt is None:
         from caloforge.train.checkpoint import load_checkpoint
 
-        data = load_checkpoint(path).get("info", {}).get("data", [])
-    if not data or not Path(data[0]).is_file():
-        return {}
+        ckpt = load_checkpoint(path)
+    return [Path(p) for p in ckpt.get("info", {}).get("data", [])]
+
+
+def _file_config(data: Path) -> dict[str, Any] | None:
+    """A shower file's ``config`` record; ``None`` (with a warning naming the file) when the
+    file or the record cannot be read."""
     import h5py
 
-    with h5py.File(data[0], "r") as f:
-        raw = f.attrs.get("config")
-    if raw is None:
+    try:
+        with h5py.File(data, "r") as f:
+            raw = f.attrs.get("config")
+        if raw is None:
+            return None
+        config = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        log.warning(
+            "%s: unreadable training file or config record (%s); the Geant4 "
+            "baseline takes the detector's defaults",
+            data,
+            exc,
+        )
+        return None
+    if not isinstance(config, dict):
+        log.warning(
+            "%s: config record is not a JSON object; the Geant4 baseline takes the "
+            "detector's defaults",
+            data,
+        )
+        return None
+    return config
+
+
+def simulation_settings(
+    path: Path, detector: Detector, particle: str | None = None
+) -> dict[str, Any]:
+    """The Geant4 settings (:data:`SIMULATION_SETTINGS`) of the training file of a model
+    file (``.pt`` checkpoint or ``.onnx`` export) that differ from those a simulation of
+    ``particle`` (``None``: the gun's) in ``detector`` takes by default; none when the file
+    is missing, unreadable (a warning) or not made by ``caloforge simulate``. A file's
+    record leaves the ``replica`` scoring mode out: it is named when ``detector``'s own mode
+    is another."""
+    from caloforge.simulate import SimulationConfig
+
+    data = training_files(path)
+    if not data or not data[0].is_file():
         return {}
-    config = json.loads(raw)
-    settings = {k: config[k] for k in SIMULATION_SETTINGS if config.get(k) is not None}
-    if "scoring" not in settings and detector is not None and detector.physics.scoring != "replica":
-        settings["scoring"] = "replica"
-    return settings
+    config = _file_config(data[0])
+    if config is None:
+        return {}
+    config = {"scoring": "replica", **config}
+    defaults = SimulationConfig(detector=detector, particle=particle, n=1)
+    default = {
+        "physics": defaults.resolved_physics,
+        "production_cut": defaults.resolved_cut,
+        "scoring_pitch": detector.physics.scoring_pitch,
+        "scoring": defaults.resolved_scoring,
+        "approximate_hadronic": defaults.approximate_hadronic,
+    }
+    return {
+        k: config[k]
+        for k in SIMULATION_SETTINGS
+        if config.get(k) is not None and config[k] != default[k]
+    }
 
 
-def energy_of(ckpt: dict[str, Any], *, as_range: bool = False) -> str:
-    """Energy specification of a checkpoint's training data: its file when readable (or,
-    ``as_range``, a log-uniform range over the file's energies); else 1-100 GeV."""
-    paths = [Path(p) for p in ckpt.get("info", {}).get("data", [])]
-    if paths and all(p.is_file() for p in paths):
+def energy_of(files: Sequence[Path], *, as_range: bool = False) -> str:
+    """Energy specification of a model's training files: the first when all are readable
+    (or, ``as_range``, a log-uniform range over its energies); else 1-100 GeV."""
+    if files and all(p.is_file() for p in files):
         if not as_range:
-            return str(paths[0])
-        e = ShowerFile(paths[0]).conditions().energy
+            return str(files[0])
+        e = ShowerFile(files[0]).conditions().energy
         return f"loguniform:{e.min():.6g}MeV,{e.max():.6g}MeV"
     return "loguniform:1GeV,100GeV"
 
 
 def onnx_energy(path: Path) -> str:
+    """Energy specification of an ONNX export: its training file when readable, else the
+    trained energy range (log-uniform)."""
     from caloforge.deploy.runtime import read_metadata
 
-    meta = read_metadata(path)
-    src = meta.trained_range.source
-    if src.startswith("data:") and Path(src[5:].split(",")[0]).is_file():
-        return src[5:].split(",")[0]
-    lo, hi = meta.trained_range.energy
+    files = training_files(path)
+    if files and files[0].is_file():
+        return str(files[0])
+    lo, hi = read_metadata(path).trained_range.energy
     return f"loguniform:{lo:.6g}MeV,{hi:.6g}MeV"
 
 
@@ -113,7 +167,7 @@ def detector_and_energy(path: Path, untrained: str | None) -> tuple[Detector, st
 
     ckpt = load_checkpoint(path)
     det = load_detector(untrained) if untrained else checkpoint_detector(ckpt, str(path))
-    return det, energy_of(ckpt, as_range=untrained is not None)
+    return det, energy_of(training_files(path, ckpt), as_range=untrained is not None)
 
 
 __all__ = [
@@ -124,4 +178,5 @@ __all__ = [
     "onnx_energy",
     "simulation_settings",
     "take",
+    "training_files",
 ]

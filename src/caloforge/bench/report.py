@@ -52,8 +52,9 @@ class Geant4Timing:
     load: tuple[float, float, float]
     wall_s: float
     settings: dict[str, Any] = field(default_factory=dict)
-    """Simulation settings beyond the detector's defaults (those of the model's training
-    file: physics list, approximate hadronic data, scoring mode)."""
+    """The settings of the model's training file (physics list, production cut, scoring
+    pitch and mode, approximate hadronic data) that differ from the defaults of a
+    simulation of this particle in this detector; empty when it took those."""
 
 
 def _settings(settings: dict[str, Any]) -> str:

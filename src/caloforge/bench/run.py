@@ -20,6 +20,7 @@ from caloforge.bench.onnx_backend import bench_onnx
 from caloforge.bench.report import BenchReport, BenchRow
 from caloforge.bench.torch_backend import DEFAULT_PRECISIONS, bench_torch, check_checkpoint
 from caloforge.data import Conditions
+from caloforge.data.conditions import PDG_CODES
 from caloforge.geometry import Detector
 from caloforge.hardware import parse_precisions
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_BATCHES = (1, 10, 128, 1024, 4096)
+_PARTICLE_NAMES = {code: name for name, code in PDG_CODES.items()}
 
 
 def run_bench(
@@ -87,7 +89,7 @@ def run_bench(
         elif precisions == ("bf16",):
             raise ValueError(f"{p}: --precision applies to .pt checkpoints, not ONNX exports")
     report = BenchReport(rows=[], machine=machine_info(threads))
-    dets: dict[str, tuple[Detector, Conditions, dict[str, Any]]] = {}
+    dets: dict[str, tuple[Detector, Conditions, str | None, dict[str, Any]]] = {}
     for m in models:
         p = Path(m)
         kw: dict[str, Any] = dict(
@@ -114,13 +116,14 @@ def run_bench(
             det, spec = detector_and_energy(p, untrained_detector)
             spec = energy or spec
             cond = bench_conditions(det, geant4_showers, spec, seed=seed + 1)
-            dets[det.name] = (det, cond, simulation_settings(p, det))
+            particle = _PARTICLE_NAMES.get(int(cond.particle[0]))
+            # an untrained model on another detector: that detector's defaults, not the
+            # settings of a training file simulated in the checkpoint's detector
+            untrained = untrained_detector is not None and p.suffix == ".pt"
+            settings = {} if untrained else simulation_settings(p, det, particle)
+            dets[det.name] = (det, cond, particle, settings)
     if geant4:
-        for name, (det, cond, settings) in dets.items():
-            from caloforge.data.conditions import PDG_CODES
-
-            names = {v: k for k, v in PDG_CODES.items()}
-            particle = names.get(int(cond.particle[0]))
+        for name, (det, cond, particle, settings) in dets.items():
             log.info("Geant4: %d showers of %s", len(cond), name)
             report.geant4[name] = geant4_timing(
                 det, cond.energy, particle=particle, seed=seed + 1, settings=settings

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from caloforge.bench.conditions import bench_conditions, energy_of, take
+from caloforge.bench.conditions import bench_conditions, energy_of, take, training_files
 from caloforge.bench.report import BenchRow
 from caloforge.bench.timing import make_row, time_calls
 from caloforge.data import Conditions
@@ -112,7 +112,9 @@ def bench_torch(
     ckpt = load_checkpoint(checkpoint)
     model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed)
     chosen = torch_precisions(model, requested, checkpoint)
-    spec = energy or energy_of(ckpt, as_range=untrained_detector is not None)
+    spec = energy or energy_of(
+        training_files(Path(checkpoint), ckpt), as_range=untrained_detector is not None
+    )
     rows: list[BenchRow] = []
     for i, p in enumerate(chosen):
         if i:  # a fresh model: bfloat16 weights do not go back to float32
