@@ -189,6 +189,35 @@ def test_workers_chunks_resume_and_shards_give_the_same_events(
     assert np.array_equal(merged[np.argsort(order)], ref["showers"])
 
 
+def test_chunks_of_the_former_replica_default_name_the_option_that_resumes_them(
+    tmp_path: Path,
+) -> None:
+    """An interrupted run of a preset that now scores per step, made when it scored with
+    replicas: refused without --overwrite, naming --scoring replica, which resumes it."""
+    from caloforge.simulate.engine import _fingerprint
+    from caloforge.simulate.g4data import resolve_g4data
+    from caloforge.simulate.scoring import choose_pitch
+    from tests.cli.conftest import assert_refused, caloforge
+
+    out = tmp_path / "ds2.h5"
+    args = ("simulate", "-d", "calochallenge-ds2", "-n", "2", "-o", out, "--quiet")
+    former = SimulationConfig("calochallenge-ds2", n=2, scoring="replica")
+    key = _fingerprint(former, resolve_g4data(), choose_pitch(former.det, None))
+    parts_dir(out).mkdir()
+    (parts_dir(out) / "manifest.json").write_text(json.dumps({"fingerprint": key}))
+    assert_refused(
+        caloforge(*args),
+        "chunks of a different run configuration; they are this run scored with 'replica', "
+        "the mode of runs of calochallenge-ds2 made before it scored with 'steps'",
+        "--scoring replica",
+        "--overwrite",
+    )
+    # chunks of any other configuration: no such hint
+    (parts_dir(out) / "manifest.json").write_text(json.dumps({"fingerprint": "0" * 16}))
+    line = assert_refused(caloforge(*args), "different run configuration", "--overwrite")
+    assert "--scoring" not in line
+
+
 def test_offline_hadrons_refused(tiny: Detector, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="G4PARTICLEXS"):
         simulate(SimulationConfig(tiny, particle="pi+", n=1), tmp_path / "pi.h5")

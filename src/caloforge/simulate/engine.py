@@ -24,6 +24,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from numpy.typing import NDArray
 from caloforge.data.conditions import Conditions
 from caloforge.data.hdf5 import ShowerWriter
 from caloforge.files import atomic_output, claim_output, clean_orphans, write_text
+from caloforge.geometry import SCORING_MODES
 from caloforge.simulate.config import EventBatch, SimulationConfig, event_batch
 from caloforge.simulate.g4data import GENERATOR_VERSION, G4DataSetup, resolve_g4data
 from caloforge.simulate.geometry_builder import READOUT_WORLD_LAYOUT
@@ -169,7 +171,35 @@ def _chunk_done(path: Path, index: NDArray[np.int64]) -> bool:
     return False
 
 
-def _prepare_parts(folder: Path, fingerprint: str, overwrite: bool) -> None:
+def _other_mode(config: SimulationConfig, setup: G4DataSetup, pitch: float, key: str) -> str:
+    """Why chunks of resume key ``key`` are not this run's, when they are this run's in
+    another scoring mode (a run of a detector scoring per step made before the detector
+    named its mode: ``replica``); else nothing."""
+    for mode in SCORING_MODES:
+        if mode == config.resolved_scoring:
+            continue
+        if _fingerprint(replace(config, scoring=mode), setup, pitch) == key:
+            before = (
+                f", the mode of runs of {config.det.name} made before it scored with "
+                f"{config.resolved_scoring!r}"
+                if mode == "replica" and config.scoring is None
+                else ""
+            )
+            return (
+                f"; they are this run scored with {mode!r}{before}: scoring={mode!r} "
+                f"(--scoring {mode}) resumes them"
+            )
+    return ""
+
+
+def _prepare_parts(
+    folder: Path,
+    fingerprint: str,
+    overwrite: bool,
+    explain: Callable[[str], str] = lambda key: "",
+) -> None:
+    """Keep the chunks in ``folder`` when they are of this run (``fingerprint``); else
+    discard them (``overwrite``) or refuse, the message adding ``explain(their key)``."""
     manifest = folder / "manifest.json"
     if folder.exists():
         try:
@@ -180,9 +210,10 @@ def _prepare_parts(folder: Path, fingerprint: str, overwrite: bool) -> None:
             clean_orphans(folder)
             return
         if not overwrite:
+            why = explain(found) if isinstance(found, str) else ""
             raise FileExistsError(
-                f"{folder}: holds chunks of a different run configuration; pass overwrite=True "
-                "(--overwrite) to discard them"
+                f"{folder}: holds chunks of a different run configuration{why}; pass "
+                "overwrite=True (--overwrite) to discard them"
             )
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -256,7 +287,12 @@ def _simulate(
     chunks = _chunks(indices, config.chunk_size)
     output.parent.mkdir(parents=True, exist_ok=True)
     folder = parts_dir(output)
-    _prepare_parts(folder, _fingerprint(config, setup, pitch), overwrite)
+    _prepare_parts(
+        folder,
+        _fingerprint(config, setup, pitch),
+        overwrite,
+        lambda key: _other_mode(config, setup, pitch, key),
+    )
     paths = [chunk_path(folder, k) for k in range(len(chunks))]
     pending = [k for k, p in enumerate(paths) if not _chunk_done(p, chunks[k])]
     total = len(indices)
