@@ -2,7 +2,9 @@
 # Generation time per shower and peak memory of `patch-transformer` (untrained weights: the
 # speed does not depend on them) on five readouts from 504 to 40,500 voxels, beside Geant4's
 # time for showers of the same detector and energy, measured in the same `caloforge bench`
-# run; and the peak memory of a few training steps at batch 256 on calochallenge-ds3.
+# run (each detector simulated with its own defaults, its scoring mode included: steps for
+# calochallenge-ds2/-ds3); and the peak memory of a few training steps at batch 256 on
+# calochallenge-ds3.
 #
 #   [SAMPLER=student] [LAYER_PASSES=2] [BATCH=1,128,1024] [REPEATS=3] [OUT=dir] \
 #     bash benchmarks/patch_transformer_speed.sh SEED.h5
