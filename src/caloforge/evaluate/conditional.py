@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 from caloforge.data import ShowerFile
 from caloforge.data.conditions import PARTICLE_NAMES
+from caloforge.evaluate.correlations import FLOOR_HALVES
 from caloforge.evaluate.observables import (
     cell_geometry,
     energy_moments,
@@ -333,7 +334,7 @@ def conditional_metrics(
         samples[name] = sample_statistics(s, bins)
     floor = {
         half: sample_statistics(reference.select(slice(k, None, 2)), bins)
-        for k, half in enumerate(("reference_even", "reference_odd"))
+        for k, half in enumerate(FLOOR_HALVES)
     }
     return {
         "spread": {

@@ -33,7 +33,9 @@ from caloforge.evaluate.observables import SampleSummary
 Array = NDArray[np.float64]
 
 FLOOR_HALVES = ("reference_even", "reference_odd")
-"""The floor's samples: the reference's even rows (its Geant4) and its odd rows."""
+"""The floor's samples: the reference's even rows (its Geant4) and its odd rows; their
+names in every section of ``metrics.json`` that has a floor (the layer correlations, the
+conditional statistics) and in the targets."""
 MAX_TABLE_ROWS = 30
 """Layer pairs shown in the report (those where a candidate departs most); every pair is
 in ``metrics.json``."""

@@ -53,11 +53,15 @@ from typing import Any
 
 import numpy as np
 
-from caloforge.evaluate.correlations import correlation_deviation, correlation_difference
+from caloforge.evaluate.correlations import (
+    FLOOR_HALVES,
+    correlation_deviation,
+    correlation_difference,
+)
 from caloforge.evaluate.report import FLOOR
 
 REFERENCE = "reference"
-FLOOR_GEANT4, FLOOR_MODEL = "reference_even", "reference_odd"
+FLOOR_GEANT4, FLOOR_MODEL = FLOOR_HALVES
 Four = Sequence[Any]
 """One figure of the reference, the model, the reference's even rows and its odd rows."""
 
