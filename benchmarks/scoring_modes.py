@@ -59,6 +59,24 @@ def main() -> None:
     bad = [m for m in modes if m not in SCORING_MODES]
     if bad:
         parser.error(f"--modes: {bad[0]!r} is not one of {', '.join(SCORING_MODES)}")
+    if args.rounds < 1:
+        parser.error(f"--rounds={args.rounds}: must be >= 1")
+    try:  # every run's configuration, checked before any simulation
+        configs = {
+            (r, mode): SimulationConfig(
+                args.detector,
+                particle=args.particle,
+                energy=args.energy,
+                n=args.n,
+                seed=args.seed + r,
+                scoring=mode,  # type: ignore[arg-type]  # checked above
+                chunk_size=args.n,
+            )
+            for r in range(args.rounds)
+            for mode in modes
+        }
+    except ValueError as err:
+        parser.error(str(err))
     logging.basicConfig(level=logging.WARNING)
     cpu: dict[str, list[np.ndarray]] = {m: [] for m in modes}
     vis: dict[str, list[np.ndarray]] = {m: [] for m in modes}
@@ -67,16 +85,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for r in range(args.rounds):
             for mode in modes if r % 2 == 0 else modes[::-1]:
-                cfg = SimulationConfig(
-                    args.detector,
-                    particle=args.particle,
-                    energy=args.energy,
-                    n=args.n,
-                    seed=args.seed + r,
-                    scoring=mode,  # type: ignore[arg-type]  # checked above
-                    chunk_size=args.n,
-                )
-                f = ShowerFile(simulate(cfg, Path(d) / f"{mode}-{r}.h5"))
+                f = ShowerFile(simulate(configs[r, mode], Path(d) / f"{mode}-{r}.h5"))
                 cpu[mode].append(f.read("cpu_time"))
                 vis[mode].append(f.read("energy_active") / f.read("incident_energies")[:, 0])
                 showers = f.showers()
