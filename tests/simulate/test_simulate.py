@@ -194,10 +194,11 @@ def test_chunks_of_the_former_replica_default_name_the_option_that_resumes_them(
 ) -> None:
     """An interrupted run of a preset that now scores per step, made when it scored with
     replicas: refused without --overwrite, naming --scoring replica, which resumes it."""
+    from tests.cli.conftest import assert_refused, caloforge
+
     from caloforge.simulate.engine import _fingerprint
     from caloforge.simulate.g4data import resolve_g4data
     from caloforge.simulate.scoring import choose_pitch
-    from tests.cli.conftest import assert_refused, caloforge
 
     out = tmp_path / "ds2.h5"
     args = ("simulate", "-d", "calochallenge-ds2", "-n", "2", "-o", out, "--quiet")
