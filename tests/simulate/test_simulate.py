@@ -25,6 +25,18 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     return {k: f.read(k) for k in f.keys()}
 
 
+def _interrupted(cfg: SimulationConfig, out: Path, after: int = 3) -> Path:
+    """``out`` of a run interrupted (Ctrl-C) once ``after`` showers are done."""
+
+    def stop(done: int, total: int) -> None:
+        if done >= after:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(cfg, out, progress=stop)
+    return out
+
+
 def test_smoke(tiny: Detector, tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
     cfg = SimulationConfig(tiny, energy="1GeV", n=4, seed=1)
@@ -136,13 +148,7 @@ def test_steps_mode_gives_the_same_events_for_any_workers_chunks_and_resume(
         assert np.array_equal(ref[key], two[key]), key
     cfg = SimulationConfig(tiny, chunk_size=3, **base)
 
-    def stop(done: int, total: int) -> None:
-        if done >= 3:
-            raise KeyboardInterrupt
-
-    out = tmp_path / "resumed.h5"
-    with pytest.raises(KeyboardInterrupt):
-        simulate(cfg, out, progress=stop)
+    out = _interrupted(cfg, tmp_path / "resumed.h5")
     seen: list[int] = []
     resumed = _read(simulate(cfg, out, progress=lambda d, t: seen.append(d)))
     assert seen[0] >= 3  # the finished chunk was reused
@@ -165,13 +171,7 @@ def test_workers_chunks_resume_and_shards_give_the_same_events(
     # interrupted after the first chunk, then resumed
     cfg = SimulationConfig(tiny, workers=1, chunk_size=3, **base)
 
-    def stop(done: int, total: int) -> None:
-        if done >= 3:
-            raise KeyboardInterrupt
-
-    out = tmp_path / "resumed.h5"
-    with pytest.raises(KeyboardInterrupt):
-        simulate(cfg, out, progress=stop)
+    out = _interrupted(cfg, tmp_path / "resumed.h5")
     assert not out.exists()
     assert len(list(parts_dir(out).glob("chunk-*.npz"))) >= 1
     seen: list[int] = []
