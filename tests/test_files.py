@@ -246,3 +246,31 @@ def test_writes_output_checks_inputs_and_holds_the_lock(tmp_path: Path) -> None:
         copy(src, tmp_path / "dst.txt")
     assert src.read_text() == "data"
     assert _leftovers(tmp_path) == []
+
+
+def test_a_signal_while_a_lock_is_taken_waits_until_the_lock_is_recorded(
+    tmp_path: Path,
+) -> None:
+    import signal
+
+    from caloforge import files
+
+    # SIGINT sent in the middle of taking the lock arrives once the lock is recorded, so
+    # the command-line boundary's abandon() finds and removes its file
+    real_create = files.OutputLock._create
+
+    def create_then_interrupt(self: files.OutputLock) -> str:
+        token = real_create(self)
+        os.kill(os.getpid(), signal.SIGINT)
+        return token
+
+    lock = files.OutputLock(tmp_path / "out.h5")
+    files.OutputLock._create = create_then_interrupt  # type: ignore[method-assign]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lock.acquire()
+    finally:
+        files.OutputLock._create = real_create  # type: ignore[method-assign]
+    assert lock.path.exists() and lock.path in files._held
+    files.abandon()
+    assert not lock.path.exists()

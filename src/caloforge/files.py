@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -160,6 +161,22 @@ def _command() -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (delivered on exit) while a lock file and this process's
+    record of it change together: a signal between the two would leave a lock file that
+    :func:`abandon` does not know of. Where signal masks are unavailable, a plain block."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:
+        yield
+        return
+    old = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, old)
+
+
 _held: dict[Path, tuple[int, int, str]] = {}  # lock file -> (pid, depth, token)
 _held_guard = threading.Lock()
 _temps: set[Path] = set()  # temporary files of this process not yet renamed or removed
@@ -217,12 +234,9 @@ class OutputLock:
                 _held[self.path] = (pid, depth + 1, token)
                 return self
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            token = self._create()
-            try:
+            with _signals_deferred():  # the file and its record in _held come together
+                token = self._create()
                 _held[self.path] = (os.getpid(), 1, token)
-            except BaseException:  # interrupted (SIGINT/SIGTERM) before the lock is held
-                self.path.unlink(missing_ok=True)
-                raise
         return self
 
     def release(self) -> None:
@@ -262,7 +276,7 @@ class OutputLock:
             try:
                 with os.fdopen(fd, "w") as fh:  # no fsync: a lock dies with its holder
                     fh.write(json.dumps(record) + "\n")
-            except BaseException:  # interrupted while writing the record: no lock taken
+            except BaseException:  # the record could not be written: no lock taken
                 self.path.unlink(missing_ok=True)
                 raise
             return token
