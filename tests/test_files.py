@@ -266,10 +266,13 @@ def test_a_signal_while_a_lock_is_taken_waits_until_the_lock_is_recorded(
 
     lock = files.OutputLock(tmp_path / "out.h5")
     files.OutputLock._create = create_then_interrupt  # type: ignore[method-assign]
+    # Python's own SIGINT handler, also where the test runs as a background job (SIG_IGN)
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             lock.acquire()
     finally:
+        signal.signal(signal.SIGINT, handler)
         files.OutputLock._create = real_create  # type: ignore[method-assign]
     assert lock.path.exists() and lock.path in files._held
     files.abandon()
