@@ -347,7 +347,9 @@ def test_the_geant4_baseline_repeats_the_training_files_physics(
         )
 
     monkeypatch.setattr(
-        run_module, "simulation_settings", lambda p, det, particle: {"physics": "FTFP_BERT"}
+        run_module,
+        "simulation_settings",
+        lambda p, det, particle, files=None: {"physics": "FTFP_BERT"},
     )
     monkeypatch.setattr(run_module, "geant4_timing", timing)
     kw = dict(repeats=1, warmup=0, min_showers=2, geant4_showers=2)

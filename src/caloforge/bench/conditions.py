@@ -100,17 +100,22 @@ def _file_config(data: Path) -> dict[str, Any] | None:
 
 
 def simulation_settings(
-    path: Path, detector: Detector, particle: str | None = None
+    path: Path,
+    detector: Detector,
+    particle: str | None = None,
+    *,
+    files: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
     """The Geant4 settings (:data:`SIMULATION_SETTINGS`) of the training file of a model
     file (``.pt`` checkpoint or ``.onnx`` export) that differ from those a simulation of
     ``particle`` (``None``: the gun's) in ``detector`` takes by default; none when the file
     is missing, unreadable (a warning) or not made by ``caloforge simulate``. A file's
     record leaves the ``replica`` scoring mode out: it is named when ``detector``'s own mode
-    is another."""
+    is another. ``files``: the model file's training files when already read
+    (:func:`detector_and_energy`), so the model file is not opened again."""
     from caloforge.simulate import SimulationConfig
 
-    data = training_files(path)
+    data = training_files(path) if files is None else list(files)
     if not data or not data[0].is_file():
         return {}
     config = _file_config(data[0])
@@ -155,19 +160,21 @@ def onnx_energy(path: Path) -> str:
     return f"loguniform:{lo:.6g}MeV,{hi:.6g}MeV"
 
 
-def detector_and_energy(path: Path, untrained: str | None) -> tuple[Detector, str]:
-    """The detector a model file generates for and the energy specification of its data."""
+def detector_and_energy(path: Path, untrained: str | None) -> tuple[Detector, str, list[Path]]:
+    """The detector a model file generates for, the energy specification of its data and
+    its training files (:func:`training_files`), from one read of the model file."""
     if path.suffix == ".onnx":
         from caloforge.deploy.runtime import read_metadata
 
-        return read_metadata(path).detector, onnx_energy(path)
+        return read_metadata(path).detector, onnx_energy(path), training_files(path)
     from caloforge.geometry import load_detector
     from caloforge.train.checkpoint import load_checkpoint
     from caloforge.train.loading import checkpoint_detector
 
     ckpt = load_checkpoint(path)
     det = load_detector(untrained) if untrained else checkpoint_detector(ckpt, str(path))
-    return det, energy_of(training_files(path, ckpt), as_range=untrained is not None)
+    files = training_files(path, ckpt)
+    return det, energy_of(files, as_range=untrained is not None), files
 
 
 __all__ = [

@@ -113,14 +113,14 @@ def run_bench(
             )
         report.rows.extend(rows)
         if rows and rows[0].detector not in dets:
-            det, spec = detector_and_energy(p, untrained_detector)
+            det, spec, files = detector_and_energy(p, untrained_detector)
             spec = energy or spec
             cond = bench_conditions(det, geant4_showers, spec, seed=seed + 1)
             particle = _PARTICLE_NAMES.get(int(cond.particle[0]))
             # an untrained model on another detector: that detector's defaults, not the
             # settings of a training file simulated in the checkpoint's detector
             untrained = untrained_detector is not None and p.suffix == ".pt"
-            settings = {} if untrained else simulation_settings(p, det, particle)
+            settings = {} if untrained else simulation_settings(p, det, particle, files=files)
             dets[det.name] = (det, cond, particle, settings)
     if geant4:
         for name, (det, cond, particle, settings) in dets.items():
