@@ -7,12 +7,15 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from caloforge.data import Conditions, ShowerFile
 from caloforge.geometry import Detector
+
+if TYPE_CHECKING:
+    from caloforge.deploy.runtime import ExportMetadata
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,12 @@ that it times the physics the model learned (a hadronic physics list, its offlin
 approximation, the scoring mode)."""
 
 
+def _source_files(meta: ExportMetadata) -> list[Path]:
+    """The training files an ONNX export's metadata names (its ``data:`` source)."""
+    src = meta.trained_range.source
+    return [Path(p) for p in src[5:].split(",")] if src.startswith("data:") else []
+
+
 def training_files(path: Path, ckpt: Mapping[str, Any] | None = None) -> list[Path]:
     """The training files a model file names: a checkpoint's ``info.data`` (``ckpt``: the
     checkpoint at ``path`` when already loaded), an ONNX export's ``data:`` source; none
@@ -61,8 +70,7 @@ def training_files(path: Path, ckpt: Mapping[str, Any] | None = None) -> list[Pa
     if path.suffix == ".onnx":
         from caloforge.deploy.runtime import read_metadata
 
-        src = read_metadata(path).trained_range.source
-        return [Path(p) for p in src[5:].split(",")] if src.startswith("data:") else []
+        return _source_files(read_metadata(path))
     if ckpt is None:
         from caloforge.train.checkpoint import load_checkpoint
 
@@ -148,15 +156,17 @@ def energy_of(files: Sequence[Path], *, as_range: bool = False) -> str:
     return "loguniform:1GeV,100GeV"
 
 
-def onnx_energy(path: Path) -> str:
-    """Energy specification of an ONNX export: its training file when readable, else the
-    trained energy range (log-uniform)."""
-    from caloforge.deploy.runtime import read_metadata
+def onnx_energy(path: Path, meta: ExportMetadata | None = None) -> str:
+    """Energy specification of an ONNX export (``meta``: its metadata when already read):
+    its training file when readable, else the trained energy range (log-uniform)."""
+    if meta is None:
+        from caloforge.deploy.runtime import read_metadata
 
-    files = training_files(path)
+        meta = read_metadata(path)
+    files = _source_files(meta)
     if files and files[0].is_file():
         return str(files[0])
-    lo, hi = read_metadata(path).trained_range.energy
+    lo, hi = meta.trained_range.energy
     return f"loguniform:{lo:.6g}MeV,{hi:.6g}MeV"
 
 
@@ -166,7 +176,8 @@ def detector_and_energy(path: Path, untrained: str | None) -> tuple[Detector, st
     if path.suffix == ".onnx":
         from caloforge.deploy.runtime import read_metadata
 
-        return read_metadata(path).detector, onnx_energy(path), training_files(path)
+        meta = read_metadata(path)
+        return meta.detector, onnx_energy(path, meta), _source_files(meta)
     from caloforge.geometry import load_detector
     from caloforge.train.checkpoint import load_checkpoint
     from caloforge.train.loading import checkpoint_detector

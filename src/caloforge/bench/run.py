@@ -20,7 +20,7 @@ from caloforge.bench.onnx_backend import bench_onnx
 from caloforge.bench.report import BenchReport, BenchRow
 from caloforge.bench.torch_backend import DEFAULT_PRECISIONS, bench_torch, check_checkpoint
 from caloforge.data import Conditions
-from caloforge.data.conditions import PDG_CODES
+from caloforge.data.conditions import PARTICLE_NAMES
 from caloforge.geometry import Detector
 from caloforge.hardware import parse_precisions
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_BATCHES = (1, 10, 128, 1024, 4096)
-_PARTICLE_NAMES = {code: name for name, code in PDG_CODES.items()}
 
 
 def run_bench(
@@ -116,7 +115,7 @@ def run_bench(
             det, spec, files = detector_and_energy(p, untrained_detector)
             spec = energy or spec
             cond = bench_conditions(det, geant4_showers, spec, seed=seed + 1)
-            particle = _PARTICLE_NAMES.get(int(cond.particle[0]))
+            particle = PARTICLE_NAMES.get(int(cond.particle[0]))
             # an untrained model on another detector: that detector's defaults, not the
             # settings of a training file simulated in the checkpoint's detector
             untrained = untrained_detector is not None and p.suffix == ".pt"
