@@ -132,3 +132,21 @@ def test_likelihood_is_exact_and_normalised(two_shapes: Detector) -> None:
     cond = torch.full((len(classes), 1), 0.3)
     total = torch.logsumexp(model.class_log_likelihood(classes, cond), 0)
     assert abs(float(total)) < 1e-5
+
+
+@torch.no_grad()
+def test_row_by_row_sampling_path_gives_the_full_image_logits() -> None:
+    """The sampler's path: the vertical stack once per row over the ``reach`` rows above,
+    then the horizontal stack over the row's first j + 1 pixels for pixel j."""
+    net, x, ctx = _net()
+    full = net(x, ctx)
+    h, w = x.shape[1:]
+    for i in range(h):
+        inputs = net.row_inputs(x[:, max(0, i - net.reach) : i], ctx)
+        for j in range(w):
+            got = net.row_logits(x[:, i, : j + 1], inputs)[:, :, j]
+            np.testing.assert_allclose(got.numpy(), full[:, :, i, j].numpy(), atol=1e-6)
+    # one row fewer above than the receptive field reaches is not exact
+    i = net.reach + 1
+    short = net.row_inputs(x[:, i - net.reach + 1 : i], ctx)
+    assert not torch.allclose(net.row_logits(x[:, i], short), full[:, :, i], atol=1e-6)

@@ -24,10 +24,11 @@ pixel itself), so that the receptive field has no blind spot; gated activation
 ``tanh(W_f * x + V_f h) * sigmoid(W_g * x + V_g h)`` with ``h`` the conditioning vector;
 residual connections in the horizontal stack; a 1x1 head to the class logits.
 
-Sampling is sequential over the pixels (it is an autoregressive model): for pixel row
-``i`` the network runs only on the rows its receptive field reaches (``depth * (k // 2) +
-1`` rows above), which gives exactly the logits of the full image at a fraction of the
-cost.
+Sampling is sequential over the pixels (it is an autoregressive model). At the start of
+pixel row ``i`` the vertical stack runs once over the rows its receptive field reaches
+(``depth * (k // 2) + 1`` rows above ``i``); each pixel of the row then runs only the
+horizontal stack over the row's pixels up to it. That gives exactly the logits of the full
+image at a fraction of the cost.
 
 References:
     arXiv:1606.05328 (gated conditional PixelCNN), arXiv:1601.06759 (PixelCNN/PixelRNN),
@@ -169,19 +170,35 @@ class GatedLayer(nn.Module):
         f, g = x.chunk(2, dim=1)
         return torch.tanh(f) * torch.sigmoid(g)
 
-    def forward(self, v: Tensor, h: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
-        k = self.k
+    def cond_bias(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """The conditioning vector's biases (B, 2C, 1, 1) of the vertical and horizontal
+        stacks."""
         cv, ch = self.cond(context)[:, :, None, None].chunk(2, dim=1)
-        v_pre = self.v_conv(nn.functional.pad(v, (k, k, k, 0)))  # rows <= i
-        v_down = nn.functional.pad(v_pre, (0, 0, 1, 0))[:, :, :-1]  # rows < i
+        return cv, ch
+
+    def vertical(self, v: Tensor, cv: Tensor) -> tuple[Tensor, Tensor]:
+        """Vertical stack: (its output, its pre-activation ``v_pre``); row i of both sees
+        the rows up to i."""
+        k = self.k
+        v_pre = self.v_conv(nn.functional.pad(v, (k, k, k, 0)))
+        return self._gate(v_pre + cv), v_pre
+
+    def horizontal(self, h: Tensor, v_above: Tensor, ch: Tensor) -> Tensor:
+        """Horizontal stack given ``v_above = v_to_h(v_pre of the row above)``; column j
+        sees the columns before it (and itself unless ``first``)."""
         h_pre = nn.functional.conv2d(
-            nn.functional.pad(h, (k, 0, 0, 0)), self.h_conv.weight * self.hmask, self.h_conv.bias
+            nn.functional.pad(h, (self.k, 0, 0, 0)),
+            self.h_conv.weight * self.hmask,
+            self.h_conv.bias,
         )
-        v_new = self._gate(v_pre + cv)
-        h_new = self.h_out(self._gate(h_pre + self.v_to_h(v_down) + ch))
-        if not self.first:
-            h_new = h_new + h
-        return v_new, h_new
+        h_new = self.h_out(self._gate(h_pre + v_above + ch))
+        return h_new if self.first else h_new + h
+
+    def forward(self, v: Tensor, h: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
+        cv, ch = self.cond_bias(context)
+        v_new, v_pre = self.vertical(v, cv)
+        v_down = nn.functional.pad(v_pre, (0, 0, 1, 0))[:, :, :-1]  # rows < i
+        return v_new, self.horizontal(h, self.v_to_h(v_down), ch)
 
 
 class GatedPixelCNN(nn.Module):
@@ -208,6 +225,34 @@ class GatedPixelCNN(nn.Module):
         for layer in self.layers:
             v, h = layer(v, h, context)
         return self.head(h)
+
+    def row_inputs(self, above: Tensor, context: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """What the horizontal stack of the row below ``above`` (B, R, W) takes from the
+        rows above it, per layer: ``(v_to_h(v_pre of the last row), ch)``; exact when
+        ``above`` holds at least the ``reach`` rows above that row, or all of them."""
+        n, w = above.shape[0], above.shape[2]
+        v = self.embed(above).permute(0, 3, 1, 2)
+        out = []
+        for layer in self.layers:
+            gated = cast(GatedLayer, layer)
+            cv, ch = gated.cond_bias(context)
+            if above.shape[1]:
+                v, v_pre = gated.vertical(v, cv)
+                last = v_pre[:, :, -1:]
+            else:  # the first row: nothing above
+                last = v.new_zeros(n, 2 * gated.h_out.in_channels, 1, w)
+            out.append((gated.v_to_h(last), ch))
+        return out
+
+    def row_logits(self, row: Tensor, inputs: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """Logits (B, bins, W') of a row's first W' pixels (B, W') given :meth:`row_inputs`
+        of the rows above it; column j depends on the columns before it only, so the
+        pixels after the last one asked for need not be known."""
+        w = row.shape[1]
+        h = self.embed(row[:, None]).permute(0, 3, 1, 2)
+        for layer, (v_above, ch) in zip(self.layers, inputs, strict=True):
+            h = cast(GatedLayer, layer).horizontal(h, v_above[..., :w], ch)
+        return cast(Tensor, self.head(h)[:, :, 0])
 
 
 class PixelCNN(ShowerModel):
@@ -336,9 +381,9 @@ class PixelCNN(ShowerModel):
             context = self._context(gi, cond, previous)
             img = torch.zeros(n, g.rows, g.cols, dtype=torch.long, device=device)
             for i in range(g.rows):
-                top = max(0, i - net.reach)
+                inputs = net.row_inputs(img[:, max(0, i - net.reach) : i], context)
                 for j in range(g.cols):
-                    logits = net(img[:, top : i + 1], context)[:, :, i - top, j]
+                    logits = net.row_logits(img[:, i, : j + 1], inputs)[:, :, j]
                     probs = torch.softmax(logits, dim=1)
                     img[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             flat = img.reshape(n, -1)
