@@ -248,22 +248,29 @@ def test_writes_output_checks_inputs_and_holds_the_lock(tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
-def test_a_signal_while_a_lock_is_taken_waits_until_the_lock_is_recorded(
-    tmp_path: Path,
+@pytest.mark.parametrize("other_thread", [False, True], ids=["one-thread", "two-threads"])
+def test_a_signal_while_a_lock_is_taken_leaves_no_lock_behind(
+    tmp_path: Path, other_thread: bool
 ) -> None:
     import signal
+    import threading
 
     from caloforge import files
 
-    # SIGINT sent in the middle of taking the lock arrives once the lock is recorded, so
-    # the command-line boundary's abandon() finds and removes its file
+    # SIGINT sent right after the lock file is written. With a second thread alive, the
+    # kernel hands the signal to that thread while the main one masks it, and Python then
+    # raises KeyboardInterrupt in the main thread at once, inside the masked block.
     real_create = files.OutputLock._create
 
-    def create_then_interrupt(self: files.OutputLock) -> str:
-        token = real_create(self)
+    def create_then_interrupt(self: files.OutputLock, token: str) -> None:
+        real_create(self, token)
+        assert self.path.exists()
         os.kill(os.getpid(), signal.SIGINT)
-        return token
 
+    stop = threading.Event()
+    waiter = threading.Thread(target=stop.wait)
+    if other_thread:
+        waiter.start()
     lock = files.OutputLock(tmp_path / "out.h5")
     files.OutputLock._create = create_then_interrupt  # type: ignore[method-assign]
     # Python's own SIGINT handler, also where the test runs as a background job (SIG_IGN)
@@ -274,6 +281,26 @@ def test_a_signal_while_a_lock_is_taken_waits_until_the_lock_is_recorded(
     finally:
         signal.signal(signal.SIGINT, handler)
         files.OutputLock._create = real_create  # type: ignore[method-assign]
-    assert lock.path.exists() and lock.path in files._held
-    files.abandon()
+        stop.set()
+        if other_thread:
+            waiter.join()
+    assert not lock.path.exists() and lock.path not in files._held
+    with lock:  # the interrupted attempt left no record that would fake a held lock
+        assert lock.path.exists()
     assert not lock.path.exists()
+
+
+def test_abandon_removes_a_lock_recorded_before_its_file_was_written(tmp_path: Path) -> None:
+    from caloforge import files
+
+    # the moment between the record and the file, and the moment after both
+    lock = files.OutputLock(tmp_path / "out.h5")
+    files._held[lock.path] = (os.getpid(), 1, "0123456789abcdef")
+    files.abandon()
+    assert lock.path not in files._held and not lock.path.exists()
+    files._held[lock.path] = (os.getpid(), 1, "0123456789abcdef")
+    lock._create("0123456789abcdef")
+    other = tmp_path / "other.h5.lock"
+    other.write_text(lock.path.read_text())  # a file with the same token but no record
+    files.abandon()
+    assert not lock.path.exists() and other.exists() and lock.path not in files._held

@@ -234,9 +234,17 @@ class OutputLock:
                 _held[self.path] = (pid, depth + 1, token)
                 return self
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with _signals_deferred():  # the file and its record in _held come together
-                token = self._create()
-                _held[self.path] = (os.getpid(), 1, token)
+            # Recorded before the file exists: a masked signal still runs its Python handler
+            # in this thread when another thread of the process received it, so the record
+            # must never trail the file. abandon() removes only a file holding this token.
+            token = secrets.token_hex(8)
+            _held[self.path] = (os.getpid(), 1, token)
+            try:
+                with _signals_deferred():
+                    self._create(token)
+            except BaseException:  # no lock taken, or an interrupted one: leave none behind
+                self._drop(token)
+                raise
         return self
 
     def release(self) -> None:
@@ -258,8 +266,14 @@ class OutputLock:
             self.path.unlink(missing_ok=True)
             del _held[self.path]  # after the unlink: an interrupted release is seen by abandon
 
-    def _create(self) -> str:
-        token = secrets.token_hex(8)
+    def _drop(self, token: str) -> None:
+        """Remove the lock file if it holds ``token``, then this process's record of it."""
+        holder = _read_holder(self.path)
+        if holder is not None and holder.token == token:
+            self.path.unlink(missing_ok=True)
+        _held.pop(self.path, None)  # after the unlink: an interrupted drop is seen by abandon
+
+    def _create(self, token: str) -> None:
         record = {
             "pid": os.getpid(),
             "host": _host(),
@@ -279,7 +293,7 @@ class OutputLock:
             except BaseException:  # the record could not be written: no lock taken
                 self.path.unlink(missing_ok=True)
                 raise
-            return token
+            return
         raise OutputLockedError(f"{self.target}: could not take the lock {self.path}; try again")
 
     def _clear_stale(self) -> None:
