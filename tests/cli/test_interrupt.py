@@ -8,12 +8,14 @@ output lock exists, or its finished work appears) and only then sends the signal
 from __future__ import annotations
 
 import importlib.util
+import json
 import signal
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from tests.export.conftest import FAST, TINY
 
 from caloforge.data import ShowerFile
@@ -53,6 +55,38 @@ def test_train_keeps_its_checkpoint_and_resumes(toy: Path, tmp_path: Path) -> No
     assert out.returncode == 0, out.stderr
     assert int(load_checkpoint(run / "checkpoint.pt")["step"]) == step + 3
     assert leftovers(run) == [] and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("sig", [SIGINT, SIGTERM])
+def test_train_checkpoints_the_step_it_is_stopped_at(
+    toy: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    # no periodic checkpoint: the only one is written at the step where the signal lands,
+    # and resuming from it gives the weights of a run that was never stopped
+    common = [
+        "-m", "wgan-gp", "--data", toy / "toy_train.h5", "-q", *TINY["wgan-gp"], *FAST,
+        "train.checkpoint_every=1000000", "train.log_every=1", "train.val_every=0",
+    ]  # fmt: skip
+    run = tmp_path / "run"
+    proc = start("train", "-o", run, *common, "--steps", "1000000")
+    metrics = run / "metrics.jsonl"
+    wait_for(lambda: metrics.is_file() and metrics.stat().st_size > 0, proc, timeout=120)
+    line = assert_interrupted(proc, stop(proc, sig), sig)
+    assert f"{run / 'checkpoint.pt'} kept" in line and "--resume" in line
+    assert leftovers(run) == [] and leftovers(tmp_path) == []
+    step = int(load_checkpoint(run / "checkpoint.pt")["step"])
+    logged = [json.loads(row)["step"] for row in metrics.read_text().splitlines()]
+    assert step >= max(logged) >= 1
+    resumed = caloforge("train", "-o", run, *common, "--steps", str(step + 2), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    straight = caloforge("train", "-o", tmp_path / "straight", *common, "--steps", str(step + 2))
+    assert straight.returncode == 0, straight.stderr
+    a = load_checkpoint(run / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    assert int(a["step"]) == int(b["step"]) == step + 2
+    assert a["state"].keys() == b["state"].keys()
+    for key, value in b["state"].items():
+        assert torch.equal(a["state"][key], value), key
 
 
 def _cases(toy: Path, out: Path) -> dict[str, list[str | Path]]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from caloforge.recipes import stages as stages_module
 from caloforge.recipes.runner import StageEvent, check_recipe, stage_key
 from caloforge.recipes.stages import StagePlan, plan_stage, simulate_commands
 from caloforge.testing import toy_detector, toy_showers
+from caloforge.train import load_checkpoint
 
 CALOFORGE = Path(sys.executable).parent / "caloforge"
 
@@ -857,3 +860,51 @@ def test_run_results_read_bench_and_evaluate_reports(tmp_path: Path) -> None:
         evaluate_results(tmp_path, stages, recipe)
     with pytest.raises(RecipeError, match=r"manifest\.json: no recipe text"):
         run_recipe_of(tmp_path, {"stages": stages})
+
+
+def test_a_stopped_recipe_stops_its_training_at_a_checkpoint(
+    tmp_path: Path, toy_data: tuple[Path, Path, Path]
+) -> None:
+    # SIGTERM to the runner only (a batch system stopping the job's main process): the
+    # runner hands it to the training stage, which writes a checkpoint of its current step
+    # although its periodic ones are far away, and the run records the stage as interrupted
+    config = (
+        TINY_WGAN.replace('"train.steps" = 6', '"train.steps" = 1000000')
+        .replace('"train.log_every" = 3', '"train.log_every" = 1')
+        .replace('"train.val_every" = 6', '"train.val_every" = 0')
+    ) + ', "train.checkpoint_every" = 1000000'
+    stages = f"""
+[[stages]]
+name = "model"
+kind = "train"
+family = "wgan-gp"
+threads = 1
+config = {{ {config} }}
+"""
+    path = tmp_path / "toy.toml"
+    path.write_text(_recipe_text(*toy_data, stages))
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [str(CALOFORGE), "recipe", "run", str(path), "--out", str(run), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    metrics = run / "model" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and metrics.stat().st_size > 0):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    logged = [json.loads(row)["step"] for row in metrics.read_text().splitlines()]
+    step = int(load_checkpoint(run / "model" / "checkpoint.pt")["step"])
+    assert step >= max(logged) >= 1
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stages"]["model"]["status"] == "interrupted"
+    assert not list(run.rglob("*.lock")) and not list(run.rglob("*.tmp"))

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -110,16 +111,37 @@ def read_manifest(run: Path) -> dict[str, Any]:
     return manifest
 
 
+def _stop_stage(proc: subprocess.Popen[bytes], signum: int) -> None:
+    """Hand the runner's SIGINT or SIGTERM to the stage's command and let it stop on its
+    own terms (a training writes a checkpoint of its current step first); killed only
+    after :data:`STAGE_STOP_GRACE_S`. A stage that got the signal already (sent to the
+    whole process group) takes the second copy as the same stop."""
+    if proc.poll() is None:
+        proc.send_signal(signum)
+    try:
+        proc.wait(timeout=STAGE_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _write_manifest(run: Path, manifest: Mapping[str, Any]) -> None:
     from caloforge.files import write_text
 
     write_text(run / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
+STAGE_STOP_GRACE_S = 300.0  # how long an interrupted stage may take to stop on its own
+
+
 def _run_command(argv: tuple[str, ...], name: str, rerun: str) -> None:
     cmd = [sys.executable, "-m", "caloforge", *argv]
     log.info("stage %s: caloforge %s", name, " ".join(argv))
-    code = subprocess.call(cmd)
+    with subprocess.Popen(cmd) as proc:
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt as exc:
+            _stop_stage(proc, getattr(exc, "signum", signal.SIGINT))
+            raise
     if code in (130, 143, -2, -15):
         raise KeyboardInterrupt
     if code != 0:

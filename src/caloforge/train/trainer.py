@@ -7,7 +7,9 @@ each of its optimisers (so a GAN alternates critic and generator updates without
 its own); the trainer owns the optimisers (Adam), the learning-rate schedule (a pure
 function of the step, so resume is exact), gradient clipping, an optional EMA of the
 weights, validation with early stopping, JSON-lines metrics, atomic checkpoints every N
-steps and at the end, and exact resume (everything in :class:`~caloforge.train.state.TrainState`).
+steps, at the end and at the step where a SIGINT or SIGTERM arrives
+(:mod:`~caloforge.train.interrupts`), and exact resume (everything in
+:class:`~caloforge.train.state.TrainState`).
 
 A step that gives a non-finite loss or weight stops the run with
 :class:`TrainingDivergedError`; the checkpoint on disk is the last good one. ``resume``
@@ -44,6 +46,7 @@ from caloforge.models import Batch, ModelConfig, StepContext
 from caloforge.train import ddp
 from caloforge.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from caloforge.train.config import TrainConfig, check_resume_config, resolve_run_config
+from caloforge.train.interrupts import StepBoundarySignals
 from caloforge.train.loading import (
     build_model,
     check_detector,
@@ -224,6 +227,23 @@ class _Loop:
     def run(self) -> str:
         """Train up to ``train.steps``; returns why it stopped."""
         s, cfg = self.state, self.cfg
+        with StepBoundarySignals() as signals:
+            stopped = self.loop(signals)
+            if (
+                stopped != "early stopping"
+                and self.val_set is not None
+                and (not s.optimizers or cfg.val_every == 0 or s.step % cfg.val_every != 0)
+            ):
+                self.validate()
+            self.finalize()
+            self.save(self.files.checkpoint)
+        s.model.eval()
+        return stopped
+
+    def loop(self, signals: StepBoundarySignals) -> str:
+        """The steps; returns why they stopped. A SIGINT or SIGTERM noted by ``signals``
+        during a step is handed on after the step, once its checkpoint is written."""
+        s, cfg = self.state, self.cfg
         stopped = "steps" if s.optimizers else "no training needed"
         t0 = time.perf_counter() - s.elapsed
         s.model.train()
@@ -254,15 +274,13 @@ class _Loop:
             if s.step % cfg.checkpoint_every == 0 and s.step < cfg.steps:
                 self.finalize()
                 self.save(self.files.checkpoint)
-        if (
-            stopped != "early stopping"
-            and self.val_set is not None
-            and (not s.optimizers or cfg.val_every == 0 or s.step % cfg.val_every != 0)
-        ):
-            self.validate()
-        self.finalize()
-        self.save(self.files.checkpoint)
-        s.model.eval()
+            if ddp.any_rank(signals.pending is not None, self.dist, self.device):
+                if self.last_saved != s.step:
+                    self.finalize()
+                    self.save(self.files.checkpoint)
+                log.info("%s: checkpoint of step %d written", self.files.checkpoint, s.step)
+                signals.deliver()
+                raise KeyboardInterrupt  # a rank of a distributed run that got no signal
         return stopped
 
     def next_batch(self) -> Batch:
