@@ -873,14 +873,7 @@ def test_a_stopped_recipe_stops_its_training_at_a_checkpoint(
         .replace('"train.log_every" = 3', '"train.log_every" = 1')
         .replace('"train.val_every" = 6', '"train.val_every" = 0')
     ) + ', "train.checkpoint_every" = 1000000'
-    stages = f"""
-[[stages]]
-name = "model"
-kind = "train"
-family = "wgan-gp"
-threads = 1
-config = {{ {config} }}
-"""
+    stages = TINY_STAGES.split('\n[[stages]]\nname = "cal"')[0].replace(TINY_WGAN, config)
     path = tmp_path / "toy.toml"
     path.write_text(_recipe_text(*toy_data, stages))
     run = tmp_path / "run"
