@@ -182,6 +182,15 @@ _held_guard = threading.Lock()
 _temps: set[Path] = set()  # temporary files of this process not yet renamed or removed
 
 
+def _drop(path: Path, token: str) -> None:
+    """Remove the lock file ``path`` if it holds ``token``, then this process's record of it
+    (after the unlink: an interrupted drop is still seen by :func:`abandon`)."""
+    holder = _read_holder(path)
+    if holder is not None and holder.token == token:
+        path.unlink(missing_ok=True)
+    _held.pop(path, None)
+
+
 def abandon() -> None:
     """Remove this process's temporary files and lock files, wherever its writers stopped.
 
@@ -199,10 +208,7 @@ def abandon() -> None:
     try:
         for path, (pid, _, token) in list(_held.items()):
             if pid == os.getpid():
-                holder = _read_holder(path)
-                if holder is not None and holder.token == token:
-                    path.unlink(missing_ok=True)
-                del _held[path]
+                _drop(path, token)
     finally:
         _held_guard.release()
 
@@ -243,7 +249,7 @@ class OutputLock:
                 with _signals_deferred():
                     self._create(token)
             except BaseException:  # no lock taken, or an interrupted one: leave none behind
-                self._drop(token)
+                _drop(self.path, token)
                 raise
         return self
 
@@ -265,13 +271,6 @@ class OutputLock:
                 return
             self.path.unlink(missing_ok=True)
             del _held[self.path]  # after the unlink: an interrupted release is seen by abandon
-
-    def _drop(self, token: str) -> None:
-        """Remove the lock file if it holds ``token``, then this process's record of it."""
-        holder = _read_holder(self.path)
-        if holder is not None and holder.token == token:
-            self.path.unlink(missing_ok=True)
-        _held.pop(self.path, None)  # after the unlink: an interrupted drop is seen by abandon
 
     def _create(self, token: str) -> None:
         record = {

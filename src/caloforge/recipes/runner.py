@@ -111,6 +111,9 @@ def read_manifest(run: Path) -> dict[str, Any]:
     return manifest
 
 
+STAGE_STOP_GRACE_S = 300.0  # how long an interrupted stage may take to stop on its own
+
+
 def _stop_stage(proc: subprocess.Popen[bytes], signum: int) -> None:
     """Hand the runner's SIGINT or SIGTERM to the stage's command and let it stop on its
     own terms (a training writes a checkpoint of its current step first); killed only
@@ -128,9 +131,6 @@ def _write_manifest(run: Path, manifest: Mapping[str, Any]) -> None:
     from caloforge.files import write_text
 
     write_text(run / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-
-
-STAGE_STOP_GRACE_S = 300.0  # how long an interrupted stage may take to stop on its own
 
 
 def _run_command(argv: tuple[str, ...], name: str, rerun: str) -> None:
