@@ -901,3 +901,73 @@ def test_a_stopped_recipe_stops_its_training_at_a_checkpoint(
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["stages"]["model"]["status"] == "interrupted"
     assert not list(run.rglob("*.lock")) and not list(run.rglob("*.tmp"))
+
+
+def test_set_changes_stage_keys_and_configuration(tmp_path: Path, no_teacher_run: None) -> None:
+    """``--set STAGE.KEY=VALUE``: a stage key, else a configuration key of a train or distill
+    stage, read as a TOML value and checked like the file's own settings."""
+    path = tmp_path / "seeds.toml"
+    path.write_text(SEEDS_RECIPE)
+    items = ("teacher.train.steps=9", "teacher.lr_note=fast", "student.pool=32",
+             "student.train.max_time_min=1.5", "validate.classifier_seeds=1", "cal.seed=6")
+    recipe = load_recipe(path, items)
+    assert recipe.overrides == items
+    assert recipe.stage("teacher").config == {"train.steps": 9, "train.seed": 3,
+                                              "lr_note": "fast"}
+    assert recipe.stage("student").settings["pool"] == 32
+    assert recipe.stage("student").config == {"train.max_time_min": 1.5}
+    assert recipe.stage("validate").settings["classifier_seeds"] == 1
+    assert recipe.stage("cal").settings["seed"] == 6
+    assert load_recipe(path).stage("teacher").config == {"train.steps": 4, "train.seed": 3}
+    plans = _planned(recipe, tmp_path / "run")
+    assert "train.steps=9" in plans["teacher"][0].commands[0]
+    assert "distill_pool=32" in plans["student"][0].commands[0]
+    plain = _planned(load_recipe(path), tmp_path / "run")
+    assert plans["teacher"][1] != plain["teacher"][1]  # another setting: another run
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("teacher.train.steps", "--set 'teacher.train.steps': expected STAGE.KEY=VALUE"),
+        ("teacher=3", "expected STAGE.KEY=VALUE"),
+        ("nothing.x=1", "has no stage 'nothing' (stages: teacher, student, cal, ref, validate)"),
+        ("validate.foo=1", "'foo' is not a key of evaluate stage 'validate' (keys: "),
+        ("teacher.kind=refine", "kind of a stage cannot be set"),
+        ("cal.seed=-2", "seed = -2: must not be negative"),
+        ("validate.classifier_seeds=two", "classifier_seeds = 'two': expected int"),
+    ],
+)
+def test_bad_set_names_the_item(tmp_path: Path, item: str, expected: str) -> None:
+    path = tmp_path / "seeds.toml"
+    path.write_text(SEEDS_RECIPE)
+    with pytest.raises(RecipeError, match=re.escape(expected)):
+        load_recipe(path, [item])
+
+
+def test_set_on_the_command_line_is_recorded_and_refused_when_bad(
+    tmp_path: Path, toy_data: tuple[Path, Path, Path]
+) -> None:
+    """Through the console script: a bad item is one line and exit 2 before anything runs; a
+    good one reaches the stage's command, the manifest and the model card's command."""
+    path = tmp_path / "r.toml"
+    stages = TINY_STAGES.split("[[stages]]\nname = \"validate\"")[0]
+    path.write_text(_recipe_text(*toy_data, stages))
+    run = tmp_path / "run"
+    line = _one_line_error(_cli("recipe", "run", path, "--out", run, "--set", "model.steps"))
+    assert line == "error: --set 'model.steps': expected STAGE.KEY=VALUE"
+    line = _one_line_error(_cli("recipe", "run", path, "--out", run, "--set", "model.bogus=1"))
+    assert "stage 'model'" in line and "bogus" in line
+    assert not run.exists()
+    proc = _cli("recipe", "run", path, "--out", run, "-q", "--set", "model.train.steps=3",
+                "--set", "cal.bins=3")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["set"] == ["model.train.steps=3", "cal.bins=3"]
+    (train_cmd,) = manifest["stages"]["model"]["commands"]
+    assert "train.steps=3" in train_cmd and "train.steps=6" not in train_cmd
+    calibrate = manifest["stages"]["cal"]["commands"][0]
+    assert calibrate[calibrate.index("--bins") + 1] == "3"
+    card = (run / "MODEL_CARD.md").read_text()
+    assert "--out RUN --set model.train.steps=3 --set cal.bins=3\n" in card
+    assert "`model.train.steps=3`, `cal.bins=3`" in card

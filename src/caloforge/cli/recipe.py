@@ -77,6 +77,13 @@ def run(
         help="Seed of the train, distill, calibrate and refine stages (default: the "
         "recipe's); the data and evaluate seeds stay the recipe's.",
     ),
+    settings: list[str] = typer.Option(
+        [],
+        "--set",
+        help="STAGE.KEY=VALUE: change a stage's setting (a stage key, else a configuration "
+        "key of a train or distill stage), e.g. --set teacher.train.max_time_min=60; "
+        "recorded in the manifest and the model card.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
 ) -> None:
     """Run a recipe: up-to-date stages are skipped, an interrupted one resumes.
@@ -85,10 +92,13 @@ def run(
 
     Reproducibility: the same recipe from scratch with two seeds,
     caloforge recipe run atlas-pblar-gamma --seed 1 --out runs/s1 (then --seed 2 --out runs/s2)
+
+    Within a batch system's time limit: --set teacher.train.max_time_min=60 --set
+    student.minutes=30 (a stage whose settings change runs again, and so do those after it).
     """
     from caloforge.recipes import StageEvent, StageFailed, load_recipe, run_recipe
 
-    recipe = load_recipe(name)
+    recipe = load_recipe(name, settings)
     files = _data_files(data)
     if files:
         recipe = recipe.with_files(files)

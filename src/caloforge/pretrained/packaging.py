@@ -23,7 +23,7 @@ from caloforge._version import __version__
 from caloforge.pretrained.registry import CHECKPOINT, RECORD, PretrainedError
 from caloforge.recipes.card import MODEL_CARD
 from caloforge.recipes.runner import MANIFEST, file_sha256, read_manifest
-from caloforge.recipes.spec import Recipe, builtin_recipes, parse_recipe, seed_option
+from caloforge.recipes.spec import Recipe, builtin_recipes, parse_recipe, run_options
 from caloforge.recipes.stages import stage_model
 
 MAX_MB = 25.0
@@ -45,7 +45,9 @@ def recipe_command(recipe: Recipe, manifest: dict[str, Any], run: Path) -> str:
     for split, path in manifest.get("data", {}).items():
         if f"data-{split}" not in manifest["stages"] and recipe.data.files.get(split) != Path(path):
             argv += ["--data", f"{split}={path}"]
-    return shlex.join([*argv, "--out", str(run)]) + seed_option(manifest.get("seed"))
+    return shlex.join([*argv, "--out", str(run)]) + run_options(
+        manifest.get("seed"), manifest.get("set", ())
+    )
 
 
 def _source(run: Path, stage: str) -> tuple[Recipe, dict[str, Any], Path]:
@@ -53,7 +55,9 @@ def _source(run: Path, stage: str) -> tuple[Recipe, dict[str, Any], Path]:
     if not (run / MANIFEST).is_file():
         raise PretrainedError(f"{run}: no {MANIFEST}; give the folder of a recipe run")
     manifest = read_manifest(run)
-    recipe = parse_recipe(manifest["recipe"]["text"], Path(manifest["recipe"]["file"]))
+    recipe = parse_recipe(
+        manifest["recipe"]["text"], Path(manifest["recipe"]["file"]), manifest.get("set", ())
+    )
     kind = recipe.stage(stage).kind  # raises naming the stages
     if kind not in MODEL_KINDS:
         raise PretrainedError(

@@ -16,7 +16,7 @@ from typing import Any
 
 from caloforge._version import __version__
 from caloforge.recipes.results import bench_results, evaluate_results
-from caloforge.recipes.spec import SEEDED_KINDS, Recipe, seed_option
+from caloforge.recipes.spec import SEEDED_KINDS, Recipe, run_options
 from caloforge.recipes.stages import model_stage
 
 MODEL_CARD = "MODEL_CARD.md"
@@ -176,6 +176,11 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
             f"Run seed {seed}: the seed of the {', '.join(SEEDED_KINDS)} stages; the data "
             "simulation and the evaluate stages keep the recipe's seeds."
         )
+    if recipe.overrides:
+        seeds.append(
+            "Settings changed from the recipe file (`--set`): "
+            + ", ".join(f"`{item}`" for item in recipe.overrides) + "."
+        )
     lines += [
         "",
         "## Limits",
@@ -186,7 +191,8 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
         "",
         "## Reproduce",
         "```",
-        f"caloforge recipe run {_recipe_ref(recipe)} --out RUN" + seed_option(seed),
+        f"caloforge recipe run {_recipe_ref(recipe)} --out RUN"
+        + run_options(seed, recipe.overrides),
         "```",
         *seeds,
         "Stage commands, in order:",

@@ -95,7 +95,7 @@ def run_recipe_of(run: Path, manifest: Mapping[str, Any]) -> Recipe:
     text = (manifest.get("recipe") or {}).get("text")
     if not isinstance(text, str) or not text:
         raise RecipeError(f"{where}: no recipe text recorded")
-    return parse_recipe(text, where)
+    return parse_recipe(text, where, manifest.get("set", ()))
 
 
 def bench_results(run: Path, stages: Mapping[str, Any]) -> list[BenchResult]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from caloforge.recipes.spec import Recipe, RecipeError, seed_option
+from caloforge.recipes.spec import Recipe, RecipeError, run_options
 from caloforge.recipes.stages import StagePlan, overrides, plan_stage, simulate_commands
 
 log = logging.getLogger(__name__)
@@ -265,8 +265,9 @@ def _run_locked(
         "text": recipe.path.read_text(),
     }
     manifest["seed"] = seed
+    manifest["set"] = list(recipe.overrides)
     manifest["environment"] = environment()
-    rerun = f"caloforge recipe run {recipe.path} --out {run}" + seed_option(seed)
+    rerun = f"caloforge recipe run {recipe.path} --out {run}" + run_options(seed, recipe.overrides)
     data = {**recipe.data.files}
     sims = simulate_commands(recipe, run, quiet)
     todo: list[tuple[str, str]] = [(f"data-{s}", "data") for s in sims]

@@ -30,8 +30,9 @@ Every bad key or value raises :class:`RecipeError` naming the file and the key.
 
 from __future__ import annotations
 
+import shlex
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -211,6 +212,7 @@ class Recipe:
     stages: tuple[Stage, ...]
     path: Path
     measured: Mapping[str, str] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:
@@ -240,9 +242,50 @@ class Recipe:
         return replace(self, stages=tuple(_seeded(s, seed) for s in self.stages))
 
 
-def seed_option(seed: int | None) -> str:
-    """The ``recipe run`` option that gives a run seed (empty for the recipe's seeds)."""
-    return "" if seed is None else f" --seed {seed}"
+def run_options(seed: int | None, overrides: Sequence[str] = ()) -> str:
+    """The ``recipe run`` options that give a run seed and setting overrides (empty for the
+    recipe as it is), each quoted for a shell."""
+    options = "" if seed is None else f" --seed {seed}"
+    return options + "".join(f" --set {shlex.quote(item)}" for item in overrides)
+
+
+def _apply_overrides(where: str, raw: dict[str, Any], overrides: Sequence[str]) -> None:
+    """Set ``STAGE.KEY=VALUE`` items in the parsed TOML before it is checked: ``KEY`` is one
+    of the stage's keys, or else a ``config`` key (train and distill stages); ``VALUE`` is
+    read as a TOML value (``60``, ``1e-4``, ``true``, ``"x"``), else kept as a string."""
+    tables = raw.get("stages")
+    tables = tables if isinstance(tables, list) else []
+    names = [t.get("name", t.get("kind")) for t in tables if isinstance(t, dict)]
+    for item in overrides:
+        target, sep, text = item.partition("=")
+        stage_name, dot, key = target.partition(".")
+        if not (sep and dot and stage_name and key):
+            raise RecipeError(f"--set {item!r}: expected STAGE.KEY=VALUE")
+        table = next((t for t in tables if isinstance(t, dict)
+                      and t.get("name", t.get("kind")) == stage_name), None)
+        if table is None:
+            raise RecipeError(
+                f"--set {item!r}: {where} has no stage {stage_name!r} (stages: "
+                f"{', '.join(map(str, names))})"
+            )
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        kind = table.get("kind")
+        if key in ("name", "kind", "config"):
+            raise RecipeError(f"--set {item!r}: {key} of a stage cannot be set")
+        if key in STAGE_KEYS.get(str(kind), {}):
+            table[key] = value
+        elif kind in ("train", "distill"):
+            config = table.setdefault("config", {})
+            if isinstance(config, dict):
+                config[key] = value
+        else:
+            raise RecipeError(
+                f"--set {item!r}: {key!r} is not a key of {kind} stage {stage_name!r} "
+                f"(keys: {', '.join(sorted(STAGE_KEYS.get(str(kind), {})))})"
+            )
 
 
 def _seeded(stage: Stage, seed: int) -> Stage:
@@ -375,13 +418,16 @@ def _stage(where: str, table: Any, earlier: list[Stage]) -> Stage:
     return Stage(name=name, kind=kind, settings=settings, config=dict(config))
 
 
-def parse_recipe(text: str, path: Path) -> Recipe:
-    """Parse recipe text; ``path`` names the file in errors and anchors relative data paths."""
+def parse_recipe(text: str, path: Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Parse recipe text; ``path`` names the file in errors and anchors relative data paths.
+    ``overrides``: ``STAGE.KEY=VALUE`` items that replace or add a stage's setting (a stage
+    key, else a configuration key of a train or distill stage), checked like the file's."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML ({exc})") from None
     where = str(path)
+    _apply_overrides(where, raw, overrides)
     _check_keys(where, raw, _TOP_KEYS)
     for key in ("name", "detector"):
         if not isinstance(raw.get(key), str) or not raw[key]:
@@ -404,6 +450,7 @@ def parse_recipe(text: str, path: Path) -> Recipe:
         stages=tuple(stages),
         path=path,
         measured={str(k): str(v) for k, v in measured.items()},
+        overrides=tuple(overrides),
     )
 
 
@@ -417,8 +464,9 @@ def builtin_recipes() -> dict[str, Path]:
     return dict(sorted(out.items()))
 
 
-def load_recipe(name_or_path: str | Path) -> Recipe:
-    """A shipped recipe by name, or a recipe file by path."""
+def load_recipe(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """A shipped recipe by name, or a recipe file by path, with ``overrides``
+    (:func:`parse_recipe`)."""
     text_name = str(name_or_path)
     shipped = builtin_recipes()
     if text_name in shipped:
@@ -429,4 +477,4 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
             raise RecipeError(
                 f"{text_name}: no such recipe (shipped: {', '.join(shipped)}) and no such file"
             )
-    return parse_recipe(path.read_text(), path)
+    return parse_recipe(path.read_text(), path, overrides)
