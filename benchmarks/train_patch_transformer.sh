@@ -22,8 +22,10 @@
 #                     POOL teacher showers the student regresses (default 20000)
 #   BATCH_SIZE        training batch (default 128; refused with the batch that fits when the
 #                     memory estimate exceeds MAX_MEMORY_GB, default 0: what is available)
-#   MODEL             extra model settings, e.g. "patch=3,2,3 hidden=128 depth=6"; stage 1 is a
-#                     coupling flow (layer_passes=2), "layer_passes=none" makes it autoregressive
+#   MODEL             extra model settings, e.g. "patch=3,2,3 hidden=128 depth=6"; the default
+#                     patch is 5,4,3 (108 tokens on calochallenge-ds2; give another for other
+#                     readouts, or "patch=" for the automatic one); stage 1 is a coupling flow
+#                     (layer_passes=2), "layer_passes=none" makes it autoregressive
 #   THREADS           torch threads (default 2)
 #   STAGES            subset of "teacher student calibrate refine generate evaluate bench"
 #   OUT               output folder (default artifacts/benchmarks/patch_transformer)
@@ -57,7 +59,7 @@ if has teacher && [[ ! -f $OUT/teacher.pt ]]; then
   echo "== teacher ($(date))"
   mode=--overwrite; [[ -f $RUN/checkpoint.pt ]] && mode=--resume
   "${CF[@]}" train --model patch-transformer --data "$TRAIN" --val "$VAL" --out "$RUN" \
-      --threads "$THREADS" --seed 1 "$mode" --quiet layer_passes=2 "${MODEL_ARGS[@]}" \
+      --threads "$THREADS" --seed 1 "$mode" --quiet layer_passes=2 patch=5,4,3 "${MODEL_ARGS[@]}" \
       train.schedule=cosine train.min_lr_factor=0.05 train.batch_size="$BATCH_SIZE" \
       train.max_memory_gb="$MAX_MEMORY_GB" train.steps="$TEACHER_STEPS" \
       train.max_time_min="$TEACHER_MIN" train.val_every=2000 distill_start=100000000

@@ -149,6 +149,33 @@ def test_untrained_model_generates_at_every_size(preset: str, sampler: str) -> N
     assert np.isfinite(showers).all() and (showers >= 0).all()
 
 
+def test_a_large_batch_without_gradients_is_the_same_network_in_chunks() -> None:
+    """Generation runs the transformer INFERENCE_CHUNK showers at a time: the same values as
+    one pass over the whole batch (which training, with gradients, still makes)."""
+    import torch
+
+    from caloforge.models.patch_transformer import INFERENCE_CHUNK
+
+    cfg = PatchTransformerConfig(**{**SMALL.__dict__, "patch": (3, 2, 3)})
+    model = build_model("patch-transformer", cfg, load_detector("calochallenge-ds2"))
+    net = model.student
+    for p in net.parameters():  # the zero-initialised gates and read-out would hide a mix-up
+        torch.nn.init.normal_(p, std=0.1)
+    n = 2 * INFERENCE_CHUNK + 5
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, net.token_size * net.n_tokens, generator=gen)
+    ctx = torch.randn(n, net.context[0].in_features, generator=gen)
+    passes: list[int] = []
+    one_pass = net._forward
+    net._forward = lambda x, ctx: passes.append(len(x)) or one_pass(x, ctx)  # type: ignore
+    whole = net(x, ctx).detach()  # gradients on: one pass
+    with torch.no_grad():
+        chunked = net(x, ctx)
+    assert passes == [n, INFERENCE_CHUNK, INFERENCE_CHUNK, 5]
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
+    assert chunked.abs().max() > 0 and not torch.equal(chunked[0], chunked[-1])
+
+
 def test_loss_falls_on_a_few_hundred_showers_of_a_fine_grid(ds2_file: Path, tmp_path: Path) -> None:
     result = train(
         "patch-transformer",

@@ -324,7 +324,7 @@ def test_patch_transformer_script_defaults_are_the_recipe_settings() -> None:
     assert threads == {int(env["THREADS"])}
     # the fixed key=value settings of the script's teacher command
     block = _script_block(text, "teacher")
-    fixed = dict(re.findall(r"\b((?:train\.)?\w+)=([\w.]+)(?=\s)", block))
+    fixed = dict(re.findall(r"\b((?:train\.)?\w+)=([\w.,]+)(?=\s)", block))
     assert fixed and all(str(teacher.config[k]) == v for k, v in fixed.items()), fixed
     assert env["MAX_MEMORY_GB"] == "0" and "train.max_memory_gb" not in teacher.config
     seed = re.search(r"--seed (\d+)", block)

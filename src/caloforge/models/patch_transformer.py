@@ -55,6 +55,11 @@ from caloforge.models.patching import PatchLayout, patch_layout, position_featur
 FLOAT_BYTES = 4
 OVERHEAD_BYTES = 400 * 2**20
 """Memory of the process before the model (torch, numpy, the interpreter)."""
+INFERENCE_CHUNK = 128
+"""Showers per network pass when no gradient is kept: a larger batch is run in chunks of
+this size. Each token-sized activation of 1024 showers is tens of MB, which every
+element-wise operation writes to fresh memory; in chunks of 128 they are reused, and the
+network takes about half the time per shower (docs/results.md, geometry-aware family)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,19 @@ class PatchTransformer(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: Tensor, ctx: Tensor) -> Tensor:
-        """Float32 in and out, whatever the weights' dtype (bfloat16 at reduced precision)."""
+        """Float32 in and out, whatever the weights' dtype (bfloat16 at reduced precision).
+        Without gradients, a batch larger than :data:`INFERENCE_CHUNK` is run in chunks (not
+        while traced for export: the graph keeps one pass over any batch)."""
+        b = x.shape[0]
+        traced = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        if b > INFERENCE_CHUNK and not torch.is_grad_enabled() and not traced:
+            return torch.cat([
+                self._forward(x[i : i + INFERENCE_CHUNK], ctx[i : i + INFERENCE_CHUNK])
+                for i in range(0, b, INFERENCE_CHUNK)
+            ])
+        return self._forward(x, ctx)
+
+    def _forward(self, x: Tensor, ctx: Tensor) -> Tensor:
         dtype = self.embed.weight.dtype
         b, c = x.shape[0], self.channels
         tokens = x.reshape(b, c, -1)[:, :, self.gather].reshape(b, c, self.n_tokens, -1)
@@ -283,10 +300,11 @@ class PatchTransformerModel(Diffusion):
             fixed = 5 * params
             if c.distill_start > 0:
                 fixed += c.distill_pool * (2 * k + self.n_ctx)
-        else:
+        else:  # the network runs INFERENCE_CHUNK showers at a time
             width = max(c.hidden, c.student_hidden)
-            per_shower = block(width) + 3 * t * width + 8 * k + 4 * v
-            fixed = params
+            per_chunk = block(width) + 3 * t * width
+            fixed = params + min(batch_size, INFERENCE_CHUNK) * per_chunk
+            per_shower = 8 * k + 4 * v
         return OVERHEAD_BYTES + FLOAT_BYTES * (fixed + batch_size * per_shower)
 
     def describe(self) -> dict[str, Any]:
