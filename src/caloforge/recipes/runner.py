@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -267,7 +268,9 @@ def _run_locked(
     manifest["seed"] = seed
     manifest["set"] = list(recipe.overrides)
     manifest["environment"] = environment()
-    rerun = f"caloforge recipe run {recipe.path} --out {run}" + run_options(seed, recipe.overrides)
+    given = [a for split, path in recipe.data.files.items() for a in ("--data", f"{split}={path}")]
+    rerun = shlex.join(["caloforge", "recipe", "run", str(recipe.path), *given, "--out", str(run)])
+    rerun += run_options(seed, recipe.overrides)
     data = {**recipe.data.files}
     sims = simulate_commands(recipe, run, quiet)
     todo: list[tuple[str, str]] = [(f"data-{s}", "data") for s in sims]
