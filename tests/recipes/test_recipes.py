@@ -707,6 +707,43 @@ def test_test_stage_waits_for_test_data_and_names_the_validation_file(
     assert evaluate[0] == "evaluate" and _value(evaluate, "--val") == str(val)
 
 
+def test_until_simulates_only_the_splits_its_stages_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_teacher_run: None
+) -> None:
+    """With ``--until`` before the test stage the test split is not simulated (the runner
+    with the verbs stubbed); run on to the test stage, it is."""
+    ran: list[tuple[str, ...]] = []
+
+    def fake(argv: tuple[str, ...], name: str, rerun: str) -> None:
+        ran.append(argv)
+        out = Path(argv[argv.index("-o" if "-o" in argv else "--out") + 1])
+        if argv[0] in ("simulate", "generate"):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(b"stand-in")
+        elif argv[0] == "evaluate":
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "metrics.json").write_text("{}")
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "checkpoint.pt").write_bytes(b"stand-in")
+
+    monkeypatch.setattr(runner_module, "_run_command", fake)
+    text = SEEDS_RECIPE.replace("val = 5\n", "val = 5\ntest = 5\n").split("[[stages]]\nname = \"student\"")[0]
+    text += ('[[stages]]\nname = "test"\nkind = "evaluate"\nmodels = ["teacher"]\n'
+             'reference = "test"\n')
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    recipe, run = load_recipe(path), tmp_path / "run"
+    simulated = lambda: [_value(a, "-o") for a in ran if a[0] == "simulate"]  # noqa: E731
+    run_recipe(recipe, run, until="teacher")
+    assert simulated() == [str(run / "data" / "train.h5"), str(run / "data" / "val.h5")]
+    assert not (run / "data" / "test.h5").exists()
+    ran.clear()
+    run_recipe(recipe, run)
+    assert simulated() == [str(run / "data" / "test.h5")]  # train, val and teacher: up to date
+    assert ran[-1][0] == "evaluate"
+
+
 @pytest.mark.slow
 def test_tiny_recipe_runs_skips_and_redoes(
     tmp_path: Path, toy_data: tuple[Path, Path, Path]

@@ -185,6 +185,17 @@ def check_recipe(recipe: Recipe) -> None:
             raise RecipeError(f"{recipe.path}: stage {stage.name!r}: {text}") from None
 
 
+def _splits_read(recipe: Recipe, until: str | None) -> set[str]:
+    """The data splits that the stages up to ``until`` read (all of them without ``until``):
+    training and validation always, the test split where an evaluate stage judges on it. A
+    split read by no stage that runs is not simulated."""
+    names = [s.name for s in recipe.stages]
+    if until is None or until not in names:
+        return {"train", "val", "test"}
+    stages = recipe.stages[: names.index(until) + 1]
+    return {"train", "val"} | {s.reference for s in stages if s.kind == "evaluate"}
+
+
 def _needs_run(record: Mapping[str, Any] | None, key: str, plan: StagePlan) -> bool:
     if record is None or record.get("key") != key or record.get("status") != "done":
         return True
@@ -272,7 +283,8 @@ def _run_locked(
     rerun = shlex.join(["caloforge", "recipe", "run", str(recipe.path), *given, "--out", str(run)])
     rerun += run_options(seed, recipe.overrides)
     data = {**recipe.data.files}
-    sims = simulate_commands(recipe, run, quiet)
+    read = _splits_read(recipe, until)
+    sims = {s: p for s, p in simulate_commands(recipe, run, quiet).items() if s in read}
     todo: list[tuple[str, str]] = [(f"data-{s}", "data") for s in sims]
     todo += [(s.name, s.kind) for s in recipe.stages]
     cache = manifest["hashes"]
