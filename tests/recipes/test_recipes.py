@@ -728,7 +728,8 @@ def test_until_simulates_only_the_splits_its_stages_read(
             (out / "checkpoint.pt").write_bytes(b"stand-in")
 
     monkeypatch.setattr(runner_module, "_run_command", fake)
-    text = SEEDS_RECIPE.replace("val = 5\n", "val = 5\ntest = 5\n").split("[[stages]]\nname = \"student\"")[0]
+    text = SEEDS_RECIPE.replace("val = 5\n", "val = 5\ntest = 5\n")
+    text = text.split('[[stages]]\nname = "student"')[0]  # the teacher only
     text += ('[[stages]]\nname = "test"\nkind = "evaluate"\nmodels = ["teacher"]\n'
              'reference = "test"\n')
     path = tmp_path / "r.toml"
