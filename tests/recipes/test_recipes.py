@@ -705,6 +705,8 @@ def test_test_stage_waits_for_test_data_and_names_the_validation_file(
     assert [(e.name, e.state) for e in events][-2:] == [("test", "start"), ("test", "done")]
     evaluate = ran[-1]
     assert evaluate[0] == "evaluate" and _value(evaluate, "--val") == str(val)
+    card = (tmp_path / "run" / "MODEL_CARD.md").read_text()  # a file given, not the recipe's
+    assert f"caloforge recipe run {path} --data test={val} --out RUN\n" in card
 
 
 def test_until_simulates_only_the_splits_its_stages_read(
@@ -739,10 +741,14 @@ def test_until_simulates_only_the_splits_its_stages_read(
     run_recipe(recipe, run, until="teacher")
     assert simulated() == [str(run / "data" / "train.h5"), str(run / "data" / "val.h5")]
     assert not (run / "data" / "test.h5").exists()
+    card = (run / "MODEL_CARD.md").read_text()  # the seeds of the splits it simulated
+    assert "energy 10GeV, seeds 101 (train), 102 (val)\n" in card
     ran.clear()
     run_recipe(recipe, run)
     assert simulated() == [str(run / "data" / "test.h5")]  # train, val and teacher: up to date
     assert ran[-1][0] == "evaluate"
+    card = (run / "MODEL_CARD.md").read_text()
+    assert "seeds 101 (train), 102 (val), 103 (test)\n" in card
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ to rebuild it.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from caloforge._version import __version__
 from caloforge.recipes.results import bench_results, evaluate_results
-from caloforge.recipes.spec import SEEDED_KINDS, Recipe, run_options
+from caloforge.recipes.spec import SEEDED_KINDS, SPLITS, Recipe, run_options
 from caloforge.recipes.stages import model_stage
 
 MODEL_CARD = "MODEL_CARD.md"
@@ -112,6 +113,20 @@ def _recipe_ref(recipe: Recipe) -> str:
     return recipe.name if shipped is not None and shipped == recipe.path else str(recipe.path)
 
 
+def _given_data(recipe: Recipe, manifest: Mapping[str, Any]) -> str:
+    """``--data SPLIT=FILE`` for each split of the run that was neither simulated by it nor
+    named by the recipe file itself."""
+    from caloforge.recipes.spec import parse_recipe
+
+    own = parse_recipe(recipe.path.read_text(), recipe.path).data.files
+    recorded = manifest.get("stages", {})
+    return "".join(
+        f" --data {shlex.quote(f'{split}={path}')}"
+        for split, path in manifest.get("data", {}).items()
+        if f"data-{split}" not in recorded and own.get(split) != Path(path)
+    )
+
+
 def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
     """Write ``MODEL_CARD.md`` in ``run`` from the recipe and the manifest; returns its path."""
     from caloforge.files import write_text
@@ -130,11 +145,13 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
     for split, path in manifest.get("data", {}).items():
         sha = manifest.get("hashes", {}).get(str(Path(path).resolve()), {}).get("sha256", "")
         lines.append(f"- {split}: `{path}`" + (f" (sha256 {sha[:12]})" if sha else ""))
-    if recipe.data.simulate is not None:
+    made = [s for s in SPLITS if f"data-{s}" in recorded]
+    if recipe.data.simulate is not None and made:
         sim = recipe.data.simulate
+        seeds = ", ".join(f"{sim.split_seed(s)} ({s})" for s in made)
         lines.append(
             f"- simulated with `caloforge simulate`: particle {sim.particle}, energy "
-            f"{sim.energy}, seeds {sim.seed} (train), {sim.seed + 1} (val), {sim.seed + 2} (test)"
+            f"{sim.energy}, seeds {seeds}"
         )
     lines += ["", "## Stages", "", "| stage | kind | status | wall time |", "|---|---|---|---|"]
     for name, entry in stages.items():
@@ -191,7 +208,7 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
         "",
         "## Reproduce",
         "```",
-        f"caloforge recipe run {_recipe_ref(recipe)} --out RUN"
+        f"caloforge recipe run {_recipe_ref(recipe)}{_given_data(recipe, manifest)} --out RUN"
         + run_options(seed, recipe.overrides),
         "```",
         *seeds,
