@@ -22,6 +22,7 @@ from typing import Any
 from caloforge._version import __version__
 from caloforge.pretrained.registry import CHECKPOINT, RECORD, PretrainedError
 from caloforge.recipes.card import MODEL_CARD
+from caloforge.recipes.results import data_options
 from caloforge.recipes.runner import MANIFEST, file_sha256, read_manifest
 from caloforge.recipes.spec import Recipe, builtin_recipes, parse_recipe, run_options
 from caloforge.recipes.stages import stage_model
@@ -42,9 +43,7 @@ def recipe_command(recipe: Recipe, manifest: dict[str, Any], run: Path) -> str:
     shipped = builtin_recipes().get(ran["name"])
     same = shipped is not None and file_sha256(shipped) == ran["sha256"]
     argv = ["caloforge", "recipe", "run", ran["name"] if same else ran["file"]]
-    for split, path in manifest.get("data", {}).items():
-        if f"data-{split}" not in manifest["stages"] and recipe.data.files.get(split) != Path(path):
-            argv += ["--data", f"{split}={path}"]
+    argv += data_options(manifest, recipe.data.files)
     return shlex.join([*argv, "--out", str(run)]) + run_options(
         manifest.get("seed"), manifest.get("set", ())
     )

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from caloforge._version import __version__
-from caloforge.recipes.results import bench_results, evaluate_results
-from caloforge.recipes.spec import SEEDED_KINDS, SPLITS, Recipe, run_options
+from caloforge.recipes.results import bench_results, data_options, evaluate_results
+from caloforge.recipes.spec import SEEDED_KINDS, SPLITS, Recipe, parse_recipe, run_options
 from caloforge.recipes.stages import model_stage
 
 MODEL_CARD = "MODEL_CARD.md"
@@ -113,20 +113,6 @@ def _recipe_ref(recipe: Recipe) -> str:
     return recipe.name if shipped is not None and shipped == recipe.path else str(recipe.path)
 
 
-def _given_data(recipe: Recipe, manifest: Mapping[str, Any]) -> str:
-    """``--data SPLIT=FILE`` for each split of the run that was neither simulated by it nor
-    named by the recipe file itself."""
-    from caloforge.recipes.spec import parse_recipe
-
-    own = parse_recipe(recipe.path.read_text(), recipe.path).data.files
-    recorded = manifest.get("stages", {})
-    return "".join(
-        f" --data {shlex.quote(f'{split}={path}')}"
-        for split, path in manifest.get("data", {}).items()
-        if f"data-{split}" not in recorded and own.get(split) != Path(path)
-    )
-
-
 def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
     """Write ``MODEL_CARD.md`` in ``run`` from the recipe and the manifest; returns its path."""
     from caloforge.files import write_text
@@ -148,10 +134,10 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
     made = [s for s in SPLITS if f"data-{s}" in recorded]
     if recipe.data.simulate is not None and made:
         sim = recipe.data.simulate
-        seeds = ", ".join(f"{sim.split_seed(s)} ({s})" for s in made)
+        split_seeds = ", ".join(f"{sim.split_seed(s)} ({s})" for s in made)
         lines.append(
             f"- simulated with `caloforge simulate`: particle {sim.particle}, energy "
-            f"{sim.energy}, seeds {seeds}"
+            f"{sim.energy}, seeds {split_seeds}"
         )
     lines += ["", "## Stages", "", "| stage | kind | status | wall time |", "|---|---|---|---|"]
     for name, entry in stages.items():
@@ -186,6 +172,8 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
             *speed,
         ]
     versions = env.get("versions", {})
+    named = parse_recipe(manifest["recipe"]["text"], recipe.path).data.files
+    given = data_options(manifest, named)
     seed = manifest.get("seed")
     seeds: list[str] = []
     if seed is not None:
@@ -208,7 +196,7 @@ def write_card(recipe: Recipe, run: Path, manifest: Mapping[str, Any]) -> Path:
         "",
         "## Reproduce",
         "```",
-        f"caloforge recipe run {_recipe_ref(recipe)}{_given_data(recipe, manifest)} --out RUN"
+        shlex.join(["caloforge", "recipe", "run", _recipe_ref(recipe), *given, "--out", "RUN"])
         + run_options(seed, recipe.overrides),
         "```",
         *seeds,

@@ -98,6 +98,19 @@ def run_recipe_of(run: Path, manifest: Mapping[str, Any]) -> Recipe:
     return parse_recipe(text, where, manifest.get("set", ()))
 
 
+def data_options(manifest: Mapping[str, Any], named: Mapping[str, Path]) -> list[str]:
+    """The ``--data SPLIT=FILE`` arguments of a run's ``recipe run`` command: one for each
+    split of the run that it neither simulated (no ``data-SPLIT`` stage) nor took from its
+    recipe file (``named``: the file's own data)."""
+    stages = manifest.get("stages", {})
+    return [
+        arg
+        for split, path in manifest.get("data", {}).items()
+        if f"data-{split}" not in stages and named.get(split) != Path(path)
+        for arg in ("--data", f"{split}={path}")
+    ]
+
+
 def bench_results(run: Path, stages: Mapping[str, Any]) -> list[BenchResult]:
     """The reports of the finished bench stages of ``stages`` (the manifest's record), in
     their order; a stage whose report is gone is left out.
