@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The headline pipeline with the geometry-aware family, for the fine readouts
 # (calochallenge-ds2, calochallenge-ds3, ild-wsi, ...): a `patch-transformer` teacher, its
-# distilled one-pass student, the quantile calibration and the classifier refiner of the
-# student, generation at the test file's conditions, `caloforge evaluate` against the
-# independent test file, and `caloforge bench` (batch 1, 128, 1024) beside Geant4.
+# distilled one-pass student, the quantile calibration (each layer kept at the student's
+# stage-1 energy) and the classifier refiner of the student, generation at the test file's
+# conditions, `caloforge evaluate` against the independent test file, and `caloforge bench` (batch 1, 128, 1024) beside Geant4.
 # On calochallenge-ds2 the one-command form is the shipped recipe, with these defaults as
 # its training, refinement and generation settings (tests/recipes keeps the two equal), a
 # validation stage besides, and a bench stage at the training energies (not --energy TEST):
@@ -25,7 +25,8 @@
 #   MODEL             extra model settings, e.g. "patch=3,2,3 hidden=128 depth=6"; the default
 #                     patch is 5,4,3 (108 tokens on calochallenge-ds2; give another for other
 #                     readouts, or "patch=" for the automatic one); stage 1 is a coupling flow
-#                     (layer_passes=2), "layer_passes=none" makes it autoregressive
+#                     (layer_passes=2), "layer_passes=none" makes it autoregressive, and it
+#                     first trains alone for 4000 steps (layer_pretrain_steps)
 #   THREADS           torch threads (default 2)
 #   STAGES            subset of "teacher student calibrate refine generate evaluate bench"
 #   OUT               output folder (default artifacts/benchmarks/patch_transformer)
@@ -59,7 +60,8 @@ if has teacher && [[ ! -f $OUT/teacher.pt ]]; then
   echo "== teacher ($(date))"
   mode=--overwrite; [[ -f $RUN/checkpoint.pt ]] && mode=--resume
   "${CF[@]}" train --model patch-transformer --data "$TRAIN" --val "$VAL" --out "$RUN" \
-      --threads "$THREADS" --seed 1 "$mode" --quiet layer_passes=2 patch=5,4,3 "${MODEL_ARGS[@]}" \
+      --threads "$THREADS" --seed 1 "$mode" --quiet layer_passes=2 layer_pretrain_steps=4000 \
+      patch=5,4,3 "${MODEL_ARGS[@]}" \
       train.schedule=cosine train.min_lr_factor=0.05 train.batch_size="$BATCH_SIZE" \
       train.max_memory_gb="$MAX_MEMORY_GB" train.steps="$TEACHER_STEPS" \
       train.max_time_min="$TEACHER_MIN" train.val_every=2000 distill_start=100000000
@@ -78,7 +80,8 @@ if has student && [[ ! -f $OUT/student.pt ]]; then
 fi
 if has calibrate && [[ -f $OUT/student.pt && ! -f $OUT/student_cal.pt ]]; then
   echo "== calibrate ($(date))"
-  "${CF[@]}" calibrate --checkpoint "$OUT/student.pt" --data "$TRAIN" -o "$OUT/student_cal.pt" --quiet
+  "${CF[@]}" calibrate --checkpoint "$OUT/student.pt" --data "$TRAIN" -o "$OUT/student_cal.pt" \
+      --keep-layers --quiet
 fi
 if has refine && [[ -f $OUT/student_cal.pt && ! -f $OUT/student_cal_ref.pt ]]; then
   echo "== refine ($(date))"

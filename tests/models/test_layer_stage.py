@@ -206,3 +206,60 @@ def test_stage1_checkpoint_layout_is_kept(toy_det: Detector, toy: tuple, tmp_pat
         again.sample(cond, torch.Generator().manual_seed(3)),
         model.eval().sample(cond, torch.Generator().manual_seed(3)),
     )
+
+
+def test_stage1_trained_alone_learns_and_leaves_the_networks(toy_det: Detector, toy: tuple) -> None:
+    """``layer_pretrain_steps``: stage 1 alone lowers its loss on the training showers,
+    the same generator seed gives the same weights, the family's networks are untouched,
+    and without steps (the default) nothing is trained."""
+    showers, cond = toy
+
+    def pretrained(steps: int) -> tuple[ShowerModel, float | None]:
+        model = tiny(
+            "wgan-gp",
+            toy_det,
+            toy,
+            layer_stage=True,
+            layer_pretrain_steps=steps,
+            layer_pretrain_batch=64,
+        )
+        loss = model.pretrain_stage1(showers, cond, torch.Generator().manual_seed(5), lr=1e-3)
+        return model, loss
+
+    untrained, none = pretrained(0)
+    trained, loss = pretrained(150)
+    again, loss_again = pretrained(150)
+    assert none is None and loss is not None and loss == loss_again
+
+    def nll(model: ShowerModel) -> float:
+        features = model.cond_scaler(model.condition_tensor(cond))
+        with torch.no_grad():
+            return float(
+                model.stage1.loss(
+                    model.stage1.encode(
+                        torch.as_tensor(showers), torch.as_tensor(cond.energy, dtype=torch.float32)
+                    ),
+                    features,
+                )
+            )
+
+    assert nll(trained) < nll(untrained) - 1.0
+    for (name, a), (_, b) in zip(
+        trained.state_dict().items(), untrained.state_dict().items(), strict=True
+    ):
+        if name.startswith("stage1.flow.flow."):
+            continue
+        torch.testing.assert_close(a, b, msg=name)
+    for (name, a), (_, b) in zip(
+        trained.state_dict().items(), again.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "message"),
+    [("layer_pretrain_steps", -1, ">= 0"), ("layer_pretrain_batch", 0, ">= 1")],
+)
+def test_bad_stage1_pretraining_settings_are_refused(key: str, bad: int, message: str) -> None:
+    with pytest.raises(ValueError, match=f"{key} must be {message}, got {bad}"):
+        get_family("wgan-gp").config_class(layer_stage=True, **{key: bad})

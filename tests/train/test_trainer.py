@@ -106,3 +106,39 @@ def test_device_resolution() -> None:
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device 'gpu7'"):
         resolve_device("gpu7")
+
+
+def test_stage1_trained_alone_first_counts_in_the_time_limit(
+    toy: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``layer_pretrain_steps``: the trainer trains stage 1 on its own before its first
+    step (logged), and that time counts in ``max_time_min``: a limit it already spent
+    stops the run after one step, its stage 1 trained."""
+    train_file, _ = toy
+    common = [*TINY, "layer_stage=true", "steps=50"]
+    caplog.set_level("INFO", logger="caloforge.train.trainer")
+    plain = train("vae", train_file, out=tmp_path / "plain", overrides=[*common, "steps=1"])
+    result = train(
+        "vae",
+        train_file,
+        out=tmp_path / "alone",
+        overrides=[
+            *common,
+            "layer_pretrain_steps=200",
+            "layer_pretrain_batch=32",
+            "max_time_min=1e-6",
+        ],
+    )
+    assert result.stopped == "time limit" and result.steps == 1
+    assert any("stage 1 trained alone" in r.getMessage() for r in caplog.records)
+    stage1 = [
+        {
+            k: v
+            for k, v in torch.load(r.checkpoint, weights_only=True)["state"].items()
+            if k.startswith("stage1.flow.flow.")
+        }
+        for r in (plain, result)
+    ]
+    assert stage1[0].keys() == stage1[1].keys() and any(
+        not torch.equal(stage1[0][k], stage1[1][k]) for k in stage1[0]
+    )

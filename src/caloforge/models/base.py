@@ -64,7 +64,7 @@ from torch import Tensor, nn
 from caloforge.data import CONDITION_FEATURES, Conditions, condition_features
 from caloforge.geometry import Detector
 from caloforge.hardware import resolve_precision
-from caloforge.models.layer_stage import LayerEnergyStage, LayerFlowConfig
+from caloforge.models.layer_stage import LayerEnergyStage, LayerFlowConfig, layer_energies
 from caloforge.models.transforms import ConditionScaler, ShowerTransform, TransformKind
 from caloforge.postprocess.base import GeneratedBatch, PostProcessor
 from caloforge.postprocess.registry import current_layout, postprocessors_in
@@ -113,6 +113,13 @@ class LayerStageConfig(ModelConfig):
             readouts with many layers); see
             :class:`~caloforge.models.layer_stage.LayerFlowConfig`. Checkpoints written
             without it are autoregressive.
+        layer_pretrain_steps: steps of stage 1 trained on its own before the training
+            loop (batches of ``layer_pretrain_batch`` training showers, the learning rate
+            falling from ``layer_lr`` on a cosine), then beside the networks as usual. Its
+            time counts in ``train.max_time_min``. For readouts with many layers and a
+            budget of few network steps: one step of stage 1 per network step leaves it
+            undertrained there (docs/models.md).
+        layer_pretrain_batch: training showers per step of ``layer_pretrain_steps``.
     """
 
     layer_stage: bool = False
@@ -121,10 +128,16 @@ class LayerStageConfig(ModelConfig):
     layer_hidden: tuple[int, ...] = (64, 64)
     layer_bins: int = 8
     layer_passes: int | None = None
+    layer_pretrain_steps: int = 0
+    layer_pretrain_batch: int = 512
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _ = self.layer_flow  # LayerFlowConfig checks the stage-1 settings
+        if self.layer_pretrain_steps < 0:
+            raise ValueError(f"layer_pretrain_steps must be >= 0, got {self.layer_pretrain_steps}")
+        if self.layer_pretrain_batch < 1:
+            raise ValueError(f"layer_pretrain_batch must be >= 1, got {self.layer_pretrain_batch}")
 
     @property
     def layer_flow(self) -> LayerFlowConfig:
@@ -552,6 +565,40 @@ class ShowerModel(nn.Module):
         self.cond_scaler.fit(self.condition_tensor(conditions))
         if self.stage1 is not None:
             self.stage1.fit(showers, conditions.energy)
+
+    def pretrain_stage1(
+        self,
+        showers: NDArray[np.float32],
+        conditions: Conditions,
+        generator: torch.Generator,
+        *,
+        lr: float,
+    ) -> float | None:
+        """Train stage 1 alone for ``layer_pretrain_steps`` steps on the training showers
+        (MeV) after :meth:`fit_preprocessing` (:meth:`LayerEnergyStage.train_alone`); the
+        learning rate is ``layer_lr``, else ``lr``. Returns its final loss, or None when
+        there is nothing to do (no stage 1, or no steps asked)."""
+        config = self.config
+        if (
+            self.stage1 is None
+            or not isinstance(config, LayerStageConfig)
+            or config.layer_pretrain_steps == 0
+        ):
+            return None
+        device = self.device
+        energy = torch.as_tensor(conditions.energy, dtype=torch.float32, device=device)
+        with torch.no_grad():
+            layers = layer_energies(torch.as_tensor(showers), self.detector).to(device)
+            z1 = self.stage1.flow.encode(layers, energy).cpu()
+            cond = self.cond_scaler(self.condition_tensor(conditions).to(device)).cpu()
+        return self.stage1.train_alone(
+            z1,
+            cond,
+            steps=config.layer_pretrain_steps,
+            batch_size=config.layer_pretrain_batch,
+            lr=config.layer_lr if config.layer_lr is not None else lr,
+            generator=generator,
+        )
 
     def make_batch(self, showers: NDArray[np.float32], conditions: Conditions) -> Batch:
         """Preprocess showers (MeV) and conditions into a :class:`Batch` on the model's device."""

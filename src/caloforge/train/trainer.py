@@ -468,8 +468,13 @@ def train(
         data_gen = torch.Generator()
         data_gen.manual_seed(cfg.seed + 2)
         model.fit_data(showers, conditions, data_gen)
+        started = time.perf_counter()
+        stage1_loss = model.pretrain_stage1(showers, conditions, data_gen, lr=cfg.lr)
         ddp.broadcast_module(model, dist)
         state = TrainState.create(model, cfg, device=device, dist=dist)
+        if stage1_loss is not None:
+            state.elapsed = time.perf_counter() - started
+            log.info("stage 1 trained alone: loss %.3f after %.1f s", stage1_loss, state.elapsed)
     else:
         state = TrainState.from_checkpoint(
             ckpt, model, cfg, device=device, dist=dist, source=str(files.checkpoint)
