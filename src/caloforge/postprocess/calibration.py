@@ -29,8 +29,9 @@ Details:
   smoothly with energy (no jumps at bin edges) and no cell gets the average of an empty
   and a hit cell.
 * With ``keep_layers`` each readout layer of the calibrated shower is rescaled to the
-  energy the model gave it: the voxel distributions are then calibrated up to that
-  factor, and the layer energies, the total energy and its resolution stay the model's.
+  energy the model gave it (a layer the calibration emptied keeps the model's cells): the
+  voxel distributions are then calibrated up to that factor, and the layer energies, the
+  total energy and its resolution stay exactly the model's.
   This is the mode for models whose layer energies are already right (a stage-1 flow:
   ``flow``, ``diffusion``, ``layer_stage=true``); without it the calibration also moves
   the mean layer energies onto the data's.
@@ -368,11 +369,15 @@ def layer_arguments(state: Mapping[str, Tensor]) -> dict[str, Any]:
 
 def keep_layer_energies(before: Tensor, after: Tensor, layer_map: Tensor) -> Tensor:
     """``after`` (B, V) with each readout layer rescaled to its energy in ``before``;
-    ``layer_map``: (V, L) one-hot readout layer of each voxel. A layer left empty stays so."""
+    ``layer_map``: (V, L) one-hot readout layer of each voxel. A layer that ``after`` left
+    empty takes its cells in ``before``: every layer keeps its energy, so the total does
+    too (the calibration empties the sparse deep layers of low-energy showers often enough
+    to move the mean response by a percent)."""
     e_before = before @ layer_map
     e_after = after @ layer_map
     factor = torch.where(e_after > 0, e_before / e_after.clamp(min=_TINY), e_after.new_ones(()))
-    return after * (factor @ layer_map.T)
+    emptied = ((e_after <= 0) & (e_before > 0)).to(after.dtype) @ layer_map.T
+    return after * (factor @ layer_map.T) + before * emptied
 
 
 def _lookup(table: Tensor, size: int, row: Tensor, position: Tensor) -> Tensor:
