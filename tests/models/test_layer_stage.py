@@ -208,27 +208,28 @@ def test_stage1_checkpoint_layout_is_kept(toy_det: Detector, toy: tuple, tmp_pat
     )
 
 
-def test_stage1_trained_alone_learns_and_leaves_the_networks(toy_det: Detector, toy: tuple) -> None:
-    """``layer_pretrain_steps``: stage 1 alone lowers its loss on the training showers,
-    the same generator seed gives the same weights, the family's networks are untouched,
-    and without steps (the default) nothing is trained."""
+def test_stage1_fitted_alone_learns_and_leaves_the_networks(toy_det: Detector, toy: tuple) -> None:
+    """``layer_fit_steps``: stage 1 alone lowers its loss on the training showers, the
+    same generator seed gives the same weights, the family's networks are untouched, the
+    loop gets no stage-1 optimiser, and without steps (the default) nothing is trained."""
     showers, cond = toy
 
-    def pretrained(steps: int) -> tuple[ShowerModel, float | None]:
+    def fitted(steps: int) -> tuple[ShowerModel, float | None]:
         model = tiny(
             "wgan-gp",
             toy_det,
             toy,
             layer_stage=True,
-            layer_pretrain_steps=steps,
-            layer_pretrain_batch=64,
+            layer_fit_steps=steps,
+            layer_fit_batch=64,
         )
-        loss = model.pretrain_stage1(showers, cond, torch.Generator().manual_seed(5), lr=1e-3)
+        loss = model.fit_stage1_alone(showers, cond, torch.Generator().manual_seed(5), lr=1e-3)
+        assert ("layers" in model.optimizers()) == (steps == 0)  # fixed in the loop
         return model, loss
 
-    untrained, none = pretrained(0)
-    trained, loss = pretrained(150)
-    again, loss_again = pretrained(150)
+    untrained, none = fitted(0)
+    trained, loss = fitted(150)
+    again, loss_again = fitted(150)
     assert none is None and loss is not None and loss == loss_again
 
     def nll(model: ShowerModel) -> float:
@@ -258,7 +259,7 @@ def test_stage1_trained_alone_learns_and_leaves_the_networks(toy_det: Detector, 
 
 @pytest.mark.parametrize(
     ("key", "bad", "message"),
-    [("layer_pretrain_steps", -1, ">= 0"), ("layer_pretrain_batch", 0, ">= 1")],
+    [("layer_fit_steps", -1, ">= 0"), ("layer_fit_batch", 0, ">= 1")],
 )
 def test_bad_stage1_pretraining_settings_are_refused(key: str, bad: int, message: str) -> None:
     with pytest.raises(ValueError, match=f"{key} must be {message}, got {bad}"):

@@ -108,37 +108,37 @@ def test_device_resolution() -> None:
         resolve_device("gpu7")
 
 
-def test_stage1_trained_alone_first_counts_in_the_time_limit(
+def test_stage1_fitted_alone_stays_fixed_and_counts_in_the_time_limit(
     toy: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """``layer_pretrain_steps``: the trainer trains stage 1 on its own before its first
-    step (logged), and that time counts in ``max_time_min``: a limit it already spent
-    stops the run after one step, its stage 1 trained."""
+    """``layer_fit_steps``: the trainer trains stage 1 alone before its first step
+    (logged) and the loop leaves it fixed: runs of 2 and 6 steps end with the same stage 1
+    and different networks. The time counts in ``max_time_min``: a limit it already spent
+    stops the run after one step."""
     train_file, _ = toy
-    common = [*TINY, "layer_stage=true", "steps=50"]
+    common = [*TINY, "layer_stage=true", "layer_fit_steps=100", "layer_fit_batch=32"]
     caplog.set_level("INFO", logger="caloforge.train.trainer")
-    plain = train("vae", train_file, out=tmp_path / "plain", overrides=[*common, "steps=1"])
-    result = train(
+
+    def run(name: str, *extra: str) -> tuple[dict, dict]:
+        result = train("vae", train_file, out=tmp_path / name, overrides=[*common, *extra])
+        state = torch.load(result.checkpoint, weights_only=True)["state"]
+        assert (
+            "layers"
+            not in torch.load(result.checkpoint, weights_only=True)["trainer"]["optimizers"]
+        )
+        split = {True: {}, False: {}}  # type: ignore[var-annotated]
+        for k, v in state.items():
+            split[k.startswith("stage1.flow.")][k] = v
+        return split[True], split[False]
+
+    (stage1_a, net_a), (stage1_b, net_b) = run("a", "steps=2"), run("b", "steps=6")
+    assert any("stage 1 trained alone" in r.getMessage() for r in caplog.records)
+    assert all(torch.equal(stage1_a[k], stage1_b[k]) for k in stage1_a)
+    assert any(not torch.equal(net_a[k], net_b[k]) for k in net_a if net_a[k].is_floating_point())
+    limited = train(
         "vae",
         train_file,
-        out=tmp_path / "alone",
-        overrides=[
-            *common,
-            "layer_pretrain_steps=200",
-            "layer_pretrain_batch=32",
-            "max_time_min=1e-6",
-        ],
+        out=tmp_path / "limited",
+        overrides=[*common, "steps=50", "max_time_min=1e-6"],
     )
-    assert result.stopped == "time limit" and result.steps == 1
-    assert any("stage 1 trained alone" in r.getMessage() for r in caplog.records)
-    stage1 = [
-        {
-            k: v
-            for k, v in torch.load(r.checkpoint, weights_only=True)["state"].items()
-            if k.startswith("stage1.flow.flow.")
-        }
-        for r in (plain, result)
-    ]
-    assert stage1[0].keys() == stage1[1].keys() and any(
-        not torch.equal(stage1[0][k], stage1[1][k]) for k in stage1[0]
-    )
+    assert limited.stopped == "time limit" and limited.steps == 1

@@ -113,13 +113,14 @@ class LayerStageConfig(ModelConfig):
             readouts with many layers); see
             :class:`~caloforge.models.layer_stage.LayerFlowConfig`. Checkpoints written
             without it are autoregressive.
-        layer_pretrain_steps: steps of stage 1 trained on its own before the training
-            loop (batches of ``layer_pretrain_batch`` training showers, the learning rate
-            falling from ``layer_lr`` on a cosine), then beside the networks as usual. Its
-            time counts in ``train.max_time_min``. For readouts with many layers and a
-            budget of few network steps: one step of stage 1 per network step leaves it
-            undertrained there (docs/models.md).
-        layer_pretrain_batch: training showers per step of ``layer_pretrain_steps``.
+        layer_fit_steps: train stage 1 alone, before the training loop, for this many
+            Adam steps on batches of ``layer_fit_batch`` training showers (the rate
+            falling from ``layer_lr`` to 5 % of it on a cosine), then keep it fixed: the
+            loop trains the networks only. Its time counts in ``train.max_time_min``.
+            0 (the default): stage 1 makes one step per training step, beside the
+            networks. For readouts with many layers and a budget of few, slow network
+            steps, where that leaves it undertrained (docs/models.md).
+        layer_fit_batch: training showers per step of ``layer_fit_steps``.
     """
 
     layer_stage: bool = False
@@ -128,16 +129,16 @@ class LayerStageConfig(ModelConfig):
     layer_hidden: tuple[int, ...] = (64, 64)
     layer_bins: int = 8
     layer_passes: int | None = None
-    layer_pretrain_steps: int = 0
-    layer_pretrain_batch: int = 512
+    layer_fit_steps: int = 0
+    layer_fit_batch: int = 512
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _ = self.layer_flow  # LayerFlowConfig checks the stage-1 settings
-        if self.layer_pretrain_steps < 0:
-            raise ValueError(f"layer_pretrain_steps must be >= 0, got {self.layer_pretrain_steps}")
-        if self.layer_pretrain_batch < 1:
-            raise ValueError(f"layer_pretrain_batch must be >= 1, got {self.layer_pretrain_batch}")
+        if self.layer_fit_steps < 0:
+            raise ValueError(f"layer_fit_steps must be >= 0, got {self.layer_fit_steps}")
+        if self.layer_fit_batch < 1:
+            raise ValueError(f"layer_fit_batch must be >= 1, got {self.layer_fit_batch}")
 
     @property
     def layer_flow(self) -> LayerFlowConfig:
@@ -325,9 +326,23 @@ class ShowerModel(nn.Module):
     def optimizers(self) -> dict[str, OptimizerSpec]:
         """The family's optimisers, and with stage 1 its own (``layers``)."""
         specs = self.network_optimizers()
-        if self.stage1 is not None and isinstance(self.config, LayerStageConfig):
+        if (
+            self.stage1 is not None
+            and isinstance(self.config, LayerStageConfig)
+            and not self.stage1_fitted_alone
+        ):
             specs["layers"] = OptimizerSpec(list(self.stage1.parameters()), lr=self.config.layer_lr)
         return specs
+
+    @property
+    def stage1_fitted_alone(self) -> bool:
+        """Whether stage 1 is trained alone before the loop (``layer_fit_steps``) and
+        then kept fixed: the loop has no ``layers`` optimiser then."""
+        return (
+            self.stage1 is not None
+            and isinstance(self.config, LayerStageConfig)
+            and self.config.layer_fit_steps > 0
+        )
 
     def ema_parameters(self) -> Iterable[tuple[str, nn.Parameter]]:
         """Parameters averaged by the EMA option: :meth:`ema_networks` and stage 1."""
@@ -341,12 +356,12 @@ class ShowerModel(nn.Module):
         """The conditions (B, n_ctx) the family's networks see for the real showers of
         ``batch``: the features and, with stage 1, their stage-1 features; with ``ctx``
         also one training step of stage 1 (optimiser ``layers``), its loss logged as
-        ``layer_nll``."""
+        ``layer_nll`` (none when it was fitted alone: ``layer_fit_steps``)."""
         if self.stage1 is None:
             return batch.cond, {}
         z1 = self.stage1.encode(self.transform.inverse(batch.x, batch.energy), batch.energy)
         logs: dict[str, float] = {}
-        if ctx is not None:
+        if ctx is not None and not self.stage1_fitted_alone:
             nll = self.stage1.loss(z1, batch.cond)
             ctx.optimize("layers", nll)
             logs["layer_nll"] = float(nll.detach())
@@ -566,7 +581,7 @@ class ShowerModel(nn.Module):
         if self.stage1 is not None:
             self.stage1.fit(showers, conditions.energy)
 
-    def pretrain_stage1(
+    def fit_stage1_alone(
         self,
         showers: NDArray[np.float32],
         conditions: Conditions,
@@ -574,17 +589,14 @@ class ShowerModel(nn.Module):
         *,
         lr: float,
     ) -> float | None:
-        """Train stage 1 alone for ``layer_pretrain_steps`` steps on the training showers
-        (MeV) after :meth:`fit_preprocessing` (:meth:`LayerEnergyStage.train_alone`); the
-        learning rate is ``layer_lr``, else ``lr``. Returns its final loss, or None when
-        there is nothing to do (no stage 1, or no steps asked)."""
-        config = self.config
-        if (
-            self.stage1 is None
-            or not isinstance(config, LayerStageConfig)
-            or config.layer_pretrain_steps == 0
-        ):
+        """With ``layer_fit_steps``: train stage 1 alone on the training showers (MeV),
+        after :meth:`fit_preprocessing` (:meth:`LayerEnergyStage.train_alone`, at
+        ``layer_lr``, else ``lr``); the training loop then keeps it fixed. Returns its
+        final loss, or None when there is nothing to do."""
+        if not self.stage1_fitted_alone:
             return None
+        assert self.stage1 is not None and isinstance(self.config, LayerStageConfig)
+        config = self.config
         device = self.device
         energy = torch.as_tensor(conditions.energy, dtype=torch.float32, device=device)
         with torch.no_grad():
@@ -594,8 +606,8 @@ class ShowerModel(nn.Module):
         return self.stage1.train_alone(
             z1,
             cond,
-            steps=config.layer_pretrain_steps,
-            batch_size=config.layer_pretrain_batch,
+            steps=config.layer_fit_steps,
+            batch_size=config.layer_fit_batch,
             lr=config.layer_lr if config.layer_lr is not None else lr,
             generator=generator,
         )

@@ -469,7 +469,7 @@ def train(
         data_gen.manual_seed(cfg.seed + 2)
         model.fit_data(showers, conditions, data_gen)
         started = time.perf_counter()
-        stage1_loss = model.pretrain_stage1(showers, conditions, data_gen, lr=cfg.lr)
+        stage1_loss = model.fit_stage1_alone(showers, conditions, data_gen, lr=cfg.lr)
         ddp.broadcast_module(model, dist)
         state = TrainState.create(model, cfg, device=device, dist=dist)
         if stage1_loss is not None:
