@@ -53,6 +53,36 @@ def test_hit_energy_coding_round_trip(toy_det) -> None:
     np.testing.assert_allclose(back, expected, rtol=1e-4, atol=0)
 
 
+@pytest.mark.parametrize("kind", ["dequantised", "hit-energy"])
+def test_fill_empty_layers_puts_a_stage1_energy_above_the_minimum_in_the_top_cell(
+    toy_det, kind: str
+) -> None:
+    """``fill_above``: a layer whose cells all decode empty (stage 2 asked for nothing in
+    layer 1) but whose stage-1 energy is at least the minimum gets that energy in one
+    cell, the one of highest value; below the minimum, or without ``fill_above`` (the
+    default), the layer stays empty and its energy is lost."""
+    s, _ = toy_showers(toy_det, 50, seed=4)
+    sl = toy_det.layer_slices[1]
+    empty = s.copy()
+    empty[:, sl] = 0.0
+    x = torch.as_tensor(empty)
+    layers = layer_energies(torch.as_tensor(s), toy_det)  # stage 1 puts energy in layer 1
+    if kind == "dequantised":
+        coding: ShapeCoding | HitEnergyCoding = ShapeCoding(toy_det, threshold=1e-4, gap=8.0)
+    else:
+        coding = HitEnergyCoding(toy_det, threshold=1e-4, hit_noise=0.5)
+    coding.fit(x, layers, torch.Generator().manual_seed(0))
+    z = coding.encode(x, layers, torch.Generator().manual_seed(1))
+    layers[:5, 1] = 5e-3  # below the minimum
+    kept = layer_energies(coding.decode(z, layers), toy_det)
+    assert (kept[:, 1] == 0).all()
+    out = coding.decode(z, layers, fill_above=1e-2)
+    got = layer_energies(out, toy_det)
+    assert (got[:5, 1] == 0).all()
+    torch.testing.assert_close(got[5:], layers[5:], rtol=1e-5, atol=0)
+    assert ((out[5:, sl] > 0).sum(1) == 1).all()
+
+
 def test_layer_energy_round_trip(toy_det) -> None:
     s, c = toy_showers(toy_det, 100, seed=2)
     stage1 = LayerEnergyFlow(toy_det.n_layers, 1)
@@ -84,3 +114,10 @@ def test_config_rejects_foreign_transform() -> None:
         FlowConfig(transform="log")
     with pytest.raises(ValueError, match="coupling"):
         FlowConfig(coupling="maf")  # type: ignore[arg-type]
+
+
+def test_fill_empty_layers_below_zero_is_refused() -> None:
+    from caloforge.models import get_family
+
+    with pytest.raises(ValueError, match="fill_empty_layers must be >= 0 .MeV., got -1"):
+        get_family("diffusion").config_class(fill_empty_layers=-1.0)

@@ -63,7 +63,7 @@ def test_a_family_may_allow_its_later_phase_keys() -> None:
     model, cfg = resolve_run_config("diffusion")
     stored = config_to_dict({"model": model, "train": cfg})
     phase = ["distill_start=40", "distill_pool=64", "distill_seed=7", "sampler=student",
-             "train.steps=90"]
+             "fill_empty_layers=0.01", "train.steps=90"]
     check_resume_config(
         "diffusion", stored, *resolve_run_config("diffusion", overrides=phase), source="ck.pt"
     )

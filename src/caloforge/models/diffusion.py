@@ -190,6 +190,7 @@ class Diffusion(TwoStageModel):
     config_class: ClassVar[type[ModelConfig]] = DiffusionConfig
     # distillation continues a teacher's run (from its last step) and sampling is free
     resumable_keys: ClassVar[tuple[str, ...]] = (
+        *TwoStageModel.resumable_keys,
         "sampler",
         "sample_steps",
         "distill_start",

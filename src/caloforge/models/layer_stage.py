@@ -52,6 +52,24 @@ def renormalise_layers(showers: Tensor, layers: Tensor, detector: Detector) -> T
     return showers * scale[:, np.asarray(detector.voxel_layer)]
 
 
+def fill_empty_layers(
+    showers: Tensor, layers: Tensor, scores: Tensor, detector: Detector, minimum: float
+) -> Tensor:
+    """``showers`` (B, V) with each layer that has no hit but an energy ``layers`` (B, L)
+    of at least ``minimum`` given one: its cell of highest ``scores`` (B, V) set to 1, for
+    :func:`renormalise_layers` to scale to the layer energy."""
+    empty = (layer_energies(showers, detector) <= 0) & (layers >= minimum)
+    top = torch.cat(
+        [
+            scores[:, sl] >= scores[:, sl].max(1, keepdim=True).values
+            for sl in detector.layer_slices
+        ],
+        dim=1,
+    )
+    fill = empty[:, np.asarray(detector.voxel_layer)] & top
+    return torch.where(fill, torch.ones_like(showers), showers)
+
+
 def fit_standardisation(module: nn.Module, y: Tensor, *, min_std: float) -> None:
     """Set the buffers ``mean``, ``std``, ``lo`` and ``hi`` of ``module`` from values ``y``
     (N, D): per-column mean and spread (1 where the spread is below ``min_std``), and the
@@ -277,6 +295,7 @@ __all__ = [
     "LayerEnergyFlow",
     "LayerEnergyStage",
     "LayerFlowConfig",
+    "fill_empty_layers",
     "fit_standardisation",
     "layer_energies",
     "renormalise_layers",
