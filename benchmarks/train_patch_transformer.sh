@@ -75,7 +75,7 @@ if has student && [[ ! -f $OUT/student.pt ]]; then
   "${CF[@]}" train --model patch-transformer --data "$TRAIN" --val "$VAL" --out "$RUN" \
       --resume --threads "$THREADS" --quiet distill_start="$step" distill_pool="$POOL" \
       train.steps=$((step + STUDENT_STEPS)) train.max_time_min="$minutes" train.val_every=0 \
-      sampler=student
+      sampler=student fill_empty_layers=0.01
   cp "$RUN/checkpoint.pt" "$OUT/student.pt"
 fi
 if has calibrate && [[ -f $OUT/student.pt && ! -f $OUT/student_cal.pt ]]; then

@@ -329,6 +329,8 @@ def test_patch_transformer_script_defaults_are_the_recipe_settings() -> None:
     assert env["MAX_MEMORY_GB"] == "0" and "train.max_memory_gb" not in teacher.config
     seed = re.search(r"--seed (\d+)", block)
     assert seed is not None and int(seed.group(1)) == teacher.settings["seed"]
+    fill = re.search(r"fill_empty_layers=([\d.]+)", _script_block(text, "student"))
+    assert fill is not None and float(fill.group(1)) == student.config["fill_empty_layers"]
     keep = "--keep-layers" in _script_block(text, "calibrate")
     assert keep == recipe.stage("student_cal").settings.get("keep_layers", False) is True
     bench = _script_block(text, "bench")
