@@ -119,5 +119,5 @@ def test_config_rejects_foreign_transform() -> None:
 def test_fill_empty_layers_below_zero_is_refused() -> None:
     from caloforge.models import get_family
 
-    with pytest.raises(ValueError, match="fill_empty_layers must be >= 0 .MeV., got -1"):
+    with pytest.raises(ValueError, match=r"fill_empty_layers must be >= 0 \(MeV\), got -1"):
         get_family("diffusion").config_class(fill_empty_layers=-1.0)
