@@ -80,6 +80,18 @@ class VoxelCoding(nn.Module):
         self.register_buffer("lo", torch.full((v,), lo_init))
         self.register_buffer("hi", torch.zeros(v))
 
+    def _to_layers(
+        self, e: Tensor, layers: Tensor, scores: Tensor, *, renormalise: bool, fill_above: float
+    ) -> Tensor:
+        """Decoded voxels ``e`` (B, V), with ``renormalise`` each layer rescaled to its
+        energy in ``layers`` (B, L), after a layer left without a hit but of at least
+        ``fill_above`` MeV (> 0) got one in its cell of highest ``scores`` (B, V)."""
+        if not renormalise:
+            return e
+        if fill_above > 0:
+            e = fill_empty_layers(e, layers, scores, self.detector, fill_above)
+        return renormalise_layers(e, layers, self.detector)
+
 
 class ShapeCoding(VoxelCoding):
     """Stage-2 space: normalised voxel energies with dequantised empty cells.
@@ -129,11 +141,7 @@ class ShapeCoding(VoxelCoding):
         el = layers[:, self.voxel_layer]
         e = torch.exp(y) * el
         e = torch.where(e >= self.threshold, e, torch.zeros_like(e))
-        if not renormalise:
-            return e
-        if fill_above > 0:
-            e = fill_empty_layers(e, layers, y, self.detector, fill_above)
-        return renormalise_layers(e, layers, self.detector)
+        return self._to_layers(e, layers, y, renormalise=renormalise, fill_above=fill_above)
 
 
 class HitEnergyCoding(VoxelCoding):
@@ -203,11 +211,7 @@ class HitEnergyCoding(VoxelCoding):
         y = torch.clamp(z * self.std + self.mean, max=0.0)
         e = torch.exp(y) * layers[:, self.voxel_layer]
         e = torch.where((h > 0) & (e >= self.threshold), e, torch.zeros_like(e))
-        if not renormalise:
-            return e
-        if fill_above > 0:
-            e = fill_empty_layers(e, layers, h, self.detector, fill_above)
-        return renormalise_layers(e, layers, self.detector)
+        return self._to_layers(e, layers, h, renormalise=renormalise, fill_above=fill_above)
 
 
 @dataclass(frozen=True)
@@ -273,8 +277,8 @@ class TwoStageModel(ShowerModel):
 
     config: TwoStageConfig
     renamed: ClassVar[dict[str, str]] = {"layer_flow.": "stage1.flow."}
-    resumable_keys: ClassVar[tuple[str, ...]] = ("fill_empty_layers",)
     """Stage 1 was the family's own ``layer_flow`` before the base class held it."""
+    resumable_keys: ClassVar[tuple[str, ...]] = ("fill_empty_layers",)
 
     @property
     def stage(self) -> LayerEnergyStage:
