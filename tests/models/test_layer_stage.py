@@ -5,6 +5,8 @@ models on TOY showers of the toy detector (tests only)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from caloforge.config import config_to_dict
 from caloforge.data import Conditions
 from caloforge.geometry import Detector, detector_to_json
 from caloforge.models import ShowerModel, get_family
+from caloforge.models.layer_stage import LAYER_EPS, LayerEnergyFlow, LayerFlowConfig
 from caloforge.testing import toy_showers
 from caloforge.train import load_model
 from caloforge.train.checkpoint import save_checkpoint
@@ -264,3 +267,71 @@ def test_stage1_fitted_alone_learns_and_leaves_the_networks(toy_det: Detector, t
 def test_bad_stage1_pretraining_settings_are_refused(key: str, bad: int, message: str) -> None:
     with pytest.raises(ValueError, match=f"{key} must be {message}, got {bad}"):
         get_family("wgan-gp").config_class(layer_stage=True, **{key: bad})
+
+
+def _deep_empty_layers(n: int, n_layers: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer energies (MeV) of ``n`` showers that stop before the last layer in most cases,
+    with the first layer always hit, and their incident energies."""
+    g = torch.Generator().manual_seed(5)
+    layers = torch.rand(n, n_layers, generator=g) * 100 + 1
+    end = torch.randint(1, n_layers + 1, (n,), generator=g)  # layers [0, end) are hit
+    layers = torch.where(torch.arange(n_layers) < end[:, None], layers, torch.zeros_like(layers))
+    return layers, layers.sum(1) * 50
+
+
+@pytest.mark.parametrize("remainder", ["last", "first"])
+def test_stage1_coding_round_trips_with_either_remainder(remainder: str) -> None:
+    """Encoding then decoding the layer energies gives them back, empty layers included,
+    whichever layer holds the remainder."""
+    layers, energy = _deep_empty_layers(200, 6)
+    flow = LayerEnergyFlow(6, 1, LayerFlowConfig(remainder=remainder))  # type: ignore[arg-type]
+    flow.fit(layers, energy)
+    back = flow.decode(flow.encode(layers, energy), energy)
+    torch.testing.assert_close(back, layers, rtol=1e-3, atol=1e-3 * float(layers.max()))
+    assert (
+        back[layers == 0] <= 1e-4 * layers.sum(1, keepdim=True).expand_as(layers)[layers == 0]
+    ).all()
+
+
+def test_first_remainder_codes_the_shower_end_with_the_common_atom() -> None:
+    """With the last layer as remainder, a shower that ends early marks its last nonzero
+    layer with the ``1 - eps`` atom (rare per layer); coded from the back, no coded value of
+    such showers sits at that atom, and its deep empty layers sit at the ``eps`` atom."""
+    layers, energy = _deep_empty_layers(200, 6)
+    top = math.log((1 - LAYER_EPS) / LAYER_EPS) - 0.5
+    raw = {}
+    for remainder in ("last", "first"):
+        flow = LayerEnergyFlow(6, 1, LayerFlowConfig(remainder=remainder))  # type: ignore[arg-type]
+        raw[remainder] = flow._raw(layers, energy)[:, 1:]
+    ended = (layers[:, -2:] == 0).all(1)  # the last two layers empty
+    assert ended.sum() > 20
+    assert (raw["last"][ended] > top).any(1).all()
+    assert not (raw["first"][ended] > top).any()
+    assert (raw["first"][ended][:, :2] < -top).all()  # coded from the back: the deep layers
+
+
+def test_config_without_layer_remainder_keeps_the_last_layer(
+    toy_det: Detector, toy: tuple, tmp_path
+) -> None:
+    """``layer_remainder`` is stored with the model; a checkpoint written without the key
+    loads with the last layer as remainder (CaloFlow's coding) and samples as before."""
+    model = tiny("wgan-gp", toy_det, toy, layer_stage=True, layer_remainder="first")
+    stored = config_to_dict(model.config)
+    assert stored["layer_remainder"] == "first"
+    again, _ = load_model(_save(tmp_path / "first.pt", model, stored))
+    assert again.config.layer_remainder == "first" and again.stage1.flow.reverse
+    cond = toy[1].select(np.arange(10))
+    np.testing.assert_array_equal(
+        again.sample(cond, torch.Generator().manual_seed(3)),
+        model.sample(cond, torch.Generator().manual_seed(3)),
+    )
+    old = tiny("wgan-gp", toy_det, toy, layer_stage=True)
+    stored = config_to_dict(old.config)
+    del stored["layer_remainder"]
+    again, _ = load_model(_save(tmp_path / "old.pt", old, stored))
+    assert again.config.layer_remainder == "last" and not again.stage1.flow.reverse
+
+
+def test_unknown_layer_remainder_is_refused() -> None:
+    with pytest.raises(ValueError, match="layer_remainder must be 'last' or 'first', got 'middle'"):
+        get_family("wgan-gp").config_class(layer_stage=True, layer_remainder="middle")  # type: ignore[arg-type]

@@ -236,8 +236,9 @@ class TwoStageConfig(LayerStageConfig):
             channel and an energy channel per voxel, :class:`HitEnergyCoding`).
         hit_noise: half-width of the hit channel's uniform noise (``hit-energy``).
         layer_stage: always true (stage 1 is the first of the two stages).
-        layer_lr / layer_transforms / layer_hidden / layer_bins / layer_passes: the stage-1
-            spline flow (:class:`~caloforge.models.base.LayerStageConfig`; ``layer_lr`` None: the
+        layer_lr / layer_transforms / layer_hidden / layer_bins / layer_passes /
+            layer_remainder: the stage-1 spline flow
+            (:class:`~caloforge.models.base.LayerStageConfig`; ``layer_lr`` None: the
             training ``lr``).
     """
 
