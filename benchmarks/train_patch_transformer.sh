@@ -26,7 +26,8 @@
 #                     patch is 5,4,3 (108 tokens on calochallenge-ds2; give another for other
 #                     readouts, or "patch=" for the automatic one); stage 1 is a coupling flow
 #                     (layer_passes=2), "layer_passes=none" makes it autoregressive, fitted
-#                     alone first for 4000 steps and then fixed (layer_fit_steps)
+#                     alone first for 4000 steps and then fixed (layer_fit_steps), with the
+#                     first layer holding the energy the others leave (layer_remainder=first)
 #   THREADS           torch threads (default 2)
 #   STAGES            subset of "teacher student calibrate refine generate evaluate bench"
 #   OUT               output folder (default artifacts/benchmarks/patch_transformer)
@@ -60,8 +61,8 @@ if has teacher && [[ ! -f $OUT/teacher.pt ]]; then
   echo "== teacher ($(date))"
   mode=--overwrite; [[ -f $RUN/checkpoint.pt ]] && mode=--resume
   "${CF[@]}" train --model patch-transformer --data "$TRAIN" --val "$VAL" --out "$RUN" \
-      --threads "$THREADS" --seed 1 "$mode" --quiet layer_passes=2 layer_fit_steps=4000 \
-      patch=5,4,3 "${MODEL_ARGS[@]}" \
+      --threads "$THREADS" --seed 1 "$mode" --quiet layer_passes=2 layer_remainder=first \
+      layer_fit_steps=4000 patch=5,4,3 "${MODEL_ARGS[@]}" \
       train.schedule=cosine train.min_lr_factor=0.05 train.batch_size="$BATCH_SIZE" \
       train.max_memory_gb="$MAX_MEMORY_GB" train.steps="$TEACHER_STEPS" \
       train.max_time_min="$TEACHER_MIN" train.val_every=2000 distill_start=100000000
