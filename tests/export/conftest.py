@@ -101,6 +101,16 @@ def tiny_wgan_stage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_wgan_stage_first(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """wgan-gp with stage 1 coded from the back (``layer_remainder=first``)."""
+    return tiny_checkpoint(
+        "wgan-gp",
+        tmp_path_factory.mktemp("tiny_wgan_stage_first"),
+        ("layer_stage=true", "layer_remainder=first"),
+    )
+
+
+@pytest.fixture(scope="session")
 def tiny_vae_stage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """vae with the stage-1 layer-energy flow (``layer_stage=true``)."""
     return tiny_checkpoint("vae", tmp_path_factory.mktemp("tiny_vae_stage"), ("layer_stage=true",))

@@ -62,17 +62,23 @@ def test_parity_and_metadata(
     assert r.impact_x == pytest.approx((c.impact[:, 0].min(), c.impact[:, 0].max()))
 
 
-@pytest.mark.parametrize("stage", [False, True])
+@pytest.mark.parametrize("stage", [None, "last", "first"])
 def test_wgan_graph_reproduces_torch_sampling(
-    stage: bool, tiny_wgan: Path, tiny_wgan_stage: Path, tmp_path: Path
+    stage: str | None,
+    tiny_wgan: Path,
+    tiny_wgan_stage: Path,
+    tiny_wgan_stage_first: Path,
+    tmp_path: Path,
 ) -> None:
     """Fed the generator's own noise, the graph returns exactly model.sample's showers
-    (with ``layer_stage``: the stage-1 flow's inverse and the layer rescaling included)."""
-    ckpt = tiny_wgan_stage if stage else tiny_wgan
+    (with ``layer_stage``: the stage-1 flow's inverse, either remainder layer, and the
+    layer rescaling included)."""
+    ckpt = {None: tiny_wgan, "last": tiny_wgan_stage, "first": tiny_wgan_stage_first}[stage]
     path = export_onnx(ckpt, tmp_path / "m.onnx").path
     model, _ = load_model(ckpt)
     n_layers = model.detector.n_layers
     assert model.noise_shape == (model.config.latent_dim + (n_layers if stage else 0),)
+    assert model.stage1 is None if stage is None else model.config.layer_remainder == stage
     cond = ShowerFile(load_checkpoint(ckpt)["info"]["data"][0]).conditions(0, 50)
     g = torch.Generator().manual_seed(3)
     expected = model.sample(cond, g)
