@@ -1,12 +1,13 @@
-"""Stage 1 fitted alone with the last or the first layer holding the remainder: its layer
-energies against Geant4's.
+"""Stage 1 fitted alone with different layers holding the remainder: its layer energies
+against Geant4's.
 
 Usage:
     python benchmarks/stage1_coding.py --train TRAIN.h5 --val VAL.h5
         [--recipe calochallenge-ds2-patch-transformer] [--stage teacher]
-        [--remainder last,first] [--seeds 0,7] [--threads 1] [KEY=VALUE ...]
+        [--remainder=-1,0,peak] [--seeds 0,7] [--threads 1] [KEY=VALUE ...]
 
-For each ``layer_remainder`` and seed, the model of the recipe's train stage (its family and
+For each ``layer_remainder`` (a layer index; ``peak``: the layer of largest mean energy in
+TRAIN) and seed, the model of the recipe's train stage (its family and
 model settings, ``layer_fit_steps`` included, then the KEY=VALUE model or ``train.``
 settings) is built with that seed, its preprocessing fitted on TRAIN and its stage 1 trained
 alone (``ShowerModel.fit_stage1_alone``, batches drawn with the same seed, at the recipe's
@@ -106,7 +107,7 @@ def main() -> None:
     parser.add_argument("--val", required=True)
     parser.add_argument("--recipe", default="calochallenge-ds2-patch-transformer")
     parser.add_argument("--stage", default="teacher")
-    parser.add_argument("--remainder", default="last,first")
+    parser.add_argument("--remainder", default="-1,0", help="layer indices, or peak")
     parser.add_argument("--seeds", default="0,7")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("settings", nargs="*", help="KEY=VALUE model or train. settings")
@@ -116,9 +117,11 @@ def main() -> None:
         showers, cond, det = read_showers(args.train)
         vshowers, vcond, _ = read_showers(args.val)
         family, recipe_settings = _stage_settings(args.recipe, args.stage)
-        for remainder in args.remainder.split(","):
+        peak = int(layer_energies(torch.as_tensor(showers), det).mean(0).argmax())
+        remainders = [peak if r == "peak" else r for r in args.remainder.split(",")]
+        for remainder in remainders:
             overrides = [*recipe_settings, *args.settings, f"layer_remainder={remainder}"]
-            resolve_run_config(family, overrides=overrides)
+            build_model(family, resolve_run_config(family, overrides=overrides)[0], det)
         seeds = [int(s) for s in args.seeds.split(",")]
     except (OSError, ValueError, KeyError) as exc:  # files, recipe, settings: one line
         parser.error(str(exc).strip().splitlines()[0])
@@ -133,7 +136,7 @@ def main() -> None:
         "| resolution / G4 |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for remainder in args.remainder.split(","):
+    for remainder in remainders:
         for seed in seeds:
             overrides = [*recipe_settings, *args.settings, f"layer_remainder={remainder}"]
             r = fit_and_compare(family, overrides, seed, det, (showers, cond), (vshowers, vcond))

@@ -102,11 +102,11 @@ def tiny_wgan_stage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_wgan_stage_first(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """wgan-gp with stage 1 coded from the back (``layer_remainder=first``)."""
+    """wgan-gp with stage 1 coded from the back (``layer_remainder=0``)."""
     return tiny_checkpoint(
         "wgan-gp",
         tmp_path_factory.mktemp("tiny_wgan_stage_first"),
-        ("layer_stage=true", "layer_remainder=first"),
+        ("layer_stage=true", "layer_remainder=0"),
     )
 
 

@@ -62,9 +62,9 @@ def test_parity_and_metadata(
     assert r.impact_x == pytest.approx((c.impact[:, 0].min(), c.impact[:, 0].max()))
 
 
-@pytest.mark.parametrize("stage", [None, "last", "first"])
+@pytest.mark.parametrize("stage", [None, -1, 0])
 def test_wgan_graph_reproduces_torch_sampling(
-    stage: str | None,
+    stage: int | None,
     tiny_wgan: Path,
     tiny_wgan_stage: Path,
     tiny_wgan_stage_first: Path,
@@ -73,11 +73,11 @@ def test_wgan_graph_reproduces_torch_sampling(
     """Fed the generator's own noise, the graph returns exactly model.sample's showers
     (with ``layer_stage``: the stage-1 flow's inverse, either remainder layer, and the
     layer rescaling included)."""
-    ckpt = {None: tiny_wgan, "last": tiny_wgan_stage, "first": tiny_wgan_stage_first}[stage]
+    ckpt = {None: tiny_wgan, -1: tiny_wgan_stage, 0: tiny_wgan_stage_first}[stage]
     path = export_onnx(ckpt, tmp_path / "m.onnx").path
     model, _ = load_model(ckpt)
     n_layers = model.detector.n_layers
-    assert model.noise_shape == (model.config.latent_dim + (n_layers if stage else 0),)
+    assert model.noise_shape == (model.config.latent_dim + (0 if stage is None else n_layers),)
     assert model.stage1 is None if stage is None else model.config.layer_remainder == stage
     cond = ShowerFile(load_checkpoint(ckpt)["info"]["data"][0]).conditions(0, 50)
     g = torch.Generator().manual_seed(3)

@@ -279,47 +279,56 @@ def _deep_empty_layers(n: int, n_layers: int) -> tuple[torch.Tensor, torch.Tenso
     return layers, layers.sum(1) * 50
 
 
-@pytest.mark.parametrize("remainder", ["last", "first"])
-def test_stage1_coding_round_trips_with_either_remainder(remainder: str) -> None:
-    """Encoding then decoding the layer energies gives them back, empty layers included,
-    whichever layer holds the remainder."""
+@pytest.mark.parametrize("remainder", [-1, 0, 2, -3])
+def test_stage1_coding_round_trips_whichever_layer_holds_the_remainder(remainder: int) -> None:
+    """Encoding then decoding the layer energies gives them back, empty layers included."""
     layers, energy = _deep_empty_layers(200, 6)
-    flow = LayerEnergyFlow(6, 1, LayerFlowConfig(remainder=remainder))  # type: ignore[arg-type]
+    flow = LayerEnergyFlow(6, 1, LayerFlowConfig(remainder=remainder))
     flow.fit(layers, energy)
     back = flow.decode(flow.encode(layers, energy), energy)
     torch.testing.assert_close(back, layers, rtol=1e-3, atol=1e-3 * float(layers.max()))
-    assert (
-        back[layers == 0] <= 1e-4 * layers.sum(1, keepdim=True).expand_as(layers)[layers == 0]
-    ).all()
 
 
-def test_first_remainder_codes_the_shower_end_with_the_common_atom() -> None:
+def test_first_layer_as_remainder_codes_the_shower_end_with_the_common_atom() -> None:
     """With the last layer as remainder, a shower that ends early marks its last nonzero
-    layer with the ``1 - eps`` atom (rare per layer); coded from the back, no coded value of
-    such showers sits at that atom, and its deep empty layers sit at the ``eps`` atom."""
+    layer with the ``1 - eps`` atom (rare per layer); with the first layer (always hit) as
+    remainder, the layers are coded from the back: no coded value of such showers sits at
+    that atom, and its empty deep layers sit at the ``eps`` atom."""
     layers, energy = _deep_empty_layers(200, 6)
     top = math.log((1 - LAYER_EPS) / LAYER_EPS) - 0.5
     raw = {}
-    for remainder in ("last", "first"):
-        flow = LayerEnergyFlow(6, 1, LayerFlowConfig(remainder=remainder))  # type: ignore[arg-type]
+    for remainder in (-1, 0):
+        flow = LayerEnergyFlow(6, 1, LayerFlowConfig(remainder=remainder))
         raw[remainder] = flow._raw(layers, energy)[:, 1:]
     ended = (layers[:, -2:] == 0).all(1)  # the last two layers empty
     assert ended.sum() > 20
-    assert (raw["last"][ended] > top).any(1).all()
-    assert not (raw["first"][ended] > top).any()
-    assert (raw["first"][ended][:, :2] < -top).all()  # coded from the back: the deep layers
+    assert (raw[-1][ended] > top).any(1).all()
+    assert not (raw[0][ended] > top).any()
+    assert (raw[0][ended][:, :2] < -top).all()  # coded from the back: layers 5 and 4
 
 
-def test_config_without_layer_remainder_keeps_the_last_layer(
+def test_a_middle_remainder_codes_the_front_then_the_back() -> None:
+    """``remainder=2`` of 6 layers: layers 0 and 1 take their fractions first, then 5, 4
+    and 3, and layer 2 holds what is left."""
+    flow = LayerEnergyFlow(6, 1, LayerFlowConfig(remainder=2))
+    assert flow.order.tolist() == [0, 1, 5, 4, 3, 2]
+    layers = torch.tensor([[1.0, 2.0, 40.0, 3.0, 0.0, 4.0]])
+    raw = flow._raw(layers, torch.tensor([1000.0]))[0]
+    fractions = torch.sigmoid(raw[1:])
+    expected = torch.tensor([1 / 50, 2 / 49, 4 / 47, LAYER_EPS, 3 / 43])
+    torch.testing.assert_close(fractions, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_layer_remainder_is_stored_and_old_checkpoints_keep_the_last_layer(
     toy_det: Detector, toy: tuple, tmp_path
 ) -> None:
     """``layer_remainder`` is stored with the model; a checkpoint written without the key
     loads with the last layer as remainder (CaloFlow's coding) and samples as before."""
-    model = tiny("wgan-gp", toy_det, toy, layer_stage=True, layer_remainder="first")
+    model = tiny("wgan-gp", toy_det, toy, layer_stage=True, layer_remainder=0)
     stored = config_to_dict(model.config)
-    assert stored["layer_remainder"] == "first"
+    assert stored["layer_remainder"] == 0
     again, _ = load_model(_save(tmp_path / "first.pt", model, stored))
-    assert again.config.layer_remainder == "first" and again.stage1.flow.reverse
+    assert again.config.layer_remainder == 0 and again.stage1.flow.order.tolist() == [2, 1, 0]
     cond = toy[1].select(np.arange(10))
     np.testing.assert_array_equal(
         again.sample(cond, torch.Generator().manual_seed(3)),
@@ -329,9 +338,12 @@ def test_config_without_layer_remainder_keeps_the_last_layer(
     stored = config_to_dict(old.config)
     del stored["layer_remainder"]
     again, _ = load_model(_save(tmp_path / "old.pt", old, stored))
-    assert again.config.layer_remainder == "last" and not again.stage1.flow.reverse
+    assert again.config.layer_remainder == -1 and again.stage1.flow.order.tolist() == [0, 1, 2]
 
 
-def test_unknown_layer_remainder_is_refused() -> None:
-    with pytest.raises(ValueError, match="layer_remainder must be 'last' or 'first', got 'middle'"):
-        get_family("wgan-gp").config_class(layer_stage=True, layer_remainder="middle")  # type: ignore[arg-type]
+@pytest.mark.parametrize("bad", [3, -4])
+def test_a_remainder_outside_the_readout_is_refused(toy_det: Detector, bad: int) -> None:
+    cls = get_family("wgan-gp")
+    config = cls.config_class(layer_stage=True, layer_remainder=bad)
+    with pytest.raises(ValueError, match=f"layer_remainder={bad} is not a readout layer .of 3"):
+        cls(config, toy_det)

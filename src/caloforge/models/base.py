@@ -54,7 +54,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -113,11 +113,11 @@ class LayerStageConfig(ModelConfig):
             readouts with many layers); see
             :class:`~caloforge.models.layer_stage.LayerFlowConfig`. Checkpoints written
             without it are autoregressive.
-        layer_remainder: the layer that holds the energy the others leave, ``"last"``
-            (CaloFlow's order, and every checkpoint written without the key) or
-            ``"first"`` (the layers coded from the back): on readouts whose deep layers
-            are often empty and whose first layer is always hit, ``"first"`` keeps the
-            last layer from getting a deposit in every shower (docs/models.md).
+        layer_remainder: index of the readout layer that holds the energy the others
+            leave (negative: from the last; -1, the last layer, is CaloFlow's coding and
+            that of every checkpoint written without the key). On readouts whose deep
+            layers are often empty, a layer every shower reaches keeps the last layer from
+            getting a deposit in every shower (docs/models.md).
         layer_fit_steps: train stage 1 alone, before the training loop, for this many
             Adam steps on batches of ``layer_fit_batch`` training showers (the rate
             falling from ``layer_lr`` to 5 % of it on a cosine), then keep it fixed: the
@@ -134,7 +134,7 @@ class LayerStageConfig(ModelConfig):
     layer_hidden: tuple[int, ...] = (64, 64)
     layer_bins: int = 8
     layer_passes: int | None = None
-    layer_remainder: Literal["last", "first"] = "last"
+    layer_remainder: int = -1
     layer_fit_steps: int = 0
     layer_fit_batch: int = 512
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -97,10 +96,10 @@ class LayerFlowConfig:
             k: k groups of layers, each conditioned on the groups before it. The sampling
             cost grows with the passes, so on readouts with many layers a small value is
             much cheaper.
-        remainder: the layer that holds the energy the others leave ("last": the layers
-            take their fractions from the front, as in CaloFlow; "first": from the back).
+        remainder: index of the readout layer that holds the energy the others leave
+            (negative: counted from the last; -1, the last layer, is CaloFlow's coding).
             The remainder is never exactly zero, so it should be a layer every shower
-            reaches: "last" gives the last layer a deposit in nearly every shower, where
+            reaches: the last gives that layer a deposit in nearly every shower where
             Geant4 leaves it empty in most (see :class:`LayerEnergyFlow`).
     """
 
@@ -108,11 +107,9 @@ class LayerFlowConfig:
     hidden: tuple[int, ...] = (64, 64)
     bins: int = 8
     passes: int | None = None
-    remainder: Literal["last", "first"] = "last"
+    remainder: int = -1
 
     def __post_init__(self) -> None:
-        if self.remainder not in ("last", "first"):
-            raise ValueError(f"layer_remainder must be 'last' or 'first', got {self.remainder!r}")
         if self.passes is not None and (isinstance(self.passes, bool) or self.passes < 1):
             raise ValueError(
                 f"layer_passes must be a positive integer or None (fully autoregressive), "
@@ -130,15 +127,17 @@ class LayerEnergyFlow(nn.Module):
     resolution, is learned directly), and decoding conserves it exactly. Generated values
     are clamped to the range seen in training.
 
-    The last layer holds the remainder. A shower that ends before the last layer puts its
-    last nonzero layer's ``r_i`` at the clamp ``1 - eps``: an atom that each layer has in
-    only the few showers that end there (2-4 % per deep layer on calochallenge-ds2), which
-    a flow learns as a blur of values below it, and whatever a blurred ``r_i < 1`` leaves
-    passes down to the last layer. With ``remainder="first"`` the layers are coded from the
-    back (``r_i = E_i / sum_{j <= i} E_j``, the first layer holds the remainder): the layers
-    past a shower's end sit at the clamp ``eps``, an atom that holds most showers in the
-    deep layers and that the flow learns sharply, and no ``1 - eps`` atom remains where
-    every shower deposits in the first layer.
+    By default the last layer holds the remainder. A shower that ends before the last layer
+    puts its last nonzero layer's ``r_i`` at the clamp ``1 - eps``: an atom that each layer
+    has in only the few showers that end there (2-4 % per deep layer on calochallenge-ds2),
+    which a flow learns as a blur of values below it, and whatever a blurred ``r_i < 1``
+    leaves passes down to the last layer. With ``remainder=k`` the layers before ``k`` are
+    coded from the front, then those after it from the back, and layer ``k`` holds the
+    remainder (``r_i`` is then the fraction of the energy not yet coded): the layers past a
+    shower's end sit at the clamp ``eps``, an atom that holds most showers in the deep
+    layers and that the flow learns sharply, and no ``1 - eps`` atom remains when every
+    shower deposits in layer ``k``. The remainder also collects the errors of the other
+    layers' fractions, which weigh least in a layer of large energy.
 
     Arguments:
         n_layers: readout layers of the detector.
@@ -153,13 +152,23 @@ class LayerEnergyFlow(nn.Module):
     std: Tensor
     lo: Tensor
     hi: Tensor
+    order: Tensor
+    inverse: Tensor
 
     def __init__(self, n_layers: int, n_cond: int, config: LayerFlowConfig | None = None) -> None:
         super().__init__()
         zuko = require("zuko")
         c = config or LayerFlowConfig()
         self.n_layers = n_layers
-        self.reverse = c.remainder == "first"
+        if not -n_layers <= c.remainder < n_layers:
+            raise ValueError(
+                f"layer_remainder={c.remainder} is not a readout layer (of {n_layers}: "
+                f"0 to {n_layers - 1}, or negative from the last)"
+            )
+        k = c.remainder % n_layers
+        order = torch.tensor([*range(k), *range(n_layers - 1, k, -1), k])
+        self.register_buffer("order", order, persistent=False)
+        self.register_buffer("inverse", torch.argsort(order), persistent=False)
         self.flow = zuko.flows.NSF(
             n_layers,
             n_cond,
@@ -173,12 +182,8 @@ class LayerEnergyFlow(nn.Module):
         self.register_buffer("lo", torch.full((n_layers,), -1e6))
         self.register_buffer("hi", torch.full((n_layers,), 1e6))
 
-    def _ordered(self, layers: Tensor) -> Tensor:
-        """Layer energies in coding order and back (the order is its own inverse)."""
-        return layers.flip(1) if self.reverse else layers
-
     def _raw(self, layers: Tensor, energy: Tensor) -> Tensor:
-        layers = self._ordered(layers)
+        layers = layers[:, self.order]  # coding order, the remainder last
         total = layers.sum(1)
         out = [torch.log(total / energy + LAYER_EPS)]
         remaining = total
@@ -205,7 +210,7 @@ class LayerEnergyFlow(nn.Module):
             out.append(part)
             remaining = remaining - part
         out.append(remaining)
-        return self._ordered(torch.stack(out, dim=1))
+        return torch.stack(out, dim=1)[:, self.inverse]
 
     def fit(self, layers: Tensor, energy: Tensor) -> None:
         fit_standardisation(self, self._raw(layers, energy), min_std=1e-6)
