@@ -77,6 +77,17 @@ def test_bad_train_setting_names_the_key(
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+def test_a_stage1_remainder_outside_the_readout_names_key_and_detector(
+    toy: Path, tmp_path: Path
+) -> None:
+    res = caloforge(
+        "train", "-m", "wgan-gp", "--data", toy / "toy_train.h5", "-o", tmp_path / "run",
+        "-q", *TINY["wgan-gp"], *FAST, "layer_stage=true", "layer_remainder=5",
+    )  # fmt: skip
+    assert_refused(res, "layer_remainder=5 is not a readout layer", "toy-3x4x4", "of 3")
+    assert not (tmp_path / "run").exists()
+
+
 def test_foreign_checkpoint_is_named_without_unsafe_advice(toy: Path, tmp_path: Path) -> None:
     """A pickle holding more than tensors is refused naming the file; caloforge never
     repeats torch's advice to load it with ``weights_only=False``."""

@@ -345,5 +345,6 @@ def test_layer_remainder_is_stored_and_old_checkpoints_keep_the_last_layer(
 def test_a_remainder_outside_the_readout_is_refused(toy_det: Detector, bad: int) -> None:
     cls = get_family("wgan-gp")
     config = cls.config_class(layer_stage=True, layer_remainder=bad)
-    with pytest.raises(ValueError, match=f"layer_remainder={bad} is not a readout layer .of 3"):
+    message = f"detector {toy_det.name}: layer_remainder={bad} is not a readout layer .of 3"
+    with pytest.raises(ValueError, match=message):
         cls(config, toy_det)

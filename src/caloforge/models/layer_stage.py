@@ -247,7 +247,10 @@ class LayerEnergyStage(nn.Module):
     ) -> None:
         super().__init__()
         self.detector = detector
-        self.flow = LayerEnergyFlow(detector.n_layers, n_cond, config)
+        try:
+            self.flow = LayerEnergyFlow(detector.n_layers, n_cond, config)
+        except ValueError as exc:  # a setting the readout cannot take: name the readout
+            raise ValueError(f"detector {detector.name}: {exc}") from None
 
     @property
     def n_features(self) -> int:
