@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from tests.benchmark_scripts import run_benchmark
 
-from caloforge.data import read_showers, write_showers
-from caloforge.testing import toy_detector, toy_showers
+from caloforge.data import read_showers
+from caloforge.testing import write_toy_files
 
 SMALL = (
     "patch=1,2,2",
@@ -28,11 +28,7 @@ SMALL = (
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("stage1-coding")
-    det = toy_detector(folder)
-    train = write_showers(folder / "train.h5", *toy_showers(det, 200, seed=1), det)
-    val = write_showers(folder / "val.h5", *toy_showers(det, 100, seed=2), det)
-    return train, val
+    return write_toy_files(tmp_path_factory.mktemp("stage1-coding"))
 
 
 def test_both_remainders_are_fitted_and_compared(files: tuple[Path, Path]) -> None:

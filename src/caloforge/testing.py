@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from caloforge.data import Conditions
+from caloforge.data import Conditions, write_showers
 from caloforge.evaluate.observables import cell_geometry
 from caloforge.geometry import Detector, detector_from_dict, load_detector
 
@@ -160,4 +160,17 @@ def toy_showers(
     return out.astype(np.float32), Conditions.create(energy, "gamma", direction, impact)
 
 
-__all__ = ["TOY_DETECTOR_TOML", "toy_detector", "toy_showers"]
+def write_toy_files(
+    folder: str | Path, n_train: int = 200, n_val: int = 100, *, seeds: tuple[int, int] = (1, 2)
+) -> tuple[Path, Path]:
+    """A training and a validation file of TOY showers of :func:`toy_detector`, written
+    in ``folder`` (``toy_train.h5``, ``toy_val.h5``) from the two ``seeds``."""
+    det = toy_detector(folder)
+    train = write_showers(
+        Path(folder) / "toy_train.h5", *toy_showers(det, n_train, seed=seeds[0]), det
+    )
+    val = write_showers(Path(folder) / "toy_val.h5", *toy_showers(det, n_val, seed=seeds[1]), det)
+    return train, val
+
+
+__all__ = ["TOY_DETECTOR_TOML", "toy_detector", "toy_showers", "write_toy_files"]

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from caloforge.data import write_showers
-from caloforge.testing import toy_detector, toy_showers
+from caloforge.testing import write_toy_files
 
 TINY = [
     "latent_dim=4",
@@ -23,10 +22,4 @@ TINY = [
 @pytest.fixture(scope="package")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(training file of 200 showers, validation file of 100)."""
-    folder = tmp_path_factory.mktemp("toy")
-    det = toy_detector(folder)
-    s, c = toy_showers(det, 200, seed=5)
-    s2, c2 = toy_showers(det, 100, seed=6)
-    return write_showers(folder / "toy_train.h5", s, c, det), write_showers(
-        folder / "toy_val.h5", s2, c2, det
-    )
+    return write_toy_files(tmp_path_factory.mktemp("toy"), 200, 100, seeds=(5, 6))

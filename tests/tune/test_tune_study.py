@@ -11,8 +11,7 @@ import optuna
 import pytest
 import torch
 
-from caloforge.data import write_showers
-from caloforge.testing import toy_detector, toy_showers
+from caloforge.testing import write_toy_files
 from caloforge.tune import TuneSettings, tune
 from caloforge.tune.pruning import Pruning
 
@@ -35,11 +34,7 @@ SPACE = {
 @pytest.fixture(scope="module")
 def toy_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """TOY showers (tests only, not physics)."""
-    folder = tmp_path_factory.mktemp("toy_tune")
-    det = toy_detector(folder)
-    train = write_showers(folder / "toy_train.h5", *toy_showers(det, 200, seed=1), det)
-    val = write_showers(folder / "toy_val.h5", *toy_showers(det, 80, seed=2), det)
-    return train, val
+    return write_toy_files(tmp_path_factory.mktemp("toy_tune"), 200, 80)
 
 
 def test_two_workers_share_a_study(toy_files: tuple[Path, Path], tmp_path: Path) -> None:
