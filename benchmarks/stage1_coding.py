@@ -38,8 +38,10 @@ import torch
 from caloforge.data import Conditions, read_showers
 from caloforge.evaluate.observables import energy_response
 from caloforge.geometry import Detector
+from caloforge.models import ModelConfig
 from caloforge.models.layer_stage import layer_energies
 from caloforge.recipes import load_recipe
+from caloforge.train import TrainConfig
 from caloforge.train.config import resolve_run_config
 from caloforge.train.loading import build_model
 
@@ -55,14 +57,15 @@ def _stage_settings(recipe: str, stage: str) -> tuple[str, list[str]]:
 
 def fit_and_compare(
     family: str,
-    overrides: list[str],
+    config: tuple[ModelConfig, TrainConfig],
     seed: int,
     det: Detector,
     train: tuple[np.ndarray, Conditions],
     val: tuple[np.ndarray, Conditions],
 ) -> dict[str, float | int | str]:
-    """One stage-1 fit and its comparison with the validation showers."""
-    model_config, train_config = resolve_run_config(family, overrides=overrides)
+    """One stage-1 fit of the (model, train) ``config`` and its comparison with the
+    validation showers."""
+    model_config, train_config = config
     model = build_model(family, model_config, det, seed=seed)
     showers, cond = train
     model.fit_preprocessing(showers, cond)
@@ -118,10 +121,12 @@ def main() -> None:
         vshowers, vcond, _ = read_showers(args.val)
         family, recipe_settings = _stage_settings(args.recipe, args.stage)
         peak = int(layer_energies(torch.as_tensor(showers), det).mean(0).argmax())
-        remainders = [peak if r == "peak" else r for r in args.remainder.split(",")]
-        for remainder in remainders:
-            overrides = [*recipe_settings, *args.settings, f"layer_remainder={remainder}"]
-            build_model(family, resolve_run_config(family, overrides=overrides)[0], det)
+        configs = {}
+        for remainder in args.remainder.split(","):
+            layer = peak if remainder == "peak" else remainder
+            overrides = [*recipe_settings, *args.settings, f"layer_remainder={layer}"]
+            configs[layer] = resolve_run_config(family, overrides=overrides)
+            build_model(family, configs[layer][0], det)  # refuses a layer the readout lacks
         seeds = [int(s) for s in args.seeds.split(",")]
     except (OSError, ValueError, KeyError) as exc:  # files, recipe, settings: one line
         parser.error(str(exc).strip().splitlines()[0])
@@ -136,10 +141,9 @@ def main() -> None:
         "| resolution / G4 |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for remainder in remainders:
+    for config in configs.values():
         for seed in seeds:
-            overrides = [*recipe_settings, *args.settings, f"layer_remainder={remainder}"]
-            r = fit_and_compare(family, overrides, seed, det, (showers, cond), (vshowers, vcond))
+            r = fit_and_compare(family, config, seed, det, (showers, cond), (vshowers, vcond))
             print(
                 f"| {r['remainder']} | {seed} | {r['cpu_s']:.0f} | {r['nll']:.1f} "
                 f"| {r['last_gen']:.3f} ({r['last_g4']:.3f}) | {r['last_mean']:.2f} "

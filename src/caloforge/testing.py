@@ -161,16 +161,23 @@ def toy_showers(
 
 
 def write_toy_files(
-    folder: str | Path, n_train: int = 200, n_val: int = 100, *, seeds: tuple[int, int] = (1, 2)
+    folder: str | Path,
+    n_train: int = 200,
+    n_val: int = 100,
+    *,
+    seeds: tuple[int, int] = (1, 2),
+    **options: Any,
 ) -> tuple[Path, Path]:
     """A training and a validation file of TOY showers of :func:`toy_detector`, written
-    in ``folder`` (``toy_train.h5``, ``toy_val.h5``) from the two ``seeds``."""
+    in ``folder`` (``toy_train.h5``, ``toy_val.h5``) from the two ``seeds``; ``options``:
+    those of :func:`toy_showers`."""
     det = toy_detector(folder)
-    train = write_showers(
-        Path(folder) / "toy_train.h5", *toy_showers(det, n_train, seed=seeds[0]), det
-    )
-    val = write_showers(Path(folder) / "toy_val.h5", *toy_showers(det, n_val, seed=seeds[1]), det)
-    return train, val
+    files = []
+    for name, n, seed in (("toy_train.h5", n_train, seeds[0]), ("toy_val.h5", n_val, seeds[1])):
+        files.append(
+            write_showers(Path(folder) / name, *toy_showers(det, n, seed=seed, **options), det)
+        )
+    return files[0], files[1]
 
 
 __all__ = ["TOY_DETECTOR_TOML", "toy_detector", "toy_showers", "write_toy_files"]

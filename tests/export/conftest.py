@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from caloforge.data import write_showers
-from caloforge.testing import toy_detector, toy_showers
+from caloforge.testing import write_toy_files
 from caloforge.train import train
 
 TINY = {
@@ -57,11 +56,7 @@ FAST = [
 
 def tiny_checkpoint(family: str, folder: Path, extra: tuple[str, ...] = ()) -> Path:
     """Train ``family`` for a few steps on TOY showers of the 3 x (4 x 4) toy detector."""
-    det = toy_detector(folder)
-    s, c = toy_showers(det, 256, seed=1, impact_spread=5.0)
-    train_file = write_showers(folder / "toy_train.h5", s, c, det)
-    s, c = toy_showers(det, 64, seed=2, impact_spread=5.0)
-    val_file = write_showers(folder / "toy_val.h5", s, c, det)
+    train_file, val_file = write_toy_files(folder, 256, 64, impact_spread=5.0)
     result = train(
         family,
         train_file,

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from caloforge.data import write_showers
 from caloforge.geometry import Detector
-from caloforge.testing import toy_detector, toy_showers
+from caloforge.testing import toy_detector, write_toy_files
 
 # Small networks so that every family trains a few dozen steps in seconds. A new family
 # adds its entry here (a family without one runs with its defaults).
@@ -104,11 +103,6 @@ def toy_det(tmp_path_factory: pytest.TempPathFactory) -> Detector:
 
 
 @pytest.fixture(scope="session")
-def toy_files(tmp_path_factory: pytest.TempPathFactory, toy_det: Detector) -> tuple[Path, Path]:
+def toy_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(train, val) files of TOY showers on the tiny detector (not physics; tests only)."""
-    folder = tmp_path_factory.mktemp("toy_showers")
-    s, c = toy_showers(toy_det, 640, seed=1)
-    train = write_showers(folder / "toy_train.h5", s, c, toy_det)
-    s, c = toy_showers(toy_det, 200, seed=2)
-    val = write_showers(folder / "toy_val.h5", s, c, toy_det)
-    return train, val
+    return write_toy_files(tmp_path_factory.mktemp("toy_showers"), 640, 200)
