@@ -304,3 +304,56 @@ def test_abandon_removes_a_lock_recorded_before_its_file_was_written(tmp_path: P
     other.write_text(lock.path.read_text())  # a file with the same token but no record
     files.abandon()
     assert not lock.path.exists() and other.exists() and lock.path not in files._held
+
+
+@pytest.mark.parametrize("when", ["before-link", "after-link"])
+def test_a_lock_file_never_exists_without_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    from caloforge import files
+
+    # An interruption the moment the lock's name appears (a signal handled by another
+    # thread is raised in the main one right after the system call) or just before it:
+    # the file that exists holds this process's token, so the interrupted acquire removes
+    # it, and the filled temporary file goes too.
+    real_link = os.link
+    seen: list[str] = []
+
+    def link_then_interrupt(src: Path, dst: Path) -> None:
+        if when == "after-link":
+            real_link(src, dst)
+            seen.append(Path(dst).read_text())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "link", link_then_interrupt)
+    lock = files.OutputLock(tmp_path / "out.h5")
+    with pytest.raises(KeyboardInterrupt):
+        lock.acquire()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert lock.path not in files._held and not files._temps
+    if when == "after-link":
+        assert json.loads(seen[0])["pid"] == os.getpid()
+    monkeypatch.setattr(files.os, "link", real_link)
+    with lock:
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_lock_without_hard_links_is_created_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from caloforge import files
+
+    def no_links(src: Path, dst: Path) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(files.os, "link", no_links)
+    target = tmp_path / "out.h5"
+    with OutputLock(target):
+        assert json.loads(lock_path(target).read_text())["pid"] == os.getpid()
+        _write_lock(tmp_path / "b.h5", os.getppid())  # a live holder: refused in place too
+        with pytest.raises(OutputLockedError, match="in use by another caloforge process"):
+            OutputLock(tmp_path / "b.h5").acquire()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.h5.lock"]

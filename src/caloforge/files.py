@@ -9,12 +9,14 @@ Every file caloforge writes goes through this module (see ``docs/architecture.md
   path holds either the previous file or the complete new one, never a part; on failure
   the temporary file is removed.
 * **Output locks.** A writer holds ``PATH.lock`` for as long as it works on ``PATH`` (a file
-  or a run folder). The lock file is created atomically (``O_CREAT | O_EXCL``) and holds
-  the writer's pid, host, start time and command. A second writer refuses in one line
-  naming the holder. A lock whose pid no longer runs on this host (or was reused by a
-  later process) is stale: it is reported in a warning and taken over. A process may
-  take a lock it already holds again (nested writers). The lock is released on exit, on
-  exceptions too.
+  or a run folder). The lock file is created atomically with its content: a filled
+  temporary file is hard-linked to the lock's name, which fails when the name exists
+  (``O_CREAT | O_EXCL`` and a write where the file system has no hard links). It holds
+  the writer's pid, host, start time, command and a token. A second writer refuses in
+  one line naming the holder. A lock whose pid no longer runs on this host (or was
+  reused by a later process) is stale: it is reported in a warning and taken over. A
+  process may take a lock it already holds again (nested writers). The lock is released
+  on exit, on exceptions too.
 * **Orphans.** Temporary files and lock files left by a writer killed with SIGKILL are
   removed by the next write into the same folder (:func:`clean_orphans`), once their
   writer is dead.
@@ -24,6 +26,7 @@ Every file caloforge writes goes through this module (see ``docs/architecture.md
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import json
@@ -52,6 +55,8 @@ UNREADABLE_LOCK_GRACE_S = 10.0
 """A lock file without readable content younger than this is being written by its
 holder; older, its writer died between creating and filling it."""
 _PID_REUSE_SLACK_S = 2.0
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK}
+"""``os.link`` errors of file systems without hard links: the lock is created in place."""
 _TEMP_RE = re.compile(
     r"^\.(?P<name>.*)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9._-]+)\.(?P<token>[0-9a-f]{8})\.tmp$"
 )
@@ -273,6 +278,11 @@ class OutputLock:
             del _held[self.path]  # after the unlink: an interrupted release is seen by abandon
 
     def _create(self, token: str) -> None:
+        """Create the lock file with its record in one step: the record goes to a temporary
+        file that is hard-linked to the lock's name (which fails when the name exists), so
+        the lock file is never seen without its record, and a signal caught right after
+        the link leaves a file that :func:`_drop` recognises by its token. Where the file
+        system has no hard links, ``O_CREAT | O_EXCL`` and a write."""
         record = {
             "pid": os.getpid(),
             "host": _host(),
@@ -280,6 +290,30 @@ class OutputLock:
             "command": _command(),
             "token": token,
         }
+        text = json.dumps(record) + "\n"
+        temp = temp_name(self.path)
+        _temps.add(temp)  # before it exists: abandon() removes it wherever a signal lands
+        try:
+            with open(temp, "x", encoding="utf-8") as fh:  # no fsync: a lock dies with its holder
+                fh.write(text)
+            for _ in range(5):
+                try:
+                    os.link(temp, self.path)
+                except FileExistsError:
+                    self._clear_stale()
+                    continue
+                except OSError as exc:
+                    if exc.errno not in _NO_HARD_LINKS:
+                        raise
+                    self._create_in_place(text)
+                return
+        finally:
+            temp.unlink(missing_ok=True)
+            _temps.discard(temp)
+        raise OutputLockedError(f"{self.target}: could not take the lock {self.path}; try again")
+
+    def _create_in_place(self, text: str) -> None:
+        """``O_CREAT | O_EXCL``, then the record (the lock file is empty for a moment)."""
         for _ in range(5):
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -287,8 +321,8 @@ class OutputLock:
                 self._clear_stale()
                 continue
             try:
-                with os.fdopen(fd, "w") as fh:  # no fsync: a lock dies with its holder
-                    fh.write(json.dumps(record) + "\n")
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(text)
             except BaseException:  # the record could not be written: no lock taken
                 self.path.unlink(missing_ok=True)
                 raise
