@@ -27,7 +27,7 @@
 #                     readouts, or "patch=" for the automatic one); stage 1 is a coupling flow
 #                     (layer_passes=2), "layer_passes=none" makes it autoregressive, fitted
 #                     alone first for 4000 steps and then fixed (layer_fit_steps), with the
-#                     first layer holding the energy the others leave (layer_remainder=0)
+#                     peak layer holding the energy the others leave (layer_remainder=9)
 #   THREADS           torch threads (default 2)
 #   STAGES            subset of "teacher student calibrate refine generate evaluate bench"
 #   OUT               output folder (default artifacts/benchmarks/patch_transformer)
@@ -61,7 +61,7 @@ if has teacher && [[ ! -f $OUT/teacher.pt ]]; then
   echo "== teacher ($(date))"
   mode=--overwrite; [[ -f $RUN/checkpoint.pt ]] && mode=--resume
   "${CF[@]}" train --model patch-transformer --data "$TRAIN" --val "$VAL" --out "$RUN" \
-      --threads "$THREADS" --seed 1 "$mode" --quiet layer_passes=2 layer_remainder=0 \
+      --threads "$THREADS" --seed 1 "$mode" --quiet layer_passes=2 layer_remainder=9 \
       layer_fit_steps=4000 patch=5,4,3 "${MODEL_ARGS[@]}" \
       train.schedule=cosine train.min_lr_factor=0.05 train.batch_size="$BATCH_SIZE" \
       train.max_memory_gb="$MAX_MEMORY_GB" train.steps="$TEACHER_STEPS" \
