@@ -360,3 +360,29 @@ def test_the_geant4_baseline_repeats_the_training_files_physics(
     report = run_bench([tiny_wgan], [2], untrained_detector="atlas-pblar", **kw)  # type: ignore[arg-type]
     assert seen["settings"] == {} and list(report.geant4) == ["atlas-pblar"]
     assert "physics=" not in report.markdown()
+
+
+def test_cli_bench_quiet_prints_only_the_files_it_wrote(tiny_wgan: Path, tmp_path: Path) -> None:
+    from tests.cli.conftest import caloforge
+
+    md, js = tmp_path / "b.md", tmp_path / "b.json"
+    common = ["bench", "--checkpoint", tiny_wgan, "--batch", "1,8", "--repeats", "1"]
+    out = caloforge(*common, "--no-geant4", "--json", js, "--markdown", md, "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [f"wrote {js}", f"wrote {md}"] and out.stderr == ""
+    assert len(json.loads(js.read_text())["rows"]) == 2
+    loud = caloforge(*common, "--no-geant4")
+    assert loud.returncode == 0 and "machine: " in loud.stdout
+    assert "generation time per shower" in loud.stdout
+
+
+def test_run_bench_reports_each_step(tiny_wgan: Path, tiny_onnx: Path) -> None:
+    steps: list[str] = []
+    report = run_bench(
+        [tiny_wgan, tiny_onnx], [1, 4], repeats=1, warmup=0, geant4=False, progress=steps.append
+    )
+    assert len(report.rows) == 4
+    assert steps == [
+        f"timing {tiny_wgan.name} (1/2), batches 1,4",
+        f"timing {tiny_onnx.name} (2/2), batches 1,4",
+    ]

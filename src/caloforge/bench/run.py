@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ def run_bench(
     untrained_detector: str | None = None,
     seed: int = 0,
     precision: str | Sequence[str] = DEFAULT_PRECISIONS,
+    progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """Benchmark models (``.pt`` checkpoints or ``.onnx`` exports) and Geant4; see the
     module docstring.
@@ -54,6 +55,8 @@ def run_bench(
             (``"fp32,bf16"``) or one (:func:`caloforge.hardware.parse_precisions`); every
             checkpoint is timed at each precision it resolves to, once. ONNX exports run
             in float32 (refused when the list is ``bf16`` alone).
+        progress: called with a short description of each step as it starts (the model
+            being timed, the Geant4 sample), e.g. to show a status line.
 
     Every model file is checked before anything is timed: its format, a ``.pt``
     checkpoint's family against the precisions (``bf16`` for a family without bfloat16
@@ -89,8 +92,10 @@ def run_bench(
             raise ValueError(f"{p}: --precision applies to .pt checkpoints, not ONNX exports")
     report = BenchReport(rows=[], machine=machine_info(threads))
     dets: dict[str, tuple[Detector, Conditions, str | None, dict[str, Any]]] = {}
-    for m in models:
+    note = progress or (lambda _: None)
+    for k, m in enumerate(models, 1):
         p = Path(m)
+        note(f"timing {p.name} ({k}/{len(models)}), batches {','.join(map(str, batches))}")
         kw: dict[str, Any] = dict(
             threads=threads,
             repeats=repeats,
@@ -124,6 +129,7 @@ def run_bench(
     if geant4:
         for name, (det, cond, particle, settings) in dets.items():
             log.info("Geant4: %d showers of %s", len(cond), name)
+            note(f"Geant4: {len(cond)} showers of {name}")
             report.geant4[name] = geant4_timing(
                 det, cond.energy, particle=particle, seed=seed + 1, settings=settings
             )

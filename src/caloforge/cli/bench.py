@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -11,6 +13,9 @@ from caloforge.bench.torch_backend import DEFAULT_PRECISIONS
 from caloforge.cli._app import app, at_least, console
 from caloforge.files import write_text
 from caloforge.hardware import parse_precisions
+
+if TYPE_CHECKING:
+    from caloforge.bench import BenchReport
 
 
 def _batches(text: str) -> list[int]:
@@ -79,6 +84,9 @@ def bench(
         "timed at every precision listed (auto: bfloat16 where the hardware has native "
         "bfloat16, else float32; a precision met twice is timed once).",
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress and no table: only the files written."
+    ),
 ) -> None:
     """Time per shower, showers/s, peak memory and FLOPs of models, and the speed-up over Geant4.
 
@@ -86,22 +94,38 @@ def bench(
     --threads 2 --json bench.json --markdown bench.md (float32 rows always, bfloat16 rows
     beside them where the hardware has native bfloat16; --precision fp32,bf16 for both)
     """
-    from caloforge.bench import machine_line, run_bench
+    from caloforge.bench import run_bench
 
-    report = run_bench(
-        [str(c) for c in checkpoint],
-        _batches(batch),
-        device=device,
-        threads=threads,
-        repeats=repeats,
-        warmup=warmup,
-        energy=energy,
-        geant4=geant4,
-        geant4_showers=geant4_showers,
-        untrained_detector=untrained_detector,
-        seed=seed,
-        precision=precision,
-    )
+    status = nullcontext() if quiet else console.status("timing...")
+    with status as shown:
+        report = run_bench(
+            [str(c) for c in checkpoint],
+            _batches(batch),
+            device=device,
+            threads=threads,
+            repeats=repeats,
+            warmup=warmup,
+            energy=energy,
+            geant4=geant4,
+            geant4_showers=geant4_showers,
+            untrained_detector=untrained_detector,
+            seed=seed,
+            precision=precision,
+            progress=None if shown is None else shown.update,
+        )
+    if not quiet:
+        _print(report)
+    if json_out is not None:
+        console.print(f"wrote {report.write_json(json_out)}")
+    if markdown is not None:
+        write_text(markdown, report.markdown())
+        console.print(f"wrote {markdown}")
+
+
+def _print(report: BenchReport) -> None:
+    """The table, the Geant4 baselines and the machine line."""
+    from caloforge.bench import machine_line
+
     table = Table(
         "model",
         "backend",
@@ -145,8 +169,3 @@ def bench(
             f"{g.ms_mean:.4g} ms/shower CPU (median {g.ms_median:.4g}); load {g.load[0]:.2f}"
         )
     console.print(f"machine: {machine_line(report.machine)}", highlight=False, soft_wrap=True)
-    if json_out is not None:
-        console.print(f"wrote {report.write_json(json_out)}")
-    if markdown is not None:
-        write_text(markdown, report.markdown())
-        console.print(f"wrote {markdown}")
