@@ -111,8 +111,14 @@ def test_compressed_checkpoint_round_trips_and_a_truncated_one_is_named(tmp_path
 
     from caloforge.train.checkpoint import save_checkpoint
 
-    payload = {"family": "vae", "config": {}, "state": {"w": torch.arange(1000.0)},
-               "detector": "{}", "condition_features": ["log_energy"], "step": 3}
+    payload = {
+        "family": "vae",
+        "config": {},
+        "state": {"w": torch.arange(1000.0)},
+        "detector": "{}",
+        "condition_features": ["log_energy"],
+        "step": 3,
+    }
     plain = save_checkpoint(tmp_path / "plain.pt", payload)
     packed = save_checkpoint(tmp_path / "packed.pt", payload, compress=True)
     assert packed.read_bytes()[:2] == b"\x1f\x8b" and packed.stat().st_size < plain.stat().st_size
@@ -122,3 +128,56 @@ def test_compressed_checkpoint_round_trips_and_a_truncated_one_is_named(tmp_path
     cut.write_bytes(packed.read_bytes()[:200])
     with pytest.raises(CheckpointError, match=r"cut\.pt: not a readable caloforge checkpoint"):
         load_checkpoint(cut)
+
+
+class _Two(torch.nn.Module):
+    """Two parameters, as a teacher trained from the start and a student from later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.teacher = torch.nn.Parameter(torch.zeros(3))
+        self.student = torch.nn.Parameter(torch.full((3,), -5.0))  # its initial weights
+
+    def ema_parameters(self) -> Any:
+        return self.named_parameters()
+
+
+def test_ema_starts_each_parameter_when_it_is_first_trained_and_warms_up() -> None:
+    from caloforge.train.state import EMA
+
+    model = _Two()
+    ema = EMA(model, decay=0.999)  # type: ignore[arg-type]
+    with torch.no_grad():
+        for _ in range(50):  # the teacher trains, the student waits
+            model.teacher.fill_(1.0)
+            ema.update(model)  # type: ignore[arg-type]
+    assert ema.updates == {"teacher": 50, "student": 0}
+    # warmed up: after 50 updates the average holds 1e-10 of the weight before the first
+    # (with the plain decay 0.999 from the start it would hold 95 % of it)
+    assert torch.allclose(ema.shadow["teacher"], torch.ones(3), atol=1e-6)
+    assert torch.equal(ema.shadow["student"], torch.full((3,), -5.0))
+    with torch.no_grad():
+        for _ in range(30):  # distillation: the student trains from here on
+            model.student.fill_(2.0)
+            ema.update(model)  # type: ignore[arg-type]
+    assert ema.updates == {"teacher": 80, "student": 30}
+    # none of the student's initial weights is left in its average
+    assert torch.allclose(ema.shadow["student"], torch.full((3,), 2.0), atol=1e-6)
+    # late updates weigh with the plain decay once warmed up: 10 / (1 - decay) updates
+    ema.updates["teacher"] = 100_000
+    with torch.no_grad():
+        model.teacher.fill_(2.0)
+        ema.update(model)  # type: ignore[arg-type]
+    assert torch.allclose(ema.shadow["teacher"], torch.full((3,), 1.001), atol=1e-6)
+
+
+def test_ema_of_a_checkpoint_without_update_counts() -> None:
+    from caloforge.train.state import EMA
+
+    model = _Two()
+    ema = EMA(model, decay=0.9)  # type: ignore[arg-type]
+    shadow = {"teacher": torch.full((3,), 0.5), "student": model.student.detach().clone()}
+    ema.restore(model, shadow, None, step=700)  # type: ignore[arg-type]
+    assert ema.updates == {"teacher": 700, "student": 0}  # the student was never trained
+    ema.restore(model, shadow, {"teacher": 4}, step=700)  # type: ignore[arg-type]
+    assert ema.updates == {"teacher": 4, "student": 0}

@@ -54,7 +54,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -68,6 +68,8 @@ from caloforge.models.layer_stage import LayerEnergyStage, LayerFlowConfig, laye
 from caloforge.models.transforms import ConditionScaler, ShowerTransform, TransformKind
 from caloforge.postprocess.base import GeneratedBatch, PostProcessor
 from caloforge.postprocess.registry import current_layout, postprocessors_in
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -469,7 +471,7 @@ class ShowerModel(nn.Module):
             raise ValueError(f"the model already has a post-processor {post.name!r}")
         self.postprocessing[post.name] = post.to(self.device)
 
-    def current_names(self, named: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def current_names(self, named: Mapping[str, V]) -> dict[str, V]:
         """``named`` (state keys or parameter names, e.g. EMA weights) with the names of the
         current layout: former post-processor keys (``calibration.*``, ``refiner.*``) and
         the family's :attr:`renamed` prefixes."""

@@ -9,6 +9,7 @@ A new post-processor is one module defining a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 from torch import Tensor
 
@@ -28,6 +29,9 @@ the top level of ``state``."""
 
 PREFIX = "postprocessing."
 """Where a model's post-processors keep their tensors in ``state``: ``postprocessing.<name>.*``."""
+
+
+V = TypeVar("V")
 
 
 class UnknownPostProcessorError(KeyError):
@@ -50,11 +54,11 @@ def get_postprocessor(name: str) -> type[PostProcessor]:
     )
 
 
-def current_layout(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def current_layout(state: Mapping[str, V]) -> dict[str, V]:
     """``state`` with the keys of the current layout: checkpoints written before the
     post-processors had one home keep theirs at the top level (``calibration.*``,
     ``refiner.*``), now under :data:`PREFIX`."""
-    out: dict[str, Tensor] = {}
+    out: dict[str, V] = {}
     for key, value in state.items():
         head = key.partition(".")[0]
         out[PREFIX + key if head in LEGACY_NAMES else key] = value

@@ -30,16 +30,45 @@ log = logging.getLogger(__name__)
 
 
 class EMA:
-    """Exponential moving average of a model's :meth:`~ShowerModel.ema_parameters`."""
+    """Exponential moving average of a model's :meth:`~ShowerModel.ema_parameters`.
+
+    Each parameter's average starts when the parameter is first trained, and its decay warms
+    up over that parameter's own updates, ``min(decay, (1 + n) / (10 + n))`` after ``n`` of
+    them: the average of a network trained from a later step (a distilled student) holds
+    none of its initial weights, and that of a short training is not held back by the
+    weights of its first steps. From about ``10 / (1 - decay)`` updates on it is the plain
+    average with ``decay``.
+    """
 
     def __init__(self, model: ShowerModel, decay: float) -> None:
         self.decay = decay
         self.shadow = {n: p.detach().clone() for n, p in model.ema_parameters()}
+        self.updates = dict.fromkeys(self.shadow, 0)
 
     @torch.no_grad()
     def update(self, model: ShowerModel) -> None:
         for n, p in model.ema_parameters():
-            self.shadow[n].lerp_(p.detach(), 1.0 - self.decay)
+            k = self.updates[n]
+            if k == 0 and torch.equal(self.shadow[n], p):
+                continue  # not trained yet: nothing to average
+            self.updates[n] = k + 1
+            self.shadow[n].lerp_(p.detach(), 1.0 - min(self.decay, (1 + k) / (10 + k)))
+
+    def restore(
+        self,
+        model: ShowerModel,
+        shadow: dict[str, torch.Tensor],
+        updates: dict[str, int] | None,
+        step: int,
+    ) -> None:
+        """The state of a saved run. A checkpoint written before the update counts were
+        kept: a parameter whose average equals its weights has not been trained yet, the
+        others count the run's ``step`` updates."""
+        self.shadow = shadow
+        if updates is None:
+            params = dict(model.ema_parameters())
+            updates = {n: 0 if torch.equal(v, params[n]) else step for n, v in shadow.items()}
+        self.updates = {n: int(updates.get(n, 0)) for n in shadow}
 
     @contextmanager
     def applied(self, model: ShowerModel) -> Iterator[None]:
@@ -162,7 +191,10 @@ class TrainState:
         state.elapsed = float(t.get("elapsed", 0.0))
         if state.ema is not None and ckpt.get("ema"):
             ema = model.current_names(ckpt["ema"])
-            state.ema.shadow = {k: v.to(device) for k, v in ema.items()}
+            shadow = {k: v.to(device) for k, v in ema.items()}
+            updates = t.get("ema_updates")
+            updates = None if updates is None else model.current_names(updates)
+            state.ema.restore(model, shadow, updates, state.step)
         return state
 
     def to_checkpoint(
@@ -207,6 +239,7 @@ class TrainState:
                 "best": self.best,
                 "bad_validations": self.bad_validations,
                 "elapsed": self.elapsed,
+                "ema_updates": dict(self.ema.updates) if self.ema is not None else None,
             },
             "info": {"describe": self.model.describe(), **info},
         }
