@@ -298,36 +298,33 @@ class OutputLock:
                 fh.write(text)
             for _ in range(5):
                 try:
-                    os.link(temp, self.path)
+                    self._place(temp, text)
                 except FileExistsError:
                     self._clear_stale()
                     continue
-                except OSError as exc:
-                    if exc.errno not in _NO_HARD_LINKS:
-                        raise
-                    self._create_in_place(text)
                 return
         finally:
             temp.unlink(missing_ok=True)
             _temps.discard(temp)
         raise OutputLockedError(f"{self.target}: could not take the lock {self.path}; try again")
 
-    def _create_in_place(self, text: str) -> None:
-        """``O_CREAT | O_EXCL``, then the record (the lock file is empty for a moment)."""
-        for _ in range(5):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                self._clear_stale()
-                continue
-            try:
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(text)
-            except BaseException:  # the record could not be written: no lock taken
-                self.path.unlink(missing_ok=True)
-                raise
+    def _place(self, temp: Path, text: str) -> None:
+        """Give the lock's name to the filled ``temp`` (a hard link); where the file system
+        has no hard links, create the name with ``O_CREAT | O_EXCL`` and write ``text``
+        (the lock file is empty for a moment). Raises FileExistsError when the name exists."""
+        try:
+            os.link(temp, self.path)
             return
-        raise OutputLockedError(f"{self.target}: could not take the lock {self.path}; try again")
+        except OSError as exc:  # FileExistsError (EEXIST) is not among these: re-raised
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+        except BaseException:  # the record could not be written: no lock taken
+            self.path.unlink(missing_ok=True)
+            raise
 
     def _clear_stale(self) -> None:
         """Remove the existing lock file if its holder is gone, else refuse."""
