@@ -351,3 +351,61 @@ def test_report_states_sizes_and_learning_curve(report: tuple[Path, dict]) -> No
     assert [p["n_train_per_class"] for p in curve] == [100, 360]
     assert curve[-1]["auc"] == m["comparisons"]["scaled"]["classifier"]["high_level"]["auc"]
     assert (out / "plots" / "learning_curve.png").stat().st_size > 1000
+
+
+def test_classifier_per_readout_layer_finds_the_layer_that_differs(
+    atlas, toy_showers, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A candidate whose last readout layer alone carries twice the energy: the per-layer
+    voxel test separates that layer and not the others; the console script prints it."""
+    ref_s, ref_c = toy_showers(atlas, 800, 1)
+    cand_s, cand_c = toy_showers(atlas, 800, 2, energy=ref_c.energy)
+    last = atlas.voxel_layer == atlas.n_layers - 1
+    cand_s[:, last] *= 2.0
+    ref = write_showers(tmp_path / "ref.h5", ref_s, ref_c, atlas)
+    cand = write_showers(tmp_path / "model.h5", cand_s, cand_c, atlas)
+    cfg = EvaluationConfig(
+        classifier=ClassifierConfig(seeds=(0,), classifiers=("hgb",), hgb_max_iter=30),
+        n_bootstrap=3,
+        plots=False,
+        classifier_layers=True,
+    )
+    m = evaluate(ref, {"model": cand}, tmp_path / "r", config=cfg)
+    layers = m["comparisons"]["model"]["classifier_layers"]
+    assert [r["layer"] for r in layers] == list(range(atlas.n_layers))
+    assert [r["voxels"] for r in layers] == list(atlas.layer_sizes)
+    assert layers[-1]["auc"] > 0.75, layers
+    assert all(r["auc"] < 0.62 for r in layers[:-1]), [r["auc"] for r in layers]
+    assert all(r["learning_curve"] == [] and r["n_test_per_class"] > 0 for r in layers)
+    assert m["comparisons"][FLOOR]["classifier_layers"] is not None
+    html_text = (tmp_path / "r" / "report.html").read_text()
+    assert "id='classifier_layers'" in html_text
+    # off by default: no per-layer entry
+    off = evaluate(ref, {"model": cand}, tmp_path / "off", config=SMALL)
+    assert off["comparisons"]["model"]["classifier_layers"] is None
+    assert "id='classifier_layers'" not in (tmp_path / "off" / "report.html").read_text()
+    n = 220  # the console script's classifiers at their full size: few showers
+    small_ref = write_showers(tmp_path / "sref.h5", ref_s[:n], ref_c.select(slice(0, n)), atlas)
+    small = write_showers(tmp_path / "cand.h5", cand_s[:n], cand_c.select(slice(0, n)), atlas)
+    script = Path(sys.executable).parent / "caloforge"
+    r = subprocess.run(
+        [
+            str(script),
+            "evaluate",
+            str(small_ref),
+            str(small),
+            "--out",
+            str(tmp_path / "cli"),
+            "--no-plots",
+            "--classifier-seeds",
+            "1",
+            "--learning-curve",
+            "off",
+            "--classifier-layers",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"},
+    )
+    assert r.returncode == 0, r.stderr
+    assert "voxel AUC per readout layer, cand: 0: " in r.stdout

@@ -34,6 +34,14 @@ def _auc(c: dict[str, Any] | None) -> str:
     return f"{_pm(c['auc'], c['auc_err'])} {c['headline']} {sizes}"
 
 
+def _layers(comparison: dict[str, Any]) -> str:
+    """``layer: AUC ± error`` of each readout layer's voxel classifier test."""
+    return ", ".join(
+        f"{r['layer']}: {_pm(r['auc'], r['auc_err']) if r['auc'] is not None else 'empty'}"
+        for r in comparison["classifier_layers"]
+    )
+
+
 def _table(metrics: dict[str, Any]) -> Table:
     memo = metrics.get("memorisation") or {}
     table = Table(
@@ -123,6 +131,12 @@ def evaluate(
         help="auto (sizes up to the headline size) | full (1k, 3k, 10k, 30k, ... up to what "
         "the files hold) | off.",
     ),
+    classifier_layers: bool = typer.Option(
+        False,
+        "--classifier-layers",
+        help="Also run the voxel classifier on each readout layer alone: where it sees the "
+        "difference (about one more voxel test of time).",
+    ),
     training_log: list[Path] | None = typer.Option(
         None, "--training-log", help="JSON-lines training log to plot (repeatable)."
     ),
@@ -161,6 +175,7 @@ def evaluate(
             learning_curve=learning_curve,
         ),
         plots=not no_plots,
+        classifier_layers=classifier_layers,
     )
     status = (
         nullcontext()
@@ -188,6 +203,9 @@ def evaluate(
                 f"note: a classifier was trained on fewer than {classifier_train} showers per "
                 "class: its AUC is not comparable with figures at that size"
             )
+        for name, c in metrics["comparisons"].items():
+            if c.get("classifier_layers"):
+                console.print(f"voxel AUC per readout layer, {name}: {_layers(c)}")
         for name, c in metrics["comparisons"].items():
             for metric, why in c["skipped"].items():
                 console.print(f"note: {name}: {metric.replace('_', ' ')} {why}")

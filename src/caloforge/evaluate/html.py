@@ -152,6 +152,30 @@ def _classifier_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _layer_table(metrics: dict[str, Any]) -> str:
+    """The voxel classifier test on each readout layer alone (``--classifier-layers``)."""
+    comps = {n: c["classifier_layers"] for n, c in metrics["comparisons"].items()}
+    comps = {n: r for n, r in comps.items() if r}
+    if not comps:
+        return ""
+    layers = next(iter(comps.values()))
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in comps)
+    rows = [
+        "<h2>Voxel classifier per readout layer</h2><p class='note'>The voxel test on one "
+        "readout layer's voxels (and the conditions) at a time, with the sizes and seeds "
+        "above: the layers where a classifier sees the candidate.</p>",
+        f"<table id='classifier_layers'><tr><th>layer</th><th>voxels</th>{head}</tr>",
+    ]
+    for i, entry in enumerate(layers):
+        cells = "".join(
+            f"<td>{_auc_cell(r[i]) if r[i]['auc'] is not None else 'empty'}</td>"
+            for r in comps.values()
+        )
+        rows.append(f"<tr><td>{entry['layer']}</td><td>{entry['voxels']}</td>{cells}</tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
 def _curve_table(metrics: dict[str, Any]) -> str:
     """The learning curves: AUC against the classifier's training showers per class."""
     rows = [
@@ -282,6 +306,7 @@ def write_html(metrics: dict[str, Any], images: dict[str, Path], path: str | Pat
         _summary_table(metrics),
         "<h2>Classifier two-sample tests</h2>",
         _classifier_table(metrics),
+        _layer_table(metrics),
         "<h2>Learning curve of the classifier</h2><p class='note'>AUC of the headline "
         "classifier against the showers per class it was trained on, on the same test split: "
         "an AUC still rising at the right end means more showers would separate the samples "

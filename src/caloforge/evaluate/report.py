@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,10 @@ class EvaluationConfig:
         memorisation_percentile: percentile of held-out distances defining a near-copy.
         plots: draw plots (the HTML report then embeds them).
         plot_formats: file formats of the plots (PNG always; PDF by default too).
+        classifier_layers: also run the voxel classifier test on each readout layer's
+            voxels alone (with the conditions): where a classifier sees the difference.
+            Costs about one more voxel test (the fits are smaller, one per layer), with
+            the same seeds and sizes and no learning curve.
     """
 
     threshold: float = 0.0
@@ -80,6 +84,7 @@ class EvaluationConfig:
     memorisation_percentile: float = 1.0
     plots: bool = True
     plot_formats: tuple[str, ...] = ("png", "pdf")
+    classifier_layers: bool = False
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.threshold) and self.threshold >= 0):
@@ -166,15 +171,39 @@ def _classifier(ref: _Sample, cand: _Sample, kind: str, cfg: ClassifierConfig) -
     return two_sample_test(high_level_inputs(fa, ref.cond), high_level_inputs(fb, cand.cond), cfg)
 
 
+def _layer_classifiers(
+    ref: _Sample, cand: _Sample, voxel_layer: NDArray[np.int64], cfg: ClassifierConfig
+) -> list[dict[str, Any]]:
+    """The voxel test on each readout layer's voxels alone (conditions included), same
+    seeds and sizes, no learning curve; a layer that both samples leave empty everywhere
+    is reported with ``auc`` None."""
+    cfg = replace(cfg, learning_curve="off")
+    style = cfg.protocol
+    out = []
+    for layer in np.unique(voxel_layer):
+        cols = np.flatnonzero(voxel_layer == layer)
+        va, vb = ref.voxels[:, cols], cand.voxels[:, cols]
+        entry: dict[str, Any] = {"layer": int(layer), "voxels": len(cols)}
+        if not (va.any() or vb.any()):
+            out.append(entry | {"auc": None, "auc_err": None, "why": "empty in both samples"})
+            continue
+        xa, xb = voxel_inputs(va, ref.cond, style), voxel_inputs(vb, cand.cond, style)
+        log.info("classifier on readout layer %d (%d voxels)", layer, len(cols))
+        out.append(entry | two_sample_test(xa, xb, cfg, standardise=style != "challenge"))
+    return out
+
+
 def _compare(
     ref: _Sample,
     cand: _Sample,
     edges: dict[str, NDArray[np.float64]],
     cfg: EvaluationConfig,
     name: str,
+    voxel_layer: NDArray[np.int64],
 ) -> dict[str, Any]:
     """Every metric of one comparison; a metric below its minimum is ``None`` and its
-    reason is under ``skipped``."""
+    reason is under ``skipped``; ``voxel_layer``: the readout layer of each voxel (the
+    per-layer classifier tests of ``cfg.classifier_layers``)."""
     t0 = time.perf_counter()
     n_obs = min(ref.summary.n, cand.summary.n)
     skipped = {
@@ -201,6 +230,9 @@ def _compare(
         kind: None if "classifier" in skipped else _classifier(ref, cand, kind, cfg.classifier)
         for kind in ("voxel", "high_level")
     }
+    by_layer = None
+    if cfg.classifier_layers and "classifier" not in skipped:
+        by_layer = _layer_classifiers(ref, cand, voxel_layer, cfg.classifier)
     n = min(len(ref.cond), len(cand.cond))
     paired = bool(np.allclose(ref.cond.energy[:n], cand.cond.energy[:n], rtol=1e-5))
     return {
@@ -213,6 +245,7 @@ def _compare(
         "max_separation": obs[0].separation if obs else None,
         "physics_distances": dist,
         "classifier": clf,
+        "classifier_layers": by_layer,
         "direction_angle": {
             "mean": float(cand.summary.direction_angle.mean()),
             "std": float(cand.summary.direction_angle.std()),
@@ -317,6 +350,7 @@ def evaluate(
     cand_sum = {k: summarise(d, **kw) for k, d in cand_data.items()}  # type: ignore[arg-type]
     edges = {k: reference_bins(v) for k, v in ref_sum.features.items()}
 
+    layers = det.voxel_layer
     # the floor
     if ref2_data is not None:
         ref2_sum = summarise(ref2_data, **kw)  # type: ignore[arg-type]
@@ -334,12 +368,15 @@ def evaluate(
         floor_how = (
             "even vs odd rows of the reference (half the statistics of a candidate comparison)"
         )
-    comparisons: dict[str, dict[str, Any]] = {FLOOR: _compare(*floor_pair, edges, cfg, FLOOR)}
+    comparisons: dict[str, dict[str, Any]] = {
+        FLOOR: _compare(*floor_pair, edges, cfg, FLOOR, layers)
+    }
     comparisons[FLOOR]["how"] = floor_how
     ref_sample = _summary_sample(ref_data, ref_sum, cfg)
     for k, d in cand_data.items():
         log.info("comparing %s", k)
-        comparisons[k] = _compare(ref_sample, _summary_sample(d, cand_sum[k], cfg), edges, cfg, k)
+        cand_sample = _summary_sample(d, cand_sum[k], cfg)
+        comparisons[k] = _compare(ref_sample, cand_sample, edges, cfg, k, layers)
 
     responses = {
         "reference": energy_response(ref_sum.energy, ref_sum.features["e_ratio"]).to_dict()
