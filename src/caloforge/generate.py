@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,13 @@ from caloforge.geometry import Detector
 from caloforge.models import ShowerModel
 from caloforge.pretrained.registry import resolve_checkpoint
 from caloforge.train.checkpoint import load_checkpoint
-from caloforge.train.loading import check_detector, load_model, open_data, resolve_device
+from caloforge.train.loading import (
+    check_detector,
+    drop_postprocessors,
+    load_model,
+    open_data,
+    resolve_device,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +154,7 @@ def generate_file(
     device: str = "cpu",
     use_ema: bool = True,
     precision: str = "auto",
+    without: Sequence[str] = (),
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -168,11 +175,13 @@ def generate_file(
         batch_size, seed, device, use_ema: sampling settings.
         precision: ``auto`` (bfloat16 where the hardware has it natively), ``fp32`` or
             ``bf16`` (:meth:`ShowerModel.set_precision`); the file records the one chosen.
+        without: post-processors to leave out, the last of the chain (``("refiner",)``:
+            the calibrated model the refiner was fitted on); the file records them.
         progress: called with (showers done, showers in all) after each batch.
 
     Raises:
-        ValueError: bad arguments; CheckpointError; PretrainedError: an unknown name;
-        DetectorMismatchError;
+        ValueError: bad arguments (``without`` too); CheckpointError; PretrainedError: an
+        unknown name; DetectorMismatchError;
         FileExistsError: ``out`` exists; OutputError: ``out`` is an input;
         OutputLockedError: another process writes ``out``.
     """
@@ -195,6 +204,7 @@ def generate_file(
     out = Path(out)
     ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
     model, _ = load_model(ckpt, resolve_device(device), use_ema=use_ema)
+    drop_postprocessors(model, without, str(checkpoint))
     precision = model.set_precision(precision)
     det = model.detector
     trained = trained_conditions(ckpt, det)
@@ -232,6 +242,7 @@ def generate_file(
         "step": int(ckpt["step"]),
         "conditions": described,
         "precision": precision,
+        "postprocessors": [post.name for post in model.postprocessors],
     }
     path = write_showers(
         out,

@@ -54,3 +54,45 @@ def test_refiner_settings_are_checked(tiny_wgan: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="candidates must be >= 2"):
         refine(tiny_wgan, data, tmp_path / "r.pt", candidates=1)
     assert not (tmp_path / "r.pt").exists()
+
+
+def test_without_the_refiner_is_the_model_it_refines(calibrated: Path, tmp_path: Path) -> None:
+    """``--without refiner`` on a calibrated, refined checkpoint generates exactly what the
+    calibrated checkpoint does; a post-processor that is missing, or one that the kept
+    refiner was fitted after, is refused in one line (exit 2)."""
+    import json
+    import subprocess
+    import sys
+
+    import h5py
+
+    data = training_file(calibrated)
+    both = refine(calibrated, data, tmp_path / "both.pt", candidates=4, hidden=16, seed=1).path
+    cond = ShowerFile(data).conditions()
+    fast, _ = load_model(both, without=("refiner",))
+    plain, _ = load_model(calibrated)
+    assert [p.name for p in fast.postprocessors] == ["calibration"]
+    np.testing.assert_array_equal(generate(fast, cond, seed=3), generate(plain, cond, seed=3))
+    with pytest.raises(ValueError, match=r"no post-processor 'foo' \(it has: calibration, refiner"):
+        load_model(both, without=("foo",))
+    with pytest.raises(ValueError, match="'refiner' was fitted on the output of 'calibration'"):
+        load_model(both, without=("calibration",))
+    assert load_model(both, without=("calibration", "refiner"))[0].postprocessors == []
+
+    script = [str(Path(sys.executable).parent / "caloforge"), "generate", "--checkpoint", str(both)]
+    args = ["--conditions", data, "-n", "40", "-q"]
+    out = tmp_path / "fast.h5"
+    r = subprocess.run(
+        [*script, *args, "--without", "refiner", "-o", str(out)], text=True, capture_output=True
+    )
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out) as f:
+        assert json.loads(f.attrs["generator"])["postprocessors"] == ["calibration"]
+    r = subprocess.run(
+        [*script, *args, "--without", "calibration", "-o", str(tmp_path / "x.h5")],
+        text=True,
+        capture_output=True,
+    )
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "both.pt" in lines[0], r.stderr
+    assert not (tmp_path / "x.h5").exists()

@@ -251,6 +251,12 @@ def generate(
         help="auto | fp32 | bf16: the family's networks in bfloat16 (auto: where the "
         "hardware has native bfloat16).",
     ),
+    without: list[str] | None = typer.Option(
+        None,
+        "--without",
+        help="Leave out a post-processor at the end of the chain (repeatable): --without "
+        "refiner generates with the calibrated model the refiner was fitted on (faster).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -291,6 +297,7 @@ def generate(
             device=device,
             use_ema=not no_ema,
             precision=precision,
+            without=without or (),
             overwrite=overwrite,
             progress=progress,
         )

@@ -84,16 +84,21 @@ def load_model(
     device: str | torch.device = "cpu",
     *,
     use_ema: bool = True,
+    without: Sequence[str] = (),
 ) -> tuple[ShowerModel, dict[str, Any]]:
     """A trained model (eval mode, EMA weights when stored) and its checkpoint dict.
 
     Arguments:
         checkpoint: a checkpoint file, the name of a pretrained model (a ``str``,
             :func:`caloforge.pretrained_models`), or a checkpoint dict.
+        without: post-processors to leave out (:func:`drop_postprocessors`), e.g.
+            ``("refiner",)``: the faster model the refiner was fitted on.
 
     Raises:
         CheckpointError: unreadable file, unknown family or inconsistent weights;
-        PretrainedError: a name that is neither a pretrained model nor a file.
+        PretrainedError: a name that is neither a pretrained model nor a file;
+        ValueError: ``without`` names a post-processor the model lacks, or one that
+            others were fitted after.
     """
     source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
     ckpt = (
@@ -116,9 +121,38 @@ def load_model(
             copy_parameters(model, model.current_names(ckpt["ema"]))
         except CheckpointError as exc:
             raise CheckpointError(f"{source}: EMA {exc}") from None
+    drop_postprocessors(model, without, source)
     model.to(torch.device(device) if isinstance(device, str) else device)
     model.eval()
     return model, ckpt
+
+
+def drop_postprocessors(model: ShowerModel, names: Sequence[str], source: str = "model") -> None:
+    """Remove the post-processors ``names`` from ``model``: the last ones of its chain only,
+    since each post-processor was fitted on the output of those before it (leaving out the
+    refiner gives the calibrated model it refines; leaving out the calibration alone would
+    feed the refiner showers it never saw).
+
+    Raises:
+        ValueError: a name the model has no post-processor of, or one followed by a
+            post-processor that is kept.
+    """
+    chain = [post.name for post in model.postprocessors]
+    for name in names:
+        if name not in chain:
+            has = ", ".join(chain) or "none"
+            raise ValueError(f"{source}: has no post-processor {name!r} (it has: {has})")
+    drop = set(names)
+    kept = [name for name in chain if name not in drop]
+    if chain[: len(kept)] != kept:
+        first = next(name for name in chain if name in drop)
+        after = chain[chain.index(first) + 1]
+        raise ValueError(
+            f"{source}: {after!r} was fitted on the output of {first!r}; leave out both "
+            f"(--without {first} --without {after}) or neither"
+        )
+    for name in drop:
+        del model.postprocessing[name]
 
 
 def checkpoint_detector(ckpt: dict[str, Any], source: str = "checkpoint") -> Detector:
@@ -167,6 +201,7 @@ __all__ = [
     "check_detector",
     "checkpoint_detector",
     "copy_parameters",
+    "drop_postprocessors",
     "load_model",
     "load_state",
     "open_data",
