@@ -8,21 +8,23 @@ quarters of the reference's log incident energy:
 ``hits``
     cells with a deposit per shower, mean and standard deviation;
 ``next to a hit``
-    the fraction of hit cells whose nearest cell (by centre distance) is hit too: near 0
-    for hits scattered independently, higher for hits that come in clusters;
+    the fraction of hit cells whose nearest cell (by centre distance; of equally near
+    cells the first in voxel order) is hit too: about that cell's own hit rate for hits
+    placed independently, higher for hits that come in clusters;
 ``core rho``
     the Spearman rank correlation of the layer's hottest cell (the largest mean deposit)
-    with each of its two nearest cells, averaged: how tightly the core cells rise and
-    fall together from shower to shower.
+    with each of its two nearest cells (ties as above), averaged: how tightly the core
+    cells rise and fall together from shower to shower.
 
-Optionally (``--outside X0,X1``) the same hit figures for the cells whose centre lies
-outside ``X0 <= x < X1`` mm (the outer rows of a strip layer).
+Optionally (``--outside=X0,X1``, with ``=`` for a negative X0) the same hit figures for
+the cells whose centre lies outside ``X0 <= x < X1`` mm (the outer rows of a strip layer).
 
     python benchmarks/cell_structure.py REF.h5 CAND.h5 [CAND2.h5 ...] [--layer 0]
-        [--outside -80,80] [-n 20000]
+        [--outside=-80,80] [-n 20000]
 
-Both files are read with their own geometry; the candidates must hold showers of the
-reference's detector (``caloforge generate --conditions REF.h5`` makes such a file).
+Every file is read with the reference's detector and must hold showers at the
+reference's incident energies, row by row (``caloforge generate --conditions REF.h5``
+makes such a file). Bad input: one ``error:`` line, exit 2.
 """
 
 from __future__ import annotations
@@ -75,28 +77,48 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(
                 f"--layer {a.layer}: {det.name} has readout layers 0-{det.n_layers - 1}"
             )
-        outside = None
+        if a.n is not None and a.n < 1:
+            raise ValueError(f"-n {a.n}: must be at least 1")
+        cols = det.layer_slices[a.layer]
+        g = cell_geometry(det)
+        x, y = g.x[cols], g.y[cols]
+        if len(x) < 3:
+            raise ValueError(f"--layer {a.layer}: {len(x)} cells, fewer than the 3 needed")
+        out_cols = None
         if a.outside:
-            x0, x1 = (float(v) for v in a.outside.split(","))
-            outside = (x0, x1)
-        files = {"reference": ref} | {c.name: ShowerFile(c, det) for c in a.candidates}
+            parts = a.outside.split(",")
+            if len(parts) != 2:
+                raise ValueError(f"--outside {a.outside!r}: expected X0,X1 in mm")
+            x0, x1 = float(parts[0]), float(parts[1])
+            if not x0 < x1:
+                raise ValueError(f"--outside {a.outside!r}: X0 must be below X1")
+            out_cols = np.flatnonzero((x < x0) | (x >= x1))
+            if len(out_cols) < 2:
+                raise ValueError(f"--outside {a.outside!r}: {len(out_cols)} cells lie outside")
+        paths = [a.reference, *a.candidates]
+        names = ["reference"] + [
+            f"{c.name} ({i})" if [d.name for d in a.candidates].count(c.name) > 1 else c.name
+            for i, c in enumerate(a.candidates, 1)
+        ]
+        files = [ref] + [ShowerFile(c, det) for c in a.candidates]
+        n = min(len(f) for f in files) if a.n is None else min(a.n, *(len(f) for f in files))
+        ref_e = ref.conditions(0, n).energy
         samples = {}
-        for name, f in files.items():
-            n = len(f) if a.n is None else min(a.n, len(f))
-            samples[name] = (f.showers(0, n).astype(np.float64), f.conditions(0, n).energy)
+        for name, path, f in zip(names, paths, files, strict=True):
+            e = f.conditions(0, n).energy
+            if not np.allclose(e, ref_e, rtol=1e-5):
+                raise ValueError(
+                    f"{path}: its incident energies are not the reference's, row by row"
+                )
+            samples[name] = (f.showers(0, n)[:, cols].astype(np.float64), e)
     except (ShowerFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    cols = det.layer_slices[a.layer]
-    g = cell_geometry(det)
-    x, y = g.x[cols], g.y[cols]
     order = by_distance(x, y)
     nearest = order[:, 0]
-    ref_cells = samples["reference"][0][:, cols]
-    core = int(np.argmax(ref_cells.mean(axis=0)))
+    core = int(np.argmax(samples["reference"][0].mean(axis=0)))
     neighbours = order[core, :2]
-    out_cols = None if outside is None else np.flatnonzero((x < outside[0]) | (x >= outside[1]))
     out_nearest = None if out_cols is None else by_distance(x[out_cols], y[out_cols])[:, 0]
     log_e = np.log(samples["reference"][1])
     edges = np.quantile(log_e, [0.0, 0.25, 0.5, 0.75, 1.0])
@@ -106,13 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     head = "| energy (GeV) | sample | hits (mean, sd) | next to a hit | core rho |"
     if out_cols is not None:
-        head += f" hits outside {outside[0]:g}-{outside[1]:g} mm (mean, sd) | next to a hit |"
+        head += f" hits outside {a.outside} mm (mean, sd) | next to a hit |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
-    for lo, hi in itertools.pairwise(edges):
+    for k, (lo, hi) in enumerate(itertools.pairwise(edges)):
         for name, (s, e) in samples.items():
-            sel = (np.log(e) >= lo) & (np.log(e) <= hi)
-            cells = s[sel][:, cols]
+            sel = np.searchsorted(edges[1:-1], np.log(e), side="right") == k
+            cells = s[sel]
             mean, sd, paired = hit_figures(cells, nearest)
             row = (
                 f"| {np.exp(lo) / 1e3:.1f}-{np.exp(hi) / 1e3:.1f} | {name} | {mean:.1f}, {sd:.1f} "

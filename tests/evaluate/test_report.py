@@ -380,11 +380,21 @@ def test_classifier_per_readout_layer_finds_the_layer_that_differs(
     assert m["comparisons"][FLOOR]["classifier_layers"] is not None
     html_text = (tmp_path / "r" / "report.html").read_text()
     assert "id='classifier_layers'" in html_text
+    # a layer empty in both samples is named, not tested
+    middle = atlas.voxel_layer == 1
+    ref_s[:, middle], cand_s[:, middle] = 0.0, 0.0
+    ref_e = write_showers(tmp_path / "ref_e.h5", ref_s, ref_c, atlas)
+    cand_e = write_showers(tmp_path / "cand_e.h5", cand_s, cand_c, atlas)
+    m = evaluate(ref_e, {"model": cand_e}, tmp_path / "empty", config=cfg)
+    empty = m["comparisons"]["model"]["classifier_layers"][1]
+    assert empty == {"layer": 1, "voxels": 144, "auc": None, "auc_err": None, "why": empty["why"]}
+    assert "empty" in empty["why"]
+    assert m["comparisons"]["model"]["classifier_layers"][2]["auc"] > 0.75
     # off by default: no per-layer entry
     off = evaluate(ref, {"model": cand}, tmp_path / "off", config=SMALL)
     assert off["comparisons"]["model"]["classifier_layers"] is None
     assert "id='classifier_layers'" not in (tmp_path / "off" / "report.html").read_text()
-    n = 220  # the console script's classifiers at their full size: few showers
+    n = 220  # the console script runs the default classifier settings: few showers keep it fast
     small_ref = write_showers(tmp_path / "sref.h5", ref_s[:n], ref_c.select(slice(0, n)), atlas)
     small = write_showers(tmp_path / "cand.h5", cand_s[:n], cand_c.select(slice(0, n)), atlas)
     script = Path(sys.executable).parent / "caloforge"

@@ -135,7 +135,7 @@ def evaluate(
         False,
         "--classifier-layers",
         help="Also run the voxel classifier on each readout layer alone: where it sees the "
-        "difference (about one more voxel test of time).",
+        "difference (time grows with the number of layers).",
     ),
     training_log: list[Path] | None = typer.Option(
         None, "--training-log", help="JSON-lines training log to plot (repeatable)."

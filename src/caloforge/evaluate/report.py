@@ -69,8 +69,10 @@ class EvaluationConfig:
         plot_formats: file formats of the plots (PNG always; PDF by default too).
         classifier_layers: also run the voxel classifier test on each readout layer's
             voxels alone (with the conditions): where a classifier sees the difference.
-            Costs about one more voxel test (the fits are smaller, one per layer), with
-            the same seeds and sizes and no learning curve.
+            The same seeds and sizes, no learning curve; each layer's fits are smaller
+            than the all-voxel ones, but each costs the classifier's fixed work again, so
+            the time grows with the number of layers (most with the Challenge's classifier,
+            whose cost is mostly its hidden layers).
     """
 
     threshold: float = 0.0
@@ -157,39 +159,62 @@ class _Sample:
     features_rows: NDArray[np.int64]  # rows of summary.features matching ``voxels``
 
 
+def _voxel_test(
+    ref_voxels: NDArray[Any],
+    ref_cond: Any,
+    cand_voxels: NDArray[Any],
+    cand_cond: Any,
+    cfg: ClassifierConfig,
+) -> dict[str, Any]:
+    """The voxel two-sample test of the protocol (its inputs and standardisation)."""
+    style = cfg.protocol
+    xa, xb = voxel_inputs(ref_voxels, ref_cond, style), voxel_inputs(cand_voxels, cand_cond, style)
+    return two_sample_test(xa, xb, cfg, standardise=style != "challenge")
+
+
 def _classifier(ref: _Sample, cand: _Sample, kind: str, cfg: ClassifierConfig) -> dict[str, Any]:
     """The two-sample test of one input kind (``voxel`` or ``high_level``)."""
     if kind == "voxel":
-        style = cfg.protocol
-        xa, xb = (
-            voxel_inputs(ref.voxels, ref.cond, style),
-            voxel_inputs(cand.voxels, cand.cond, style),
-        )
-        return two_sample_test(xa, xb, cfg, standardise=style != "challenge")
+        return _voxel_test(ref.voxels, ref.cond, cand.voxels, cand.cond, cfg)
     fa = {k: v[ref.features_rows] for k, v in ref.summary.features.items()}
     fb = {k: v[cand.features_rows] for k, v in cand.summary.features.items()}
     return two_sample_test(high_level_inputs(fa, ref.cond), high_level_inputs(fb, cand.cond), cfg)
 
 
 def _layer_classifiers(
-    ref: _Sample, cand: _Sample, voxel_layer: NDArray[np.int64], cfg: ClassifierConfig
+    ref: _Sample,
+    cand: _Sample,
+    voxel_layer: NDArray[np.int64],
+    cfg: ClassifierConfig,
+    whole: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """The voxel test on each readout layer's voxels alone (conditions included), same
-    seeds and sizes, no learning curve; a layer that both samples leave empty everywhere
-    is reported with ``auc`` None."""
+    seeds and sizes, no learning curve (``whole``, the test on all voxels, stands for the
+    only layer of a one-layer detector). A layer empty in every shower of both samples
+    that the classifier reads gets ``auc`` and ``auc_err`` None and the reason ``why``.
+    The warning about sizes below the documented one is the all-voxel test's alone."""
+    layers = np.unique(voxel_layer)
+    if len(layers) == 1:
+        return [
+            {"layer": int(layers[0]), "voxels": len(voxel_layer), **whole, "learning_curve": []}
+        ]
     cfg = replace(cfg, learning_curve="off")
-    style = cfg.protocol
     out = []
-    for layer in np.unique(voxel_layer):
-        cols = np.flatnonzero(voxel_layer == layer)
-        va, vb = ref.voxels[:, cols], cand.voxels[:, cols]
-        entry: dict[str, Any] = {"layer": int(layer), "voxels": len(cols)}
-        if not (va.any() or vb.any()):
-            out.append(entry | {"auc": None, "auc_err": None, "why": "empty in both samples"})
-            continue
-        xa, xb = voxel_inputs(va, ref.cond, style), voxel_inputs(vb, cand.cond, style)
-        log.info("classifier on readout layer %d (%d voxels)", layer, len(cols))
-        out.append(entry | two_sample_test(xa, xb, cfg, standardise=style != "challenge"))
+    quiet = logging.getLogger("caloforge.evaluate.classifier")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        for layer in layers:
+            cols = np.flatnonzero(voxel_layer == layer)
+            va, vb = ref.voxels[:, cols], cand.voxels[:, cols]
+            entry: dict[str, Any] = {"layer": int(layer), "voxels": len(cols)}
+            if not (va.any() or vb.any()):
+                out.append(entry | {"auc": None, "auc_err": None, "why": "empty in both samples"})
+                continue
+            log.info("classifier on readout layer %d (%d voxels)", layer, len(cols))
+            out.append(entry | _voxel_test(va, ref.cond, vb, cand.cond, cfg))
+    finally:
+        quiet.setLevel(level)
     return out
 
 
@@ -232,7 +257,7 @@ def _compare(
     }
     by_layer = None
     if cfg.classifier_layers and "classifier" not in skipped:
-        by_layer = _layer_classifiers(ref, cand, voxel_layer, cfg.classifier)
+        by_layer = _layer_classifiers(ref, cand, voxel_layer, cfg.classifier, clf["voxel"])
     n = min(len(ref.cond), len(cand.cond))
     paired = bool(np.allclose(ref.cond.energy[:n], cand.cond.energy[:n], rtol=1e-5))
     return {

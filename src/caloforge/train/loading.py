@@ -143,15 +143,15 @@ def drop_postprocessors(model: ShowerModel, names: Sequence[str], source: str = 
             has = ", ".join(chain) or "none"
             raise ValueError(f"{source}: has no post-processor {name!r} (it has: {has})")
     drop = set(names)
-    kept = [name for name in chain if name not in drop]
-    if chain[: len(kept)] != kept:
-        first = next(name for name in chain if name in drop)
-        after = chain[chain.index(first) + 1]
+    first = next((i for i, name in enumerate(chain) if name in drop), len(chain))
+    later = [name for name in chain[first + 1 :] if name not in drop]
+    if later:
+        flags = " ".join(f"--without {name}" for name in chain[first:])
         raise ValueError(
-            f"{source}: {after!r} was fitted on the output of {first!r}; leave out both "
-            f"(--without {first} --without {after}) or neither"
+            f"{source}: {later[0]!r} was fitted after {chain[first]!r}; leave out "
+            f"{', '.join(map(repr, later))} too ({flags}) or keep {chain[first]!r}"
         )
-    for name in drop:
+    for name in chain[first:]:
         del model.postprocessing[name]
 
 
