@@ -354,7 +354,7 @@ def test_report_states_sizes_and_learning_curve(report: tuple[Path, dict]) -> No
 
 
 def test_classifier_per_readout_layer_finds_the_layer_that_differs(
-    atlas, toy_showers, tmp_path: Path
+    atlas, toy_showers, tmp_path: Path, caplog
 ) -> None:  # type: ignore[no-untyped-def]
     """A candidate whose last readout layer alone carries twice the energy: the per-layer
     voxel test separates that layer and not the others; the console script prints it."""
@@ -370,7 +370,10 @@ def test_classifier_per_readout_layer_finds_the_layer_that_differs(
         plots=False,
         classifier_layers=True,
     )
-    m = evaluate(ref, {"model": cand}, tmp_path / "r", config=cfg)
+    with caplog.at_level("WARNING", logger="caloforge.evaluate.classifier"):
+        m = evaluate(ref, {"model": cand}, tmp_path / "r", config=cfg)
+    # the small-size warning: once per all-voxel and high-level test, not per layer
+    assert caplog.text.count("fewer than the documented") == 4
     layers = m["comparisons"]["model"]["classifier_layers"]
     assert [r["layer"] for r in layers] == list(range(atlas.n_layers))
     assert [r["voxels"] for r in layers] == list(atlas.layer_sizes)

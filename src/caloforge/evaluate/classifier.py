@@ -471,6 +471,7 @@ def two_sample_test(
     config: ClassifierConfig | None = None,
     *,
     standardise: bool = True,
+    warn_small: bool = True,
 ) -> dict[str, Any]:
     """Classifier two-sample test between two input matrices (rows: showers).
 
@@ -480,6 +481,8 @@ def two_sample_test(
         config: protocol settings.
         standardise: standardise the inputs with the training split's mean and standard
             deviation (the Challenge's voxel inputs are not).
+        warn_small: log a warning when the classifier trains on fewer showers than the
+            documented size (``below_documented_size`` is set either way).
 
     Returns:
         A dict with ``auc``, ``auc_err``, ``jsd``, ``jsd_err`` and ``headline`` (the
@@ -506,7 +509,7 @@ def two_sample_test(
     if subsampled:
         log.info("classifier: %d of %s showers per class used", used, available)
     below = sizes.train < cfg.n_train
-    if below:
+    if below and warn_small:
         log.warning(
             "classifier: trained on %d showers per class, fewer than the documented %d "
             "(the files hold %s): its AUC is not comparable with figures at %d",

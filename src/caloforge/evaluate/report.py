@@ -165,11 +165,13 @@ def _voxel_test(
     cand_voxels: NDArray[Any],
     cand_cond: Any,
     cfg: ClassifierConfig,
+    *,
+    warn_small: bool = True,
 ) -> dict[str, Any]:
     """The voxel two-sample test of the protocol (its inputs and standardisation)."""
     style = cfg.protocol
     xa, xb = voxel_inputs(ref_voxels, ref_cond, style), voxel_inputs(cand_voxels, cand_cond, style)
-    return two_sample_test(xa, xb, cfg, standardise=style != "challenge")
+    return two_sample_test(xa, xb, cfg, standardise=style != "challenge", warn_small=warn_small)
 
 
 def _classifier(ref: _Sample, cand: _Sample, kind: str, cfg: ClassifierConfig) -> dict[str, Any]:
@@ -200,21 +202,15 @@ def _layer_classifiers(
         ]
     cfg = replace(cfg, learning_curve="off")
     out = []
-    quiet = logging.getLogger("caloforge.evaluate.classifier")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        for layer in layers:
-            cols = np.flatnonzero(voxel_layer == layer)
-            va, vb = ref.voxels[:, cols], cand.voxels[:, cols]
-            entry: dict[str, Any] = {"layer": int(layer), "voxels": len(cols)}
-            if not (va.any() or vb.any()):
-                out.append(entry | {"auc": None, "auc_err": None, "why": "empty in both samples"})
-                continue
-            log.info("classifier on readout layer %d (%d voxels)", layer, len(cols))
-            out.append(entry | _voxel_test(va, ref.cond, vb, cand.cond, cfg))
-    finally:
-        quiet.setLevel(level)
+    for layer in layers:
+        cols = np.flatnonzero(voxel_layer == layer)
+        va, vb = ref.voxels[:, cols], cand.voxels[:, cols]
+        entry: dict[str, Any] = {"layer": int(layer), "voxels": len(cols)}
+        if not (va.any() or vb.any()):
+            out.append(entry | {"auc": None, "auc_err": None, "why": "empty in both samples"})
+            continue
+        log.info("classifier on readout layer %d (%d voxels)", layer, len(cols))
+        out.append(entry | _voxel_test(va, ref.cond, vb, cand.cond, cfg, warn_small=False))
     return out
 
 
