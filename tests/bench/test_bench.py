@@ -386,3 +386,40 @@ def test_run_bench_reports_each_step(tiny_wgan: Path, tiny_onnx: Path) -> None:
         f"timing {tiny_wgan.name} (1/2), batches 1,4",
         f"timing {tiny_onnx.name} (2/2), batches 1,4",
     ]
+
+
+def test_without_times_the_model_less_its_last_postprocessors(
+    calibrated: Path, tiny_onnx: Path, tmp_path: Path
+) -> None:
+    """``--without refiner`` times a refined checkpoint as the calibrated model it refines
+    (labelled so); a post-processor the chain cannot leave out, an ONNX export or an
+    untrained detector with ``--without`` are refused in one line, exit 2, before timing."""
+    import subprocess
+
+    from caloforge.postprocess import refine
+    from export.conftest import training_file
+
+    both = refine(
+        calibrated, training_file(calibrated), tmp_path / "both.pt", candidates=4, hidden=16
+    ).path
+    kw = dict(repeats=1, warmup=0, geant4=False, precision="fp32", min_showers=8)
+    rows = run_bench([both], [8], without=("refiner",), **kw).rows
+    assert [r.label for r in rows] == ["both.pt (without refiner)"]
+    full = run_bench([both], [8], **kw).rows
+    assert [r.label for r in full] == ["both.pt"]
+    # the calibrated model costs fewer operations than itself with 4 candidates refined
+    assert rows[0].flops_per_shower < full[0].flops_per_shower
+
+    script = [str(Path(sys.executable).parent / "caloforge"), "bench", "--no-geant4", "-q"]
+    for args, needle in [
+        (["-c", str(both), "--without", "calibration"], "'refiner' was fitted after"),
+        (["-c", str(both), "--without", "foo"], "no post-processor 'foo'"),
+        (["-c", str(tiny_onnx), "--without", "refiner"], "applies to .pt checkpoints"),
+        (
+            ["-c", str(both), "--without", "refiner", "--untrained-detector", "atlas-pblar"],
+            "not to --untrained-detector",
+        ),
+    ]:
+        r = subprocess.run([*script, *args, "-b", "1"], text=True, capture_output=True)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], r.stderr

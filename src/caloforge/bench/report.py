@@ -35,6 +35,13 @@ class BenchRow:
     speedup: float | None = None
     precision: str = "fp32"
 
+    @property
+    def label(self) -> str:
+        """The model as tables show it: the file name and the note after the path
+        (``(untrained, DETECTOR)``, ``(without refiner)``)."""
+        path, _, note = self.model.partition(" (")
+        return Path(path).name + (f" ({note}" if note else "")
+
 
 @dataclass(frozen=True)
 class Geant4Timing:
@@ -93,7 +100,7 @@ class BenchReport:
             g4_ms = f"{g4.ms_mean:.4g}" if g4 is not None else "-"
             speedup = f"{r.speedup:.4g}" if r.speedup is not None else "-"
             lines.append(
-                f"| {r.family} ({Path(r.model.split(' ')[0]).name}) | {r.backend} "
+                f"| {r.family} ({r.label}) | {r.backend} "
                 f"| {r.precision} | {r.detector} ({r.n_voxels}) | {r.batch} | {r.threads} "
                 f"| {r.ms_per_shower:.4g} | {r.ms_min:.3g}-{r.ms_max:.3g} "
                 f"| {r.showers_per_s:.4g} | {r.peak_memory_mb:.0f} | {flops} "

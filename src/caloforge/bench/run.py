@@ -45,6 +45,7 @@ def run_bench(
     untrained_detector: str | None = None,
     seed: int = 0,
     precision: str | Sequence[str] = DEFAULT_PRECISIONS,
+    without: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """Benchmark models (``.pt`` checkpoints or ``.onnx`` exports) and Geant4; see the
@@ -55,6 +56,9 @@ def run_bench(
             (``"fp32,bf16"``) or one (:func:`caloforge.hardware.parse_precisions`); every
             checkpoint is timed at each precision it resolves to, once. ONNX exports run
             in float32 (refused when the list is ``bf16`` alone).
+        without: post-processors left out of every ``.pt`` checkpoint, the last of its
+            chain (``("refiner",)``: the calibrated model the refiner was fitted on); a
+            checkpoint that cannot leave them out is refused before any timing.
         progress: called with a short description of each step as it starts (the model
             being timed, the Geant4 sample), e.g. to show a status line.
 
@@ -82,10 +86,17 @@ def run_bench(
             raise ValueError(
                 f"{p}: unknown model format {p.suffix!r}; use a .pt checkpoint or an .onnx export"
             )
+        if without and p.suffix == ".onnx":
+            raise ValueError(
+                f"{p}: --without applies to .pt checkpoints; an ONNX export runs the "
+                "post-processors it was exported with"
+            )
+    if without and untrained_detector is not None:
+        raise ValueError("--without applies to trained models, not to --untrained-detector")
     for m in models:
         p = Path(m)
         if p.suffix == ".pt":
-            check_checkpoint(p, precisions)
+            check_checkpoint(p, precisions, without)
         elif device != "cpu":
             raise ValueError(f"{p}: the ONNX runtime path is timed on cpu only (--device cpu)")
         elif precisions == ("bf16",):
@@ -113,6 +124,7 @@ def run_bench(
                 device=device,
                 untrained_detector=untrained_detector,
                 precision=precisions,
+                without=without,
                 **kw,
             )
         report.rows.extend(rows)

@@ -49,17 +49,22 @@ def torch_precisions(
     return tuple(chosen)
 
 
-def check_checkpoint(checkpoint: str | Path, precision: str | Sequence[str]) -> None:
-    """Read ``checkpoint`` (on the CPU) and check that it can be timed at ``precision``,
-    before anything is timed; the model is freed again.
+def check_checkpoint(
+    checkpoint: str | Path, precision: str | Sequence[str], without: Sequence[str] = ()
+) -> None:
+    """Read ``checkpoint`` (on the CPU) and check that it can be timed at ``precision``
+    with the post-processors ``without`` left out, before anything is timed; the model is
+    freed again.
 
     Raises:
-        ValueError: a precision its family cannot run (naming the file).
+        ValueError: a precision its family cannot run, or post-processors it cannot leave
+            out (:func:`~caloforge.train.loading.drop_postprocessors`), naming the file.
         CheckpointError: an unreadable checkpoint.
     """
-    from caloforge.train.loading import load_model
+    from caloforge.train.loading import drop_postprocessors, load_model
 
     model, _ = load_model(checkpoint, "cpu")
+    drop_postprocessors(model, without, str(checkpoint))
     torch_precisions(model, parse_precisions(precision), checkpoint)
 
 
@@ -76,6 +81,7 @@ def bench_torch(
     seed: int = 0,
     untrained_detector: str | None = None,
     precision: str | Sequence[str] = DEFAULT_PRECISIONS,
+    without: Sequence[str] = (),
 ) -> list[BenchRow]:
     """Time a PyTorch checkpoint (inference mode, batched ``model.sample``).
 
@@ -89,6 +95,10 @@ def bench_torch(
             bfloat16. The precisions are resolved before any timing; the model is loaded
             once per precision (bfloat16 weights do not go back to float32), the previous
             one freed before the next loads.
+        without: post-processors left out, the last of the chain
+            (:func:`~caloforge.train.loading.drop_postprocessors`): ``("refiner",)`` times
+            the calibrated model the refiner was fitted on. The row's model reads
+            ``PATH (without refiner)``.
 
     Peak memory: each row's growth from its own baseline, the memory in use when its timed
     calls start (resident set on CPU, allocated CUDA memory). Rows after the first, a later
@@ -110,7 +120,7 @@ def bench_torch(
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
-    model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed)
+    model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed, without)
     chosen = torch_precisions(model, requested, checkpoint)
     spec = energy or energy_of(
         training_files(Path(checkpoint), ckpt), as_range=untrained_detector is not None
@@ -120,7 +130,7 @@ def bench_torch(
         if i:  # a fresh model: bfloat16 weights do not go back to float32
             del model
             gc.collect()
-            model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed)
+            model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed, without)
         model.set_precision(p)
         rows += _time_model(
             model,
@@ -145,12 +155,17 @@ def _model(
     dev: Any,
     untrained_detector: str | None,
     seed: int,
+    without: Sequence[str] = (),
 ) -> tuple[ShowerModel, str]:
-    """(model, row label) of a loaded checkpoint; an untrained one on another detector."""
-    from caloforge.train.loading import load_model
+    """(model, row label) of a loaded checkpoint, less the post-processors ``without``; an
+    untrained one on another detector."""
+    from caloforge.train.loading import drop_postprocessors, load_model
 
     model, _ = load_model(ckpt, dev)
     if untrained_detector is None:
+        drop_postprocessors(model, without, str(checkpoint))
+        if without:
+            return model, f"{checkpoint} (without {', '.join(without)})"
         return model, str(checkpoint)
     from caloforge.geometry import load_detector
     from caloforge.train.loading import build_model

@@ -73,6 +73,12 @@ def bench(
         help="Time an UNTRAINED model of the checkpoint's family on this detector "
         "(voxel-count scaling).",
     ),
+    without: list[str] | None = typer.Option(
+        None,
+        "--without",
+        help="Leave out a post-processor at the end of every .pt checkpoint's chain "
+        "(repeatable): --without refiner times the calibrated model the refiner was fitted on.",
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Write all measurements as JSON."),
     markdown: Path | None = typer.Option(None, "--markdown", help="Write a Markdown table."),
     seed: int = typer.Option(0, "--seed", help="Seed of conditions and noise."),
@@ -111,6 +117,7 @@ def bench(
             untrained_detector=untrained_detector,
             seed=seed,
             precision=precision,
+            without=without or (),
             progress=None if shown is None else shown.update,
         )
     if not quiet:
@@ -146,7 +153,7 @@ def _print(report: BenchReport) -> None:
     for r in report.rows:
         g = report.geant4.get(r.detector)
         table.add_row(
-            Path(r.model.split(" ")[0]).name + (" (untrained)" if "untrained" in r.model else ""),
+            r.label,
             r.backend,
             r.precision,
             f"{r.detector} ({r.n_voxels})",
