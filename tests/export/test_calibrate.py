@@ -47,6 +47,43 @@ def test_calibrated_model_exports_with_its_ranks(calibrated: Path, tmp_path: Pat
     assert meta.noise_shape == (int(np.prod(model.noise_shape)) + model.n_voxels + 1,)
 
 
+def test_clustered_calibration_generates_and_exports(tiny_wgan: Path, tmp_path: Path) -> None:
+    """``--cluster-hits``: the rank field is fitted (a mixing per layer, recorded), the model
+    keeps the training hit fractions and exports with two normal numbers per voxel; the axis
+    mode refuses it in one line (exit 2)."""
+    import subprocess
+    import sys
+
+    data = training_file(tiny_wgan)
+    out = tmp_path / "c.pt"
+    result = calibrate(tiny_wgan, data, out, bins=2, levels=65, seed=1, cluster_hits=True)
+    field = result.record["rank_field"]
+    n_layers = load_model(tiny_wgan)[0].detector.n_layers
+    assert len(field["mixing"]) == len(field["adjacency_data"]) == n_layers
+    model, ckpt = load_model(out)
+    assert ckpt["calibration"]["cluster_hits"] is True
+    ref = ShowerFile(data)
+    shown = generate(model, ref.conditions(), seed=3)
+    hit_data = (ref.showers() > 0).mean(0)
+    assert np.abs((shown > 0).mean(0) - hit_data).mean() < 0.05
+    exported = export(out, tmp_path / "m.onnx", n_parity=64)
+    assert exported.max_rel_diff < 1e-4
+    meta = OnnxGenerator(exported.path, threads=1).metadata
+    assert model.noise_shape is not None
+    assert meta.noise_shape == (int(np.prod(model.noise_shape)) + 2 * model.n_voxels + 1,)
+
+    script = [str(Path(sys.executable).parent / "caloforge"), "calibrate", "-q"]
+    args = ["--checkpoint", str(tiny_wgan), "--data", data, "-o", str(tmp_path / "a.pt")]
+    r = subprocess.run(
+        [*script, *args, "--mode", "axis", "--cluster-hits"],
+        text=True,
+        capture_output=True,
+    )
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "--cluster-hits" in lines[0], r.stderr
+    assert not (tmp_path / "a.pt").exists()
+
+
 def test_too_few_showers_per_energy_bin(tiny_wgan: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="energy bin"):
         calibrate(tiny_wgan, training_file(tiny_wgan), tmp_path / "c.pt", bins=40)

@@ -352,6 +352,13 @@ def calibrate(
         help="Rescale each calibrated layer to the model's layer energy "
         "(models with a stage-1 layer-energy flow).",
     ),
+    cluster_hits: bool = typer.Option(
+        False,
+        "--cluster-hits",
+        help="Energy mode: the ranks of the cells the model leaves empty from a Gaussian "
+        "random field over each layer, fitted to the data's hit clustering, so that the hits "
+        "the calibration adds lie together as Geant4's do.",
+    ),
     batch_size: int = typer.Option(
         10_000, "--batch-size", callback=at_least(1), help="Showers per forward pass."
     ),
@@ -381,6 +388,7 @@ def calibrate(
             grid=grid,
             offset_bins=offset_bins,
             keep_layers=keep_layers,
+            cluster_hits=cluster_hits,
             seed=seed,
             batch_size=batch_size,
             device=device,
@@ -399,6 +407,22 @@ def calibrate(
             f"wrote {result.path}: calibrated ({rec['kind']}) on {result.n_showers} showers in "
             f"{rec['bins']} energy bins{frame} ({result.seconds:.1f} s)"
         )
+        if "rank_field" in rec:
+            f = rec["rank_field"]
+            console.print(
+                "hits next to a hit, per layer, data / calibrated (independent ranks): "
+                + ", ".join(
+                    f"{d:.3f} / {c:.3f} ({i:.3f}) at mixing {m:g}"
+                    for d, c, i, m in zip(
+                        f["adjacency_data"],
+                        f["adjacency_calibrated"],
+                        f["adjacency_independent"],
+                        f["mixing"],
+                        strict=True,
+                    )
+                ),
+                highlight=False,
+            )
 
 
 @app.command()

@@ -58,6 +58,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
+from caloforge.postprocess import rank_field
 from caloforge.postprocess.base import FitSamples, GeneratedBatch, PostProcessor
 
 if TYPE_CHECKING:
@@ -76,12 +77,16 @@ class CalibrationSettings:
             of the model's CDF table.
         keep_layers: rescale each calibrated layer to the model's layer energy (for models
             whose layer energies are already right, e.g. with a stage-1 flow).
+        cluster_hits: draw the ranks of the cells the model leaves empty from a Gaussian
+            random field over each layer, its strength fitted to the data's hit clustering
+            (:mod:`~caloforge.postprocess.rank_field`), instead of independently.
     """
 
     bins: int = 8
     levels: int = 257
     grid: int = 1024
     keep_layers: bool = False
+    cluster_hits: bool = False
 
     def __post_init__(self) -> None:
         QuantileCalibration(1, self.bins, self.levels, self.grid)  # checks the sizes
@@ -97,6 +102,9 @@ class QuantileCalibration(PostProcessor):
         n_grid: points of the model's CDF table.
         layer_of_voxel: (V,) readout layer of each voxel; needed by ``keep_layers``.
         keep_layers: rescale each calibrated layer to the model's layer energy.
+        field_neighbours: cells of the rank field's kernel (0: independent ranks; the
+            buffers ``field_index``, ``field_weight`` and ``field_mixing`` exist only
+            with a field).
     """
 
     name: ClassVar[str] = "calibration"
@@ -111,6 +119,9 @@ class QuantileCalibration(PostProcessor):
     model_cdf: Tensor
     voxel_params: Tensor
     data_quantiles: Tensor
+    field_index: Tensor | None
+    field_weight: Tensor | None
+    field_mixing: Tensor | None
 
     def __init__(
         self,
@@ -121,6 +132,7 @@ class QuantileCalibration(PostProcessor):
         *,
         layer_of_voxel: Sequence[int] | None = None,
         keep_layers: bool = False,
+        field_neighbours: int = 0,
     ) -> None:
         super().__init__()
         if n_bins < 1 or n_levels < 2 or n_grid < 2:
@@ -135,6 +147,12 @@ class QuantileCalibration(PostProcessor):
         # model's and the data's fractions of empty cells
         self.register_buffer("voxel_params", torch.zeros(n_bins, n_voxels, 4))
         self.register_buffer("data_quantiles", torch.zeros(n_bins, n_voxels, n_levels))
+        # the rank field's kernel and mixing; None (not in the state) without a field
+        shape = (n_voxels, field_neighbours)
+        field = bool(field_neighbours)
+        self.register_buffer("field_index", torch.zeros(shape, dtype=torch.long) if field else None)
+        self.register_buffer("field_weight", torch.zeros(shape) if field else None)
+        self.register_buffer("field_mixing", torch.zeros(n_voxels) if field else None)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Tensor]) -> QuantileCalibration:
@@ -145,6 +163,7 @@ class QuantileCalibration(PostProcessor):
             int(state["data_quantiles"].shape[2]),
             int(n_grid),
             **layer_arguments(state),
+            field_neighbours=int(state["field_index"].shape[1]) if "field_index" in state else 0,
         )
 
     @classmethod
@@ -153,13 +172,16 @@ class QuantileCalibration(PostProcessor):
     ) -> tuple[QuantileCalibration, dict[str, Any]]:
         """Tabulate the model's and the training showers' voxel distributions."""
         s: CalibrationSettings = settings
+        det = model.detector
+        kernel = rank_field.neighbour_kernel(det) if s.cluster_hits else None
         calib = cls(
             model.n_voxels,
             s.bins,
             s.levels,
             s.grid,
-            layer_of_voxel=model.detector.voxel_layer.tolist(),
+            layer_of_voxel=det.voxel_layer.tolist(),
             keep_layers=s.keep_layers,
+            field_neighbours=0 if kernel is None else kernel[0].shape[1],
         )
         energy = samples.conditions.energy
         from caloforge.postprocess.axis_calibration import conditions_spread  # (imports this)
@@ -171,22 +193,88 @@ class QuantileCalibration(PostProcessor):
                 "the axis-frame calibration (--mode axis) follows the track"
             )
         calib.fit(samples.generated, energy, samples.showers, energy)
-        return calib, {"kind": "quantile", **asdict(s)}
+        record: dict[str, Any] = {"kind": "quantile", **asdict(s)}
+        if kernel is not None:
+            record["rank_field"] = calib.fit_field(
+                kernel, det.voxel_layer, samples.generated, energy, samples.showers, seed=seed
+            )
+        return calib, record
 
     @property
     def noise_size(self) -> int:
-        """A rank per voxel and the choice between neighbouring energy bins."""
-        return int(self.model_cdf.shape[1]) + 1
+        """A rank per voxel (with a rank field: two normal numbers per voxel) and the
+        choice between neighbouring energy bins."""
+        n_voxels = int(self.model_cdf.shape[1])
+        return (2 * n_voxels if self.field_index is not None else n_voxels) + 1
 
     def process(self, showers: Tensor, batch: GeneratedBatch) -> Tensor:
-        uniform = torch.rand(
-            len(showers), self.noise_size, generator=batch.generator, device=showers.device
-        )
+        uniform = self._draw_uniform(len(showers), batch.generator, showers.device)
         return self(showers, batch.energy, uniform)
 
+    def _draw_uniform(self, size: int, gen: torch.Generator, dev: torch.device) -> Tensor:
+        """The (size, V + 1) uniform numbers of :meth:`forward`: independent ranks, or the
+        rank field's."""
+        if self.field_index is None:
+            return torch.rand(size, self.noise_size, generator=gen, device=dev)
+        normal = torch.randn(size, self.noise_size - 1, generator=gen, device=dev)
+        choice = torch.rand(size, 1, generator=gen, device=dev)
+        return torch.cat([self._field_ranks(normal), choice], dim=1)
+
     def process_noise(self, showers: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
-        uniform = 0.5 * (1.0 + torch.erf(noise / math.sqrt(2.0)))  # normal -> uniform
+        if self.field_index is None:
+            uniform = _uniform(noise)
+        else:
+            uniform = torch.cat([self._field_ranks(noise[:, :-1]), _uniform(noise[:, -1:])], 1)
         return self(showers, energy, uniform)
+
+    def _field_ranks(self, normal: Tensor) -> Tensor:
+        assert self.field_index is not None  # (the callers check)
+        assert self.field_weight is not None and self.field_mixing is not None
+        return rank_field.field_ranks(
+            normal, self.field_index, self.field_weight, self.field_mixing
+        )
+
+    def fit_field(
+        self,
+        kernel: tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.bool_]],
+        layer_of_voxel: NDArray[np.integer],
+        model_showers: NDArray[np.floating],
+        energy: NDArray[np.floating],
+        data_showers: NDArray[np.floating],
+        *,
+        seed: int = 0,
+        batch_size: int = 4096,
+    ) -> dict[str, list[float]]:
+        """Set the rank field's kernel and fit the mixing of every layer
+        (:func:`~caloforge.postprocess.rank_field.fit_mixing`) on the model's showers at the
+        training energies, calibrated by this (fitted) module; returns the fit's record."""
+        index, weight, adjacent = kernel
+        if self.field_index is None or self.field_weight is None or self.field_mixing is None:
+            raise ValueError("this calibration was built without a rank field")
+        mixing_of_voxel = self.field_mixing
+        layers = np.asarray(layer_of_voxel)
+        with torch.no_grad():
+            self.field_index.copy_(torch.as_tensor(index))
+            self.field_weight.copy_(torch.as_tensor(weight))
+        shower_t = torch.as_tensor(np.asarray(model_showers), dtype=torch.float32)
+        energy_t = torch.as_tensor(np.asarray(energy), dtype=torch.float32)
+
+        def calibrated(mixing: float) -> NDArray[np.floating]:
+            mixing_of_voxel.fill_(mixing)
+            gen = torch.Generator().manual_seed(seed)
+            out = []
+            with torch.no_grad():
+                for a in range(0, len(shower_t), batch_size):
+                    x, e = shower_t[a : a + batch_size], energy_t[a : a + batch_size]
+                    out.append(self(x, e, self._draw_uniform(len(x), gen, x.device)).numpy())
+            return np.concatenate(out)
+
+        mixing, record = rank_field.fit_mixing(
+            calibrated, np.asarray(data_showers), index, adjacent, layers
+        )
+        with torch.no_grad():
+            mixing_of_voxel.copy_(torch.as_tensor(mixing[layers]))
+        return record
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(
@@ -322,6 +410,11 @@ class QuantileCalibration(PostProcessor):
         row = k[keep // n_voxels] * n_voxels + keep % n_voxels
         v = _lookup(self.data_quantiles, n_levels, row, u[keep] * (n_levels - 1))
         return torch.zeros_like(flat_x).index_put_((keep,), v).view_as(x)
+
+
+def _uniform(normal: Tensor) -> Tensor:
+    """Standard normal numbers -> uniform ones (traceable)."""
+    return 0.5 * (1.0 + torch.erf(normal / math.sqrt(2.0)))
 
 
 def energy_bin(centres: Tensor, energy: Tensor, choice: Tensor) -> Tensor:

@@ -186,6 +186,7 @@ def calibrate(
     levels: int | None = None,
     grid: int | None = None,
     keep_layers: bool = False,
+    cluster_hits: bool = False,
     offset_bins: int | None = None,
     min_samples: int | None = None,
     **options: Any,
@@ -193,11 +194,12 @@ def calibrate(
     """Fit the quantile calibration of ``checkpoint`` in ``mode`` (:data:`CALIBRATION_MODES`;
     sizes left None take the chosen settings class's defaults: :class:`CalibrationSettings`,
     :class:`AxisCalibrationSettings`; ``offset_bins`` and ``min_samples`` are the axis
-    mode's); ``options`` are those of :func:`fit_checkpoint`.
+    mode's, ``cluster_hits`` the energy mode's); ``options`` are those of
+    :func:`fit_checkpoint`.
 
     Raises:
-        ValueError: an unknown mode, a checkpoint calibrated already; those of
-        :func:`fit_checkpoint`.
+        ValueError: an unknown mode, a checkpoint calibrated already, ``cluster_hits`` in the
+        axis mode; those of :func:`fit_checkpoint`.
     """
     if mode not in CALIBRATION_MODES:
         raise ValueError(f"--mode must be one of {', '.join(CALIBRATION_MODES)}, got {mode!r}")
@@ -212,13 +214,20 @@ def calibrate(
         )
     sizes = {"bins": bins, "levels": levels, "grid": grid}
     if mode == "axis":
+        if cluster_hits:
+            raise ValueError(
+                "--cluster-hits applies to the energy-binned calibration (--mode energy), "
+                "not to the axis frame"
+            )
         sizes |= {"offset_bins": offset_bins, "min_samples": min_samples}
         axis = AxisCalibrationSettings(
             keep_layers=keep_layers, **{k: v for k, v in sizes.items() if v is not None}
         )
         return fit_checkpoint("axis_calibration", checkpoint, data, out, axis, **options)
     settings = CalibrationSettings(
-        keep_layers=keep_layers, **{k: v for k, v in sizes.items() if v is not None}
+        keep_layers=keep_layers,
+        cluster_hits=cluster_hits,
+        **{k: v for k, v in sizes.items() if v is not None},
     )
     return fit_checkpoint("calibration", checkpoint, data, out, settings, **options)
 

@@ -74,6 +74,7 @@ STAGE_KEYS: dict[str, dict[str, tuple[type, str | None]]] = {
         "levels": (int, "--levels"),
         "grid": (int, "--grid"),
         "keep_layers": (bool, "--keep-layers"),
+        "cluster_hits": (bool, "--cluster-hits"),
         "mode": (str, "--mode"),
         "offset_bins": (int, "--offset-bins"),
         "showers": (int, "-n"),
