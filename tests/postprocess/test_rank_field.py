@@ -36,6 +36,17 @@ def test_kernel_follows_the_cells_of_each_layer() -> None:
     assert len(index[cell][adjacent[cell]]) == 8
 
 
+def test_kernel_of_a_cylindrical_layer_is_periodic_in_angle() -> None:
+    """calochallenge-ds2: 16 angles x 9 radii per layer, cell ``i_alpha * 9 + i_r``: the
+    neighbours are counted in cells, and the last angular bin borders the first."""
+    ds2 = load_detector("calochallenge-ds2")
+    index, _, adjacent = neighbour_kernel(ds2)
+    cell = 15 * 9 + 4  # last angle, middle radius
+    near = sorted(int(i) for i in index[cell][adjacent[cell]])
+    assert near == [3, 4, 5, 129, 130, 131, 138, 140]
+    assert np.all(ds2.voxel_layer[index] == ds2.voxel_layer[:, None])
+
+
 def test_field_ranks_are_uniform_and_correlated_between_neighbours() -> None:
     index, weight, _ = neighbour_kernel(DET)
     g = torch.Generator().manual_seed(0)

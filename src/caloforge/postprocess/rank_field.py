@@ -12,9 +12,11 @@ deposits in neighbouring strips. Here the rank of cell ``v`` is ``Phi(z_v)`` wit
     z_v = m_l * f_v + sqrt(1 - m_l**2) * e_v,    f_v = sum_k w_vk e'_k,
 
 ``e``, ``e'`` independent standard normal numbers per cell, ``w`` a Gaussian kernel of
-the distance between cell centres inside the layer (its width the layer's cell pitch,
-the median distance of a cell to its nearest neighbour; the ``neighbours`` nearest
-cells, the cell itself included; normalised to ``sum_k w_vk**2 = 1``), and ``m_l`` the
+the distance between cells inside the layer (between cell centres in mm on Cartesian and
+hexagonal layers, in cells and periodic in angle on cylindrical ones; its width the
+layer's cell pitch, the median distance of a cell to its nearest neighbour; the
+``neighbours`` nearest cells, the cell itself included; normalised to
+``sum_k w_vk**2 = 1``), and ``m_l`` the
 mixing of layer ``l``. Every ``z_v`` is standard normal and independent of the model's
 showers, so every cell's rank stays uniform and its hit rate the data's exactly; only how
 the added hits lie together changes.
@@ -36,6 +38,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from caloforge.geometry import Detector
+from caloforge.geometry.segmentation import CylindricalSegmentation
 
 NEIGHBOURS = 13
 """Cells of the kernel of each cell, itself included: a strip and six on either side, or
@@ -53,31 +56,45 @@ def neighbour_kernel(
 ) -> tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.bool_]]:
     """For every voxel the ``neighbours`` nearest cells of its readout layer (itself first),
     their kernel weights and whether each is adjacent (within 1.5 pitches, itself not).
+    A layer of fewer cells fills its rows with the cell itself at weight 0.
 
     Returns:
         index (V, M), weight (V, M) with ``sum(weight**2) = 1`` per row, adjacent (V, M);
-        ``M = min(neighbours, smallest layer's cell count)``.
+        ``M = min(neighbours, the largest layer's cell count)``.
     """
+    from scipy.spatial import cKDTree
+
     from caloforge.evaluate.observables import cell_geometry
 
     if neighbours < 1:
         raise ValueError(f"neighbours must be >= 1, got {neighbours}")
     geo = cell_geometry(det)
     offsets = geo.offsets
-    m = min(neighbours, int(np.diff(offsets).min()))
-    index = np.zeros((det.n_voxels, m), dtype=np.int64)
+    m = min(neighbours, int(np.diff(offsets).max()))
+    index = np.repeat(np.arange(det.n_voxels, dtype=np.int64)[:, None], m, axis=1)
     weight = np.zeros((det.n_voxels, m), dtype=np.float32)
     adjacent = np.zeros((det.n_voxels, m), dtype=bool)
-    for a, b in itertools.pairwise(offsets):
-        xy = np.stack([geo.x[a:b], geo.y[a:b]], axis=1)
-        dist = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
-        order = np.argsort(dist, axis=1, kind="stable")[:, :m]
-        near = np.take_along_axis(dist, order, axis=1)
-        pitch = max(float(np.median(near[:, 1])) if m > 1 else 1.0, 1e-9)
+    for layer, (a, b) in enumerate(itertools.pairwise(offsets)):
+        seg = det.readout[layer].segmentation
+        if isinstance(seg, CylindricalSegmentation):
+            # in cell units, periodic in angle: radial and angular neighbours alike
+            i_alpha, i_r = np.divmod(np.arange(b - a), seg.n_r)
+            points = np.stack([i_r, i_alpha], axis=1).astype(np.float64)
+            tree = cKDTree(points, boxsize=[4.0 * seg.n_r, float(seg.n_alpha)])
+        else:
+            points = np.stack([geo.x[a:b], geo.y[a:b]], axis=1)
+            tree = cKDTree(points)
+        k = min(m, b - a)
+        near, order = tree.query(points, k=k)
+        near, order = near.reshape(b - a, k), order.reshape(b - a, k)
+        # the cell itself first (cells at one place: whichever the tree gives first)
+        own = order[:, 0] != np.arange(b - a)
+        order[own, 0] = np.arange(b - a)[own]
+        pitch = max(float(np.median(near[:, 1])) if k > 1 else 1.0, 1e-9)
         w = np.exp(-0.5 * (near / pitch) ** 2)
-        index[a:b] = order + a
-        weight[a:b] = w / np.sqrt((w**2).sum(axis=1, keepdims=True))
-        adjacent[a:b] = (near <= _ADJACENT * pitch) & (np.arange(m) > 0)
+        index[a:b, :k] = order + a
+        weight[a:b, :k] = w / np.sqrt((w**2).sum(axis=1, keepdims=True))
+        adjacent[a:b, :k] = (near <= _ADJACENT * pitch) & (np.arange(k) > 0)
     return index, weight, adjacent
 
 
