@@ -17,7 +17,10 @@ Details:
 * Empty cells are an atom at zero: a generated zero gets a uniform rank inside the
   model's zero fraction (the randomised probability integral transform, one uniform number
   per voxel), and a rank below the data's zero fraction gives an empty cell. The hit
-  fraction of every cell thus becomes the data's.
+  fraction of every cell thus becomes the data's. With ``cluster_hits`` the ranks of the
+  cells come from a Gaussian random field over each layer instead
+  (:mod:`~caloforge.postprocess.rank_field`): the hit fractions stay the data's, and the
+  hits the map adds to cells the model left empty lie next to each other as the data's do.
 * ``Q_data`` is tabulated at ``n_levels`` equally spaced levels and ``F_model`` on
   ``n_grid`` points equally spaced in ``log10(E_voxel / E_inc)`` between the smallest and
   the largest deposit the model put in that voxel and bin (a narrow core cell gets a fine
