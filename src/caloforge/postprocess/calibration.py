@@ -247,10 +247,13 @@ class QuantileCalibration(PostProcessor):
         *,
         seed: int = 0,
         batch_size: int = 4096,
-    ) -> dict[str, list[float]]:
+    ) -> dict[str, Any]:
         """Set the rank field's kernel and fit the mixing of every layer
         (:func:`~caloforge.postprocess.rank_field.fit_mixing`) on the model's showers at the
-        training energies, calibrated by this (fitted) module; returns the fit's record."""
+        training energies, calibrated by this (fitted) module; returns the fit's record.
+        The first showers of both samples are used, up to
+        :data:`~caloforge.postprocess.rank_field.FIT_CELLS` cells (all 20,000 of a
+        504-voxel detector, 3,086 of a 6,480-voxel one)."""
         index, weight, adjacent = kernel
         if self.field_index is None or self.field_weight is None or self.field_mixing is None:
             raise ValueError("this calibration was built without a rank field")
@@ -259,8 +262,9 @@ class QuantileCalibration(PostProcessor):
         with torch.no_grad():
             self.field_index.copy_(torch.as_tensor(index))
             self.field_weight.copy_(torch.as_tensor(weight))
-        shower_t = torch.as_tensor(np.asarray(model_showers), dtype=torch.float32)
-        energy_t = torch.as_tensor(np.asarray(energy), dtype=torch.float32)
+        n = min(len(model_showers), len(data_showers), rank_field.fit_showers(len(index)))
+        shower_t = torch.as_tensor(np.asarray(model_showers[:n]), dtype=torch.float32)
+        energy_t = torch.as_tensor(np.asarray(energy[:n]), dtype=torch.float32)
 
         def calibrated(mixing: float) -> NDArray[np.floating]:
             mixing_of_voxel.fill_(mixing)
@@ -273,11 +277,11 @@ class QuantileCalibration(PostProcessor):
             return np.concatenate(out)
 
         mixing, record = rank_field.fit_mixing(
-            calibrated, np.asarray(data_showers), index, adjacent, layers
+            calibrated, np.asarray(data_showers[:n]), index, adjacent, layers
         )
         with torch.no_grad():
             mixing_of_voxel.copy_(torch.as_tensor(mixing[layers]))
-        return record
+        return {**record, "showers": n}
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(

@@ -22,8 +22,9 @@ showers, so every cell's rank stays uniform and its hit rate the data's exactly;
 the added hits lie together changes.
 
 The mixing of each layer is fitted (:func:`fit_mixing`): on the calibration's own fit
-samples, the one value of :data:`MIXING_GRID` whose calibrated showers have the training
-showers' fraction of hits next to another hit of the layer (cells within 1.5 pitches).
+samples (the first :func:`fit_showers` of them), the one value of :data:`MIXING_GRID`
+whose calibrated showers have the training showers' fraction of hits next to another hit
+of the layer (cells within 1.5 pitches).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ a square cell, its eight neighbours and the four two cells away."""
 
 MIXING_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 """The mixings tried per layer."""
+
+FIT_CELLS = 20_000_000
+"""The mixing is fitted on at most this many cells of showers (each value of
+:data:`MIXING_GRID` calibrates them once): the fraction of hits next to a hit, pooled
+over a layer, needs no more."""
 
 _ADJACENT = 1.5
 """Cells closer than this many pitches are neighbours for the hit clustering."""
@@ -132,6 +138,11 @@ def hit_adjacency(
         return paired / hits
 
 
+def fit_showers(n_voxels: int) -> int:
+    """Showers the mixing is fitted on, at most (:data:`FIT_CELLS`)."""
+    return max(500, FIT_CELLS // max(n_voxels, 1))
+
+
 def fit_mixing(
     calibrated: Callable[[float], NDArray[np.floating]],
     data_showers: NDArray[np.floating],
@@ -164,10 +175,12 @@ def fit_mixing(
 
 
 __all__ = [
+    "FIT_CELLS",
     "MIXING_GRID",
     "NEIGHBOURS",
     "field_ranks",
     "fit_mixing",
+    "fit_showers",
     "hit_adjacency",
     "neighbour_kernel",
 ]
