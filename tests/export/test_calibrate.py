@@ -74,14 +74,22 @@ def test_clustered_calibration_generates_and_exports(tiny_wgan: Path, tmp_path: 
 
     script = [str(Path(sys.executable).parent / "caloforge"), "calibrate", "-q"]
     args = ["--checkpoint", str(tiny_wgan), "--data", data, "-o", str(tmp_path / "a.pt")]
+    fitted = ["--cluster-hits", "--bins", "2", "--levels", "65"]
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "caloforge"), "calibrate", *args, *fitted],
+        text=True,
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "rank field fitted on 256 showers: mixing per layer" in " ".join(done.stdout.split())
     r = subprocess.run(
-        [*script, *args, "--mode", "axis", "--cluster-hits"],
+        [*script, *args[:-1], str(tmp_path / "b.pt"), "--mode", "axis", "--cluster-hits"],
         text=True,
         capture_output=True,
     )
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 2 and len(lines) == 1 and "--cluster-hits" in lines[0], r.stderr
-    assert not (tmp_path / "a.pt").exists()
+    assert not (tmp_path / "b.pt").exists()
 
 
 def test_too_few_showers_per_energy_bin(tiny_wgan: Path, tmp_path: Path) -> None:
