@@ -49,8 +49,8 @@ def test_calibrated_model_exports_with_its_ranks(calibrated: Path, tmp_path: Pat
 
 def test_clustered_calibration_generates_and_exports(tiny_wgan: Path, tmp_path: Path) -> None:
     """``--cluster-hits``: the rank field is fitted (a mixing per layer, recorded), the model
-    keeps the training hit fractions and exports with two normal numbers per voxel; the axis
-    mode refuses it in one line (exit 2)."""
+    keeps the training hit fractions and exports with one normal number per voxel, as without
+    the field; the axis mode refuses it in one line (exit 2)."""
     import subprocess
     import sys
 
@@ -70,7 +70,7 @@ def test_clustered_calibration_generates_and_exports(tiny_wgan: Path, tmp_path: 
     assert exported.max_rel_diff < 1e-4
     meta = OnnxGenerator(exported.path, threads=1).metadata
     assert model.noise_shape is not None
-    assert meta.noise_shape == (int(np.prod(model.noise_shape)) + 2 * model.n_voxels + 1,)
+    assert meta.noise_shape == (int(np.prod(model.noise_shape)) + model.n_voxels + 1,)
 
     script = [str(Path(sys.executable).parent / "caloforge"), "calibrate", "-q"]
     args = ["--checkpoint", str(tiny_wgan), "--data", data, "-o", str(tmp_path / "a.pt")]

@@ -14,6 +14,7 @@ from caloforge.postprocess.calibration import QuantileCalibration
 from caloforge.postprocess.rank_field import (
     field_ranks,
     hit_adjacency,
+    mixed_weights,
     neighbour_kernel,
 )
 
@@ -50,16 +51,17 @@ def test_kernel_of_a_cylindrical_layer_is_periodic_in_angle() -> None:
 def test_field_ranks_are_uniform_and_correlated_between_neighbours() -> None:
     index, weight, _ = neighbour_kernel(DET)
     g = torch.Generator().manual_seed(0)
-    normal = torch.randn(20_000, 2 * DET.n_voxels, generator=g)
-    args = torch.as_tensor(index), torch.as_tensor(weight)
+    normal = torch.randn(20_000, DET.n_voxels, generator=g)
     for mixing in (0.0, 0.8):
-        u = field_ranks(normal, *args, torch.full((DET.n_voxels,), mixing)).numpy()
+        mixed = mixed_weights(weight, np.full(DET.n_voxels, mixing))
+        np.testing.assert_allclose((mixed.astype(np.float64) ** 2).sum(1), 1.0, rtol=1e-5)
+        u = field_ranks(normal, torch.as_tensor(index), torch.as_tensor(mixed)).numpy()
         assert kstest(u[:, 136], "uniform").pvalue > 1e-3  # a strip's rank stays uniform
         rho = np.corrcoef(u[:, 136], u[:, 137])[0, 1]
         if mixing:
             assert rho > 0.3
-        else:
-            assert abs(rho) < 0.03
+        else:  # no mixing: each cell its own number
+            np.testing.assert_array_equal(u, 0.5 * (1 + torch.erf(normal / 2**0.5)).numpy())
 
 
 def clustered(n: int, pair: bool, rng: np.random.Generator) -> np.ndarray:
@@ -119,13 +121,13 @@ def test_fitted_field_clusters_the_added_hits(fitted) -> None:  # type: ignore[n
 def test_state_round_trip_with_and_without_a_field(fitted) -> None:  # type: ignore[no-untyped-def]
     calib = fitted[0]
     state = calib.state_dict()
-    assert {"field_index", "field_weight", "field_mixing"} <= set(state)
+    assert {"field_index", "field_weight"} <= set(state)
     again = QuantileCalibration.from_state(state)
     again.load_state_dict(state)
-    assert again.noise_size == 2 * DET.n_voxels + 1
-    assert torch.equal(again.field_mixing, calib.field_mixing)
+    assert again.noise_size == DET.n_voxels + 1  # one normal number per cell, as before
+    assert torch.equal(again.field_weight, calib.field_weight)
     plain = QuantileCalibration(DET.n_voxels, 2, 65, 128)
-    old = plain.state_dict()  # a calibration fitted before the field existed
+    old = plain.state_dict()  # a calibration fitted without a field
     assert not any(k.startswith("field_") for k in old)
     rebuilt = QuantileCalibration.from_state(old)
     rebuilt.load_state_dict(old)

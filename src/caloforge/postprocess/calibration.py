@@ -106,8 +106,8 @@ class QuantileCalibration(PostProcessor):
         layer_of_voxel: (V,) readout layer of each voxel; needed by ``keep_layers``.
         keep_layers: rescale each calibrated layer to the model's layer energy.
         field_neighbours: cells of the rank field's kernel (0: independent ranks; the
-            buffers ``field_index``, ``field_weight`` and ``field_mixing`` exist only
-            with a field).
+            buffers ``field_index`` and ``field_weight``, the mixed kernel, exist only with
+            a field).
     """
 
     name: ClassVar[str] = "calibration"
@@ -124,7 +124,6 @@ class QuantileCalibration(PostProcessor):
     data_quantiles: Tensor
     field_index: Tensor | None
     field_weight: Tensor | None
-    field_mixing: Tensor | None
 
     def __init__(
         self,
@@ -155,7 +154,6 @@ class QuantileCalibration(PostProcessor):
         field = bool(field_neighbours)
         self.register_buffer("field_index", torch.zeros(shape, dtype=torch.long) if field else None)
         self.register_buffer("field_weight", torch.zeros(shape) if field else None)
-        self.register_buffer("field_mixing", torch.zeros(n_voxels) if field else None)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Tensor]) -> QuantileCalibration:
@@ -205,10 +203,9 @@ class QuantileCalibration(PostProcessor):
 
     @property
     def noise_size(self) -> int:
-        """A rank per voxel (with a rank field: two normal numbers per voxel) and the
-        choice between neighbouring energy bins."""
-        n_voxels = int(self.model_cdf.shape[1])
-        return (2 * n_voxels if self.field_index is not None else n_voxels) + 1
+        """A rank per voxel (with a rank field: the field's normal number) and the choice
+        between neighbouring energy bins."""
+        return int(self.model_cdf.shape[1]) + 1
 
     def process(self, showers: Tensor, batch: GeneratedBatch) -> Tensor:
         uniform = self._draw_uniform(len(showers), batch.generator, showers.device)
@@ -231,11 +228,8 @@ class QuantileCalibration(PostProcessor):
         return self(showers, energy, uniform)
 
     def _field_ranks(self, normal: Tensor) -> Tensor:
-        assert self.field_index is not None  # (the callers check)
-        assert self.field_weight is not None and self.field_mixing is not None
-        return rank_field.field_ranks(
-            normal, self.field_index, self.field_weight, self.field_mixing
-        )
+        assert self.field_index is not None and self.field_weight is not None  # (callers check)
+        return rank_field.field_ranks(normal, self.field_index, self.field_weight)
 
     def fit_field(
         self,
@@ -255,19 +249,23 @@ class QuantileCalibration(PostProcessor):
         :data:`~caloforge.postprocess.rank_field.FIT_CELLS` cells (all 20,000 of a
         504-voxel detector, 3,086 of a 6,480-voxel one)."""
         index, weight, adjacent = kernel
-        if self.field_index is None or self.field_weight is None or self.field_mixing is None:
+        if self.field_index is None or self.field_weight is None:
             raise ValueError("this calibration was built without a rank field")
-        mixing_of_voxel = self.field_mixing
+        mixed = self.field_weight
         layers = np.asarray(layer_of_voxel)
+
+        def set_mixing(mixing_of_voxel: NDArray[np.floating]) -> None:
+            with torch.no_grad():
+                mixed.copy_(torch.as_tensor(rank_field.mixed_weights(weight, mixing_of_voxel)))
+
         with torch.no_grad():
             self.field_index.copy_(torch.as_tensor(index))
-            self.field_weight.copy_(torch.as_tensor(weight))
         n = min(len(model_showers), len(data_showers), rank_field.fit_showers(len(index)))
         shower_t = torch.as_tensor(np.asarray(model_showers[:n]), dtype=torch.float32)
         energy_t = torch.as_tensor(np.asarray(energy[:n]), dtype=torch.float32)
 
         def calibrated(mixing: float) -> NDArray[np.floating]:
-            mixing_of_voxel.fill_(mixing)
+            set_mixing(np.full(len(layers), mixing))
             gen = torch.Generator().manual_seed(seed)
             out = []
             with torch.no_grad():
@@ -279,8 +277,7 @@ class QuantileCalibration(PostProcessor):
         mixing, record = rank_field.fit_mixing(
             calibrated, np.asarray(data_showers[:n]), index, adjacent, layers
         )
-        with torch.no_grad():
-            mixing_of_voxel.copy_(torch.as_tensor(mixing[layers]))
+        set_mixing(mixing[layers])
         return {**record, "showers": n}
 
     # ---- fitting -------------------------------------------------------------------------

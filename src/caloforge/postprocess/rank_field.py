@@ -9,17 +9,18 @@ scattered: in the strip layer of ``atlas-pblar`` they sit next to another hit in
 of the cases against 17-28 % in Geant4, where a low-energy particle leaving the shower
 deposits in neighbouring strips. Here the rank of cell ``v`` is ``Phi(z_v)`` with
 
-    z_v = m_l * f_v + sqrt(1 - m_l**2) * e_v,    f_v = sum_k w_vk e'_k,
+    z_v = (m_l * f_v + c_l * e_v) / sqrt(1 + 2 m_l c_l w_vv),    f_v = sum_k w_vk e_k,
+    c_l = sqrt(1 - m_l**2),
 
-``e``, ``e'`` independent standard normal numbers per cell, ``w`` a Gaussian kernel of
-the distance between cells inside the layer (between cell centres in mm on Cartesian and
-hexagonal layers, in cells and periodic in angle on cylindrical ones; its width the
-layer's cell pitch, the median distance of a cell to its nearest neighbour; the
-``neighbours`` nearest cells, the cell itself included; normalised to
-``sum_k w_vk**2 = 1``), and ``m_l`` the
-mixing of layer ``l``. Every ``z_v`` is standard normal and independent of the model's
-showers, so every cell's rank stays uniform and its hit rate the data's exactly; only how
-the added hits lie together changes.
+``e`` one standard normal number per cell, ``w`` a Gaussian kernel of the distance between
+cells inside the layer (between cell centres in mm on Cartesian and hexagonal layers, in
+cells and periodic in angle on cylindrical ones; its width the layer's cell pitch, the
+median distance of a cell to its nearest neighbour; the ``neighbours`` nearest cells, the
+cell itself included; normalised to ``sum_k w_vk**2 = 1``), and ``m_l`` the mixing of
+layer ``l``: ``z = K e`` with the mixed kernel ``K`` of :func:`mixed_weights`, one gather
+over the neighbours per cell. Every ``z_v`` is standard normal and independent of the
+model's showers, so every cell's rank stays uniform and its hit rate the data's exactly;
+only how the added hits lie together changes.
 
 The mixing of each layer is fitted (:func:`fit_mixing`): on the calibration's own fit
 samples (the first :func:`fit_showers` of them), the one value of :data:`MIXING_GRID`
@@ -104,16 +105,24 @@ def neighbour_kernel(
     return index, weight, adjacent
 
 
-def field_ranks(normal: Tensor, index: Tensor, weight: Tensor, mixing: Tensor) -> Tensor:
-    """(B, V) uniform ranks ``Phi(z)`` from (B, 2V) standard normal numbers (``e`` then
-    ``e'``), the kernel (``index``, ``weight``: (V, M)) and the mixing of every voxel (V,);
-    traceable (a gather and a sum)."""
-    n_voxels = index.shape[0]
-    own, other = normal[:, :n_voxels], normal[:, n_voxels:]
-    field = (torch.index_select(other, 1, index.reshape(-1)).view(-1, *index.shape) * weight).sum(
-        -1
-    )
-    z = mixing * field + torch.sqrt(1.0 - mixing**2) * own
+def mixed_weights(weight: NDArray[np.floating], mixing: NDArray[np.floating]) -> NDArray:
+    """The kernel of the ranks, ``(m w + c delta) / sqrt(1 + 2 m c w_self)``, from the
+    neighbour kernel ``weight`` (V, M; column 0 the cell itself, ``sum w**2 = 1`` per row)
+    and the mixing ``m`` of every voxel (V,), ``c = sqrt(1 - m**2)``: each row keeps
+    ``sum w**2 = 1``, so that every rank stays uniform."""
+    m = np.asarray(mixing, dtype=np.float64)[:, None]
+    c = np.sqrt(1.0 - m**2)
+    out = m * np.asarray(weight, dtype=np.float64)
+    out[:, :1] += c
+    return (out / np.sqrt(1.0 + 2.0 * m * c * weight[:, :1])).astype(np.float32)
+
+
+def field_ranks(normal: Tensor, index: Tensor, weight: Tensor) -> Tensor:
+    """(B, V) uniform ranks ``Phi(z)``, ``z_v = sum_k weight_vk normal_{index_vk}``, from
+    (B, V) standard normal numbers and the mixed kernel (``index``, ``weight``: (V, M),
+    :func:`mixed_weights`); traceable (a gather and a sum)."""
+    near = torch.index_select(normal, 1, index.reshape(-1)).view(-1, *index.shape)
+    z = (near * weight).sum(-1)
     return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
 
 
@@ -182,5 +191,6 @@ __all__ = [
     "fit_mixing",
     "fit_showers",
     "hit_adjacency",
+    "mixed_weights",
     "neighbour_kernel",
 ]
