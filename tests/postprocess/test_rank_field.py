@@ -55,7 +55,7 @@ def test_field_ranks_are_uniform_and_correlated_between_neighbours() -> None:
     for mixing in (0.0, 0.8):
         mixed = mixed_weights(weight, np.full(DET.n_voxels, mixing))
         np.testing.assert_allclose((mixed.astype(np.float64) ** 2).sum(1), 1.0, rtol=1e-5)
-        u = field_ranks(normal, torch.as_tensor(index), torch.as_tensor(mixed)).numpy()
+        u = field_ranks(normal, torch.as_tensor(index.T), torch.as_tensor(mixed.T)).numpy()
         assert kstest(u[:, 136], "uniform").pvalue > 1e-3  # a strip's rank stays uniform
         rho = np.corrcoef(u[:, 136], u[:, 137])[0, 1]
         if mixing:

@@ -106,8 +106,8 @@ class QuantileCalibration(PostProcessor):
         layer_of_voxel: (V,) readout layer of each voxel; needed by ``keep_layers``.
         keep_layers: rescale each calibrated layer to the model's layer energy.
         field_neighbours: cells of the rank field's kernel (0: independent ranks; the
-            buffers ``field_index`` and ``field_weight``, the mixed kernel, exist only with
-            a field).
+            buffers ``field_index`` and ``field_weight``, the mixed kernel, one row per
+            neighbour: (field_neighbours, V), exist only with a field).
     """
 
     name: ClassVar[str] = "calibration"
@@ -150,7 +150,7 @@ class QuantileCalibration(PostProcessor):
         self.register_buffer("voxel_params", torch.zeros(n_bins, n_voxels, 4))
         self.register_buffer("data_quantiles", torch.zeros(n_bins, n_voxels, n_levels))
         # the rank field's kernel and mixing; None (not in the state) without a field
-        shape = (n_voxels, field_neighbours)
+        shape = (field_neighbours, n_voxels)
         field = bool(field_neighbours)
         self.register_buffer("field_index", torch.zeros(shape, dtype=torch.long) if field else None)
         self.register_buffer("field_weight", torch.zeros(shape) if field else None)
@@ -164,7 +164,7 @@ class QuantileCalibration(PostProcessor):
             int(state["data_quantiles"].shape[2]),
             int(n_grid),
             **layer_arguments(state),
-            field_neighbours=int(state["field_index"].shape[1]) if "field_index" in state else 0,
+            field_neighbours=int(state["field_index"].shape[0]) if "field_index" in state else 0,
         )
 
     @classmethod
@@ -256,10 +256,10 @@ class QuantileCalibration(PostProcessor):
 
         def set_mixing(mixing_of_voxel: NDArray[np.floating]) -> None:
             with torch.no_grad():
-                mixed.copy_(torch.as_tensor(rank_field.mixed_weights(weight, mixing_of_voxel)))
+                mixed.copy_(torch.as_tensor(rank_field.mixed_weights(weight, mixing_of_voxel).T))
 
         with torch.no_grad():
-            self.field_index.copy_(torch.as_tensor(index))
+            self.field_index.copy_(torch.as_tensor(index.T))
         n = min(len(model_showers), len(data_showers), rank_field.fit_showers(len(index)))
         shower_t = torch.as_tensor(np.asarray(model_showers[:n]), dtype=torch.float32)
         energy_t = torch.as_tensor(np.asarray(energy[:n]), dtype=torch.float32)

@@ -17,8 +17,8 @@ cells inside the layer (between cell centres in mm on Cartesian and hexagonal la
 cells and periodic in angle on cylindrical ones; its width the layer's cell pitch, the
 median distance of a cell to its nearest neighbour; the ``neighbours`` nearest cells, the
 cell itself included; normalised to ``sum_k w_vk**2 = 1``), and ``m_l`` the mixing of
-layer ``l``: ``z = K e`` with the mixed kernel ``K`` of :func:`mixed_weights`, one gather
-over the neighbours per cell. Every ``z_v`` is standard normal and independent of the
+layer ``l``: ``z = K e`` with the mixed kernel ``K`` of :func:`mixed_weights`, a gather
+per neighbour (:func:`field_ranks`). Every ``z_v`` is standard normal and independent of the
 model's showers, so every cell's rank stays uniform and its hit rate the data's exactly;
 only how the added hits lie together changes.
 
@@ -118,11 +118,14 @@ def mixed_weights(weight: NDArray[np.floating], mixing: NDArray[np.floating]) ->
 
 
 def field_ranks(normal: Tensor, index: Tensor, weight: Tensor) -> Tensor:
-    """(B, V) uniform ranks ``Phi(z)``, ``z_v = sum_k weight_vk normal_{index_vk}``, from
-    (B, V) standard normal numbers and the mixed kernel (``index``, ``weight``: (V, M),
-    :func:`mixed_weights`); traceable (a gather and a sum)."""
-    near = torch.index_select(normal, 1, index.reshape(-1)).view(-1, *index.shape)
-    z = (near * weight).sum(-1)
+    """(B, V) uniform ranks ``Phi(z)``, ``z_v = sum_k weight_kv normal_{index_kv}``, from
+    (B, V) standard normal numbers and the mixed kernel stored one row per neighbour
+    (``index``, ``weight``: (M, V), the transpose of :func:`neighbour_kernel`'s, weights of
+    :func:`mixed_weights`); traceable. Summed neighbour by neighbour: a (B, V) gather each,
+    never a (B, V, M) array."""
+    z = torch.index_select(normal, 1, index[0]) * weight[0]
+    for k in range(1, index.shape[0]):
+        z = torch.addcmul(z, torch.index_select(normal, 1, index[k]), weight[k])
     return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
 
 
