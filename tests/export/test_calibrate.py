@@ -76,7 +76,7 @@ def test_clustered_calibration_generates_and_exports(tiny_wgan: Path, tmp_path: 
     args = ["--checkpoint", str(tiny_wgan), "--data", data, "-o", str(tmp_path / "a.pt")]
     fitted = ["--cluster-hits", "--bins", "2", "--levels", "65"]
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "caloforge"), "calibrate", *args, *fitted],
+        [*script[:2], *args, *fitted],
         text=True,
         capture_output=True,
     )

@@ -61,10 +61,9 @@ def check_checkpoint(
             out (:func:`~caloforge.train.loading.drop_postprocessors`), naming the file.
         CheckpointError: an unreadable checkpoint.
     """
-    from caloforge.train.loading import drop_postprocessors, load_model
+    from caloforge.train.loading import load_model
 
-    model, _ = load_model(checkpoint, "cpu")
-    drop_postprocessors(model, without, str(checkpoint))
+    model, _ = load_model(checkpoint, "cpu", without=without)
     torch_precisions(model, parse_precisions(precision), checkpoint)
 
 
@@ -161,9 +160,11 @@ def _model(
     untrained one on another detector."""
     from caloforge.train.loading import drop_postprocessors, load_model
 
+    if without and untrained_detector is not None:
+        raise ValueError("--without applies to trained models, not to --untrained-detector")
     model, _ = load_model(ckpt, dev)
     if untrained_detector is None:
-        drop_postprocessors(model, without, str(checkpoint))
+        drop_postprocessors(model, without, str(checkpoint))  # (the error names the file)
         if without:
             return model, f"{checkpoint} (without {', '.join(without)})"
         return model, str(checkpoint)

@@ -51,7 +51,6 @@ uniform numbers inside the graph.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -222,9 +221,10 @@ class QuantileCalibration(PostProcessor):
 
     def process_noise(self, showers: Tensor, energy: Tensor, noise: Tensor) -> Tensor:
         if self.field_index is None:
-            uniform = _uniform(noise)
+            uniform = rank_field.normal_cdf(noise)
         else:
-            uniform = torch.cat([self._field_ranks(noise[:, :-1]), _uniform(noise[:, -1:])], 1)
+            choice = rank_field.normal_cdf(noise[:, -1:])
+            uniform = torch.cat([self._field_ranks(noise[:, :-1]), choice], 1)
         return self(showers, energy, uniform)
 
     def _field_ranks(self, normal: Tensor) -> Tensor:
@@ -414,11 +414,6 @@ class QuantileCalibration(PostProcessor):
         row = k[keep // n_voxels] * n_voxels + keep % n_voxels
         v = _lookup(self.data_quantiles, n_levels, row, u[keep] * (n_levels - 1))
         return torch.zeros_like(flat_x).index_put_((keep,), v).view_as(x)
-
-
-def _uniform(normal: Tensor) -> Tensor:
-    """Standard normal numbers -> uniform ones (traceable)."""
-    return 0.5 * (1.0 + torch.erf(normal / math.sqrt(2.0)))
 
 
 def energy_bin(centres: Tensor, energy: Tensor, choice: Tensor) -> Tensor:

@@ -94,9 +94,15 @@ def neighbour_kernel(
         k = min(m, b - a)
         near, order = tree.query(points, k=k)
         near, order = near.reshape(b - a, k), order.reshape(b - a, k)
-        # the cell itself first (cells at one place: whichever the tree gives first)
-        own = order[:, 0] != np.arange(b - a)
-        order[own, 0] = np.arange(b - a)[own]
+        # the cell itself first: where cells share a centre the tree may give another
+        # first; swap the cell's own column to the front (the distances are both 0)
+        for row in np.flatnonzero(order[:, 0] != np.arange(b - a)):
+            col = np.flatnonzero(order[row] == row)
+            if len(col) == 0:  # more than k cells at one place
+                raise ValueError(
+                    f"{det.name}: more than {k} cells of readout layer {layer} share a centre"
+                )
+            order[row, [0, col[0]]] = order[row, [col[0], 0]]
         pitch = max(float(np.median(near[:, 1])) if k > 1 else 1.0, 1e-9)
         w = np.exp(-0.5 * (near / pitch) ** 2)
         index[a:b, :k] = order + a
@@ -126,7 +132,12 @@ def field_ranks(normal: Tensor, index: Tensor, weight: Tensor) -> Tensor:
     z = torch.index_select(normal, 1, index[0]) * weight[0]
     for k in range(1, index.shape[0]):
         z = torch.addcmul(z, torch.index_select(normal, 1, index[k]), weight[k])
-    return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
+    return normal_cdf(z)
+
+
+def normal_cdf(normal: Tensor) -> Tensor:
+    """``Phi``: standard normal numbers -> uniform ones (traceable)."""
+    return 0.5 * (1.0 + torch.erf(normal / math.sqrt(2.0)))
 
 
 def hit_adjacency(
@@ -151,7 +162,9 @@ def hit_adjacency(
 
 
 def fit_showers(n_voxels: int) -> int:
-    """Showers the mixing is fitted on, at most (:data:`FIT_CELLS`)."""
+    """Showers the mixing is fitted on, at most: :data:`FIT_CELLS` cells, and never fewer
+    than 500 showers (20,000 of a 504-voxel detector, 3,086 of a 6,480-voxel one, 500 of
+    a 40,500-voxel one)."""
     return max(500, FIT_CELLS // max(n_voxels, 1))
 
 
@@ -163,7 +176,8 @@ def fit_mixing(
     layer_of_voxel: NDArray[np.integer],
     grid: Sequence[float] = MIXING_GRID,
 ) -> tuple[NDArray[np.float64], dict[str, list[float]]]:
-    """The mixing of every layer: of ``grid``, the value whose calibrated showers
+    """The mixing of every layer: of ``grid`` (its first value 0, the independent ranks,
+    also taken for a layer without hits), the value whose calibrated showers
     (``calibrated(m)``: the fit samples calibrated with mixing ``m`` in every layer) come
     nearest the data's hit adjacency in that layer.
 
@@ -171,6 +185,8 @@ def fit_mixing(
         (L,) mixings, and the record: the data's adjacency and the calibrated showers' at
         the mixing chosen, per layer.
     """
+    if not grid or grid[0] != 0.0 or not all(0.0 <= m < 1.0 for m in grid):
+        raise ValueError(f"the mixing grid must start at 0 and stay in [0, 1), got {grid}")
     target = hit_adjacency(data_showers, index, adjacent, layer_of_voxel)
     tried = np.stack([hit_adjacency(calibrated(m), index, adjacent, layer_of_voxel) for m in grid])
     miss = np.abs(tried - target[None, :])
@@ -196,4 +212,5 @@ __all__ = [
     "hit_adjacency",
     "mixed_weights",
     "neighbour_kernel",
+    "normal_cdf",
 ]
