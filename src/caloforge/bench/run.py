@@ -91,12 +91,10 @@ def run_bench(
                 f"{p}: --without applies to .pt checkpoints; an ONNX export runs the "
                 "post-processors it was exported with"
             )
-    if without and untrained_detector is not None:
-        raise ValueError("--without applies to trained models, not to --untrained-detector")
     for m in models:
         p = Path(m)
         if p.suffix == ".pt":
-            check_checkpoint(p, precisions, without)
+            check_checkpoint(p, precisions, without, untrained_detector)
         elif device != "cpu":
             raise ValueError(f"{p}: the ONNX runtime path is timed on cpu only (--device cpu)")
         elif precisions == ("bf16",):

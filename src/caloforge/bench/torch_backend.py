@@ -50,7 +50,10 @@ def torch_precisions(
 
 
 def check_checkpoint(
-    checkpoint: str | Path, precision: str | Sequence[str], without: Sequence[str] = ()
+    checkpoint: str | Path,
+    precision: str | Sequence[str],
+    without: Sequence[str] = (),
+    untrained_detector: str | None = None,
 ) -> None:
     """Read ``checkpoint`` (on the CPU) and check that it can be timed at ``precision``
     with the post-processors ``without`` left out, before anything is timed; the model is
@@ -58,11 +61,13 @@ def check_checkpoint(
 
     Raises:
         ValueError: a precision its family cannot run, or post-processors it cannot leave
-            out (:func:`~caloforge.train.loading.drop_postprocessors`), naming the file.
+            out (:func:`~caloforge.train.loading.drop_postprocessors`), naming the file;
+            ``without`` with ``untrained_detector``.
         CheckpointError: an unreadable checkpoint.
     """
     from caloforge.train.loading import load_model
 
+    _refuse_untrained_without(without, untrained_detector)
     model, _ = load_model(checkpoint, "cpu", without=without)
     torch_precisions(model, parse_precisions(precision), checkpoint)
 
@@ -160,8 +165,7 @@ def _model(
     untrained one on another detector."""
     from caloforge.train.loading import drop_postprocessors, load_model
 
-    if without and untrained_detector is not None:
-        raise ValueError("--without applies to trained models, not to --untrained-detector")
+    _refuse_untrained_without(without, untrained_detector)
     model, _ = load_model(ckpt, dev)
     if untrained_detector is None:
         drop_postprocessors(model, without, str(checkpoint))  # (the error names the file)
@@ -174,6 +178,13 @@ def _model(
     det = load_detector(untrained_detector)
     model = build_model(ckpt["family"], model.config, det, seed=seed).to(dev).eval()
     return model, f"{checkpoint} (untrained, {det.name})"
+
+
+def _refuse_untrained_without(without: Sequence[str], untrained_detector: str | None) -> None:
+    """An untrained model is built without the checkpoint's post-processors: nothing to
+    leave out."""
+    if without and untrained_detector is not None:
+        raise ValueError("--without applies to trained models, not to --untrained-detector")
 
 
 def _time_model(
