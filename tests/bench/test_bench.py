@@ -359,6 +359,7 @@ def test_the_geant4_baseline_repeats_the_training_files_physics(
     # an untrained model on another detector: that detector's defaults
     report = run_bench([tiny_wgan], [2], untrained_detector="atlas-pblar", **kw)  # type: ignore[arg-type]
     assert seen["settings"] == {} and list(report.geant4) == ["atlas-pblar"]
+    assert {(r.model, r.note) for r in report.rows} == {(str(tiny_wgan), "untrained, atlas-pblar")}
     assert "physics=" not in report.markdown()
 
 
@@ -404,9 +405,18 @@ def test_without_times_the_model_less_its_last_postprocessors(
     ).path
     kw = dict(repeats=1, warmup=0, geant4=False, precision="fp32", min_showers=8)
     rows = run_bench([both], [8], without=("refiner",), **kw).rows
-    assert [r.label for r in rows] == ["both.pt (without refiner)"]
+    assert [(r.model, r.note, r.label) for r in rows] == [
+        (str(both), "without refiner", "both.pt (without refiner)")
+    ]
     full = run_bench([both], [8], **kw).rows
-    assert [r.label for r in full] == ["both.pt"]
+    assert [(r.note, r.label) for r in full] == [("", "both.pt")]
+    # the note has a field of its own: a path with brackets keeps its name
+    odd = tmp_path / "run (2)" / "m (a).pt"
+    odd.parent.mkdir()
+    odd.write_bytes(both.read_bytes())
+    assert [r.label for r in run_bench([odd], [8], without=("refiner",), **kw).rows] == [
+        "m (a).pt (without refiner)"
+    ]
     # the calibrated model costs fewer operations than itself with 4 candidates refined
     assert rows[0].flops_per_shower < full[0].flops_per_shower
 

@@ -34,13 +34,14 @@ class BenchRow:
     load: tuple[float, float, float]
     speedup: float | None = None
     precision: str = "fp32"
+    note: str = ""
+    """What was timed besides the file as it is: ``untrained, DETECTOR``, ``without
+    refiner``; empty for the model as stored."""
 
     @property
     def label(self) -> str:
-        """The model as tables show it: the file name and the note after the path
-        (``(untrained, DETECTOR)``, ``(without refiner)``)."""
-        path, _, note = self.model.partition(" (")
-        return Path(path).name + (f" ({note}" if note else "")
+        """The model as tables show it: the file name, then the note in brackets."""
+        return Path(self.model).name + (f" ({self.note})" if self.note else "")
 
 
 @dataclass(frozen=True)

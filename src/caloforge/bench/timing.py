@@ -87,6 +87,7 @@ def make_row(
     mem_mb: float,
     flops: float | None,
     precision: str = "fp32",
+    note: str = "",
 ) -> BenchRow:
     med = statistics.median(times)
     q = np.percentile(times, [25, 75]) if len(times) > 1 else np.array([med, med])
@@ -109,6 +110,7 @@ def make_row(
         flops_per_shower=flops,
         load=os.getloadavg(),
         precision=precision,
+        note=note,
     )
 
 

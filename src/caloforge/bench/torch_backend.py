@@ -101,8 +101,8 @@ def bench_torch(
             one freed before the next loads.
         without: post-processors left out, the last of the chain
             (:func:`~caloforge.train.loading.drop_postprocessors`): ``("refiner",)`` times
-            the calibrated model the refiner was fitted on. The row's model reads
-            ``PATH (without refiner)``.
+            the calibrated model the refiner was fitted on. The row's note reads
+            ``without refiner``.
 
     Peak memory: each row's growth from its own baseline, the memory in use when its timed
     calls start (resident set on CPU, allocated CUDA memory). Rows after the first, a later
@@ -124,7 +124,7 @@ def bench_torch(
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
-    model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed, without)
+    model, note = _model(ckpt, checkpoint, dev, untrained_detector, seed, without)
     chosen = torch_precisions(model, requested, checkpoint)
     spec = energy or energy_of(
         training_files(Path(checkpoint), ckpt), as_range=untrained_detector is not None
@@ -134,11 +134,12 @@ def bench_torch(
         if i:  # a fresh model: bfloat16 weights do not go back to float32
             del model
             gc.collect()
-            model, label = _model(ckpt, checkpoint, dev, untrained_detector, seed, without)
+            model, note = _model(ckpt, checkpoint, dev, untrained_detector, seed, without)
         model.set_precision(p)
         rows += _time_model(
             model,
-            label,
+            str(checkpoint),
+            note,
             ckpt["family"],
             p,
             batches,
@@ -161,7 +162,7 @@ def _model(
     seed: int,
     without: Sequence[str] = (),
 ) -> tuple[ShowerModel, str]:
-    """(model, row label) of a loaded checkpoint, less the post-processors ``without``; an
+    """(model, row note) of a loaded checkpoint, less the post-processors ``without``; an
     untrained one on another detector."""
     from caloforge.train.loading import drop_postprocessors, load_model
 
@@ -169,15 +170,13 @@ def _model(
     model, _ = load_model(ckpt, dev)
     if untrained_detector is None:
         drop_postprocessors(model, without, str(checkpoint))  # (the error names the file)
-        if without:
-            return model, f"{checkpoint} (without {', '.join(without)})"
-        return model, str(checkpoint)
+        return model, f"without {', '.join(without)}" if without else ""
     from caloforge.geometry import load_detector
     from caloforge.train.loading import build_model
 
     det = load_detector(untrained_detector)
     model = build_model(ckpt["family"], model.config, det, seed=seed).to(dev).eval()
-    return model, f"{checkpoint} (untrained, {det.name})"
+    return model, f"untrained, {det.name}"
 
 
 def _refuse_untrained_without(without: Sequence[str], untrained_detector: str | None) -> None:
@@ -189,7 +188,8 @@ def _refuse_untrained_without(without: Sequence[str], untrained_detector: str | 
 
 def _time_model(
     model: ShowerModel,
-    label: str,
+    path: str,
+    note: str,
     family: str,
     precision: str,
     batches: Sequence[int],
@@ -235,11 +235,15 @@ def _time_model(
             mem = (torch.cuda.max_memory_allocated() - base) / 2**20
         rows.append(
             make_row(
-                label, backend, family, det, str(dev), threads, b, times, mem, flops, precision
+                path, backend, family, det, str(dev), threads, b, times, mem, flops, precision, note
             )
         )
         log.info(
-            "torch %s %s batch %d: %.4g ms/shower", label, precision, b, rows[-1].ms_per_shower
+            "torch %s %s batch %d: %.4g ms/shower",
+            rows[-1].label,
+            precision,
+            b,
+            rows[-1].ms_per_shower,
         )
     return rows
 
